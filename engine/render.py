@@ -1,0 +1,190 @@
+"""Offline rendering: the synth's own voices in a pyo server clocked by us.
+
+pyo's ``manual`` audio mode needs no sound card: each ``process()`` call
+computes one buffer. A renderer keeps one server and ``polyphony`` voices
+alive for the life of the process and renders patches in groups, one patch
+per voice, each voice recorded into its own table. pyo allows one server per
+process, so parallel rendering uses worker processes (``spawn``ed, so no pyo
+state is ever forked), each with its own renderer.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import numpy as np
+
+from inversynth.engine.pyo_runtime import boot_manual_server, pyo_module
+from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synths import get_spec, get_voice
+from inversynth.errors import RenderError
+
+DEFAULT_POLYPHONY = 16
+DEFAULT_BUFFER = 256
+_MIN_RATE, _MAX_RATE = 4000, 192000
+
+
+class OfflineRenderer:
+    """Renders patches of one synth at one sample rate, ``polyphony`` at a time."""
+
+    def __init__(
+        self,
+        synth: str,
+        sample_rate: int | None = None,
+        polyphony: int = DEFAULT_POLYPHONY,
+        buffer_size: int = DEFAULT_BUFFER,
+    ) -> None:
+        self.spec: SynthSpec = get_spec(synth)
+        self.sample_rate = check_sample_rate(sample_rate or self.spec.sample_rate)
+        self.buffer_size = buffer_size
+        self._server = boot_manual_server(self.sample_rate, buffer_size)
+        voice_class = get_voice(synth)
+        self._voices = [voice_class(self.sample_rate, smoothing=0.0) for _ in range(polyphony)]
+        self._recorders: dict[int, tuple[Any, Any]] = {}
+
+    @property
+    def polyphony(self) -> int:
+        return len(self._voices)
+
+    def close(self) -> None:
+        self._server.stop()
+        self._server.shutdown()
+
+    def render(self, patches: np.ndarray, n_samples: int) -> np.ndarray:
+        """Render patches (real values in spec order, shape [n, n_params]) -> float32 [n, n_samples]."""
+        rows = self.spec.validate_rows(patches)
+        if n_samples < 1:
+            raise RenderError(f"cannot render {n_samples} samples")
+        out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
+        table, recorder = self._recorder_for(n_samples)
+        blocks = math.ceil(n_samples / self.buffer_size)
+        for first in range(0, rows.shape[0], self.polyphony):
+            group = rows[first : first + self.polyphony]
+            for voice, row in zip(self._voices, group, strict=False):
+                voice.apply_validated(row)
+                voice.trigger()
+            recorder.play()
+            for _ in range(blocks):
+                self._server.process()
+            for i in range(len(group)):
+                out[first + i] = np.asarray(table.getBuffer(i))
+        return out
+
+    def _recorder_for(self, n_samples: int) -> tuple[Any, Any]:
+        """A table with one channel per voice and the recorder that fills it from sample 0."""
+        if n_samples not in self._recorders:
+            pyo = pyo_module()
+            table = pyo.DataTable(size=n_samples, chnls=self.polyphony)
+            recorder = pyo.TableRec([voice.output for voice in self._voices], table)
+            self._recorders[n_samples] = (table, recorder)
+        return self._recorders[n_samples]
+
+
+def check_sample_rate(sample_rate: int) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int):
+        raise RenderError(f"sample rate {sample_rate!r} is not a whole number of Hz")
+    if not _MIN_RATE <= sample_rate <= _MAX_RATE:
+        raise RenderError(f"sample rate {sample_rate} Hz is outside {_MIN_RATE}..{_MAX_RATE} Hz")
+    return sample_rate
+
+
+# One renderer per process: pyo runs a single server per process.
+_renderer: OfflineRenderer | None = None
+
+
+def renderer(synth: str, sample_rate: int | None = None) -> OfflineRenderer:
+    """This process's renderer for ``synth`` at ``sample_rate``, (re)booted on demand."""
+    global _renderer
+    rate = sample_rate or get_spec(synth).sample_rate
+    if _renderer is None or _renderer.spec.name != synth or _renderer.sample_rate != rate:
+        if _renderer is not None:
+            _renderer.close()
+            _renderer = None
+        _renderer = OfflineRenderer(synth, rate)
+    return _renderer
+
+
+def render(
+    synth: str, patch: dict[str, float], seconds: float | None = None, sample_rate: int | None = None
+) -> np.ndarray:
+    """Render one patch (real units; missing params take spec defaults) -> float32 [samples]."""
+    spec = get_spec(synth)
+    rate = check_sample_rate(sample_rate or spec.sample_rate)
+    n_samples = clip_samples(seconds if seconds is not None else spec.clip_seconds, rate)
+    return renderer(synth, rate).render(spec.to_array(patch)[None, :], n_samples)[0]
+
+
+def clip_samples(seconds: float, sample_rate: int) -> int:
+    if not math.isfinite(seconds) or not 0 < seconds <= 600:
+        raise RenderError(f"clip length {seconds} s is outside (0, 600] s")
+    return max(1, round(seconds * sample_rate))
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def _init_worker(synth: str, sample_rate: int) -> None:
+    renderer(synth, sample_rate)
+
+
+def render_chunk(synth: str, sample_rate: int, patches: np.ndarray, n_samples: int) -> np.ndarray:
+    return renderer(synth, sample_rate).render(patches, n_samples)
+
+
+@contextmanager
+def worker_pool(synth: str, sample_rate: int, workers: int) -> Iterator[Executor]:
+    """Worker processes that each hold a booted renderer for ``synth``."""
+    if workers < 1:
+        raise RenderError(f"workers = {workers}; use at least 1")
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(synth, sample_rate)
+    ) as pool:
+        yield pool
+
+
+T = TypeVar("T")
+
+
+def run_in_pool(pool: Executor, fn: Callable[..., T], jobs: Iterable[Sequence[Any]]) -> Iterator[T]:
+    """Submit every job at once and yield results as they finish (any order)."""
+    from concurrent.futures import as_completed
+
+    futures = [pool.submit(fn, *job) for job in jobs]
+    for future in as_completed(futures):
+        yield future.result()
+
+
+def render_batch(
+    synth: str,
+    patches: np.ndarray,
+    seconds: float | None = None,
+    sample_rate: int | None = None,
+    workers: int = 1,
+    chunk: int = 256,
+) -> np.ndarray:
+    """Render many patches (shape [n, n_params], real units) -> float32 [n, samples].
+
+    With ``workers`` > 1 the patches are split into chunks rendered by worker
+    processes; the result is identical to rendering in this process.
+    """
+    spec = get_spec(synth)
+    rate = check_sample_rate(sample_rate or spec.sample_rate)
+    n_samples = clip_samples(seconds if seconds is not None else spec.clip_seconds, rate)
+    rows = np.atleast_2d(np.asarray(patches, dtype=np.float64))
+    if workers == 1:
+        return renderer(synth, rate).render(rows, n_samples)
+    out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
+    starts = range(0, rows.shape[0], chunk)
+    with worker_pool(synth, rate, workers) as pool:
+        futures = [pool.submit(render_chunk, synth, rate, rows[s : s + chunk], n_samples) for s in starts]
+        for start, future in zip(starts, futures, strict=True):
+            out[start : start + chunk] = future.result()
+    return out

@@ -1,0 +1,314 @@
+"""Declarative parameter specs: the single source of truth about a synth.
+
+A :class:`SynthSpec` is a table of frozen :class:`Param` records. Everything
+else — voices, datasets, model heads, presets, OSC addresses, MIDI maps —
+reads names, ranges, units and classes from here and nowhere else.
+
+Three views of a value exist and only this module converts between them:
+
+* real units (Hz, seconds, gain), what the voice plays;
+* normalised 0..1, linear or logarithmic in the real value by ``scale``;
+* class index 0..n-1, the nearest of the param's class values (measured in
+  normalised space, so log-scaled params round like a musician's ear).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from inversynth.errors import SpecError
+
+Scale = Literal["linear", "log"]
+SCALES: tuple[Scale, ...] = ("linear", "log")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Real values this close outside the range (relative to its width) are rounding, not mistakes.
+_RANGE_SLACK = 1e-9
+
+
+def _format(value: float) -> str:
+    return f"{value:.6g}"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One synth parameter.
+
+    Attributes:
+        name: stable identifier; presets, OSC addresses and datasets key on it.
+        unit: unit of the real value ("Hz", "s", "" for plain gains).
+        minimum, maximum: the playable range in real units (inclusive).
+        classes: the values a model chooses among, strictly increasing, inside the range.
+        default: real value of a fresh patch.
+        description: one line for help texts and UIs.
+        scale: "linear" or "log" mapping between real value and 0..1.
+        midi_cc: default MIDI continuous controller, or None.
+    """
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    classes: tuple[float, ...]
+    default: float
+    description: str
+    scale: Scale = "linear"
+    midi_cc: int | None = None
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise SpecError(f"parameter name {self.name!r} is not an identifier (letters, digits, _)")
+        if self.scale not in SCALES:
+            raise SpecError(f"parameter '{self.name}' has scale {self.scale!r}; use one of {SCALES}")
+        if not self.minimum < self.maximum:
+            raise SpecError(f"parameter '{self.name}' has minimum {self.minimum} >= maximum {self.maximum}")
+        if self.scale == "log" and self.minimum <= 0:
+            raise SpecError(f"parameter '{self.name}' is log-scaled but its minimum {self.minimum} <= 0")
+        if len(self.classes) < 2 or any(b <= a for a, b in zip(self.classes, self.classes[1:], strict=False)):
+            raise SpecError(f"parameter '{self.name}' needs at least 2 strictly increasing class values")
+        for value in (*self.classes, self.default):
+            self.validate(value)
+        if self.midi_cc is not None and not 0 <= self.midi_cc <= 127:
+            raise SpecError(f"parameter '{self.name}' has MIDI CC {self.midi_cc}, outside 0..127")
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def range_text(self) -> str:
+        """The range as people read it: "1..30 Hz"."""
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{_format(self.minimum)}..{_format(self.maximum)}{unit}"
+
+    def validate(self, value: object) -> float:
+        """Return ``value`` as a float inside the range, or raise SpecError saying why not."""
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise SpecError(
+                f"parameter '{self.name}' = {value!r} is not a number (expected {self.range_text()})"
+            )
+        real = float(value)
+        if math.isnan(real) or math.isinf(real):
+            raise SpecError(f"parameter '{self.name}' = {real} is not finite (expected {self.range_text()})")
+        slack = _RANGE_SLACK * (self.maximum - self.minimum)
+        if not self.minimum - slack <= real <= self.maximum + slack:
+            unit = f" {self.unit}" if self.unit else ""
+            raise SpecError(
+                f"parameter '{self.name}' = {_format(real)}{unit} is outside {self.range_text()}"
+            )
+        return min(max(real, self.minimum), self.maximum)
+
+    def parse(self, text: str) -> float:
+        """Validate a value typed by a person (CLI, terminal UI)."""
+        try:
+            value = float(text)
+        except ValueError:
+            raise SpecError(
+                f"parameter '{self.name}' = {text!r} is not a number (expected {self.range_text()})"
+            ) from None
+        return self.validate(value)
+
+    def normalise(self, value: float) -> float:
+        """Real units -> 0..1 (validated)."""
+        real = self.validate(value)
+        if self.scale == "log":
+            return math.log(real / self.minimum) / math.log(self.maximum / self.minimum)
+        return (real - self.minimum) / (self.maximum - self.minimum)
+
+    def denormalise(self, position: float) -> float:
+        """0..1 -> real units; outside 0..1 raises SpecError."""
+        if isinstance(position, bool) or not isinstance(position, (int, float, np.integer, np.floating)):
+            raise SpecError(f"normalised '{self.name}' = {position!r} is not a number (expected 0..1)")
+        x = float(position)
+        if not 0.0 <= x <= 1.0:  # also rejects NaN
+            raise SpecError(f"normalised '{self.name}' = {x} is outside 0..1")
+        if self.scale == "log":
+            real = self.minimum * (self.maximum / self.minimum) ** x
+        else:
+            real = self.minimum + x * (self.maximum - self.minimum)
+        return min(max(real, self.minimum), self.maximum)
+
+    def class_index(self, value: float) -> int:
+        """Index of the class value nearest to ``value`` in normalised space."""
+        position = self.normalise(value)
+        return int(np.argmin(np.abs(self._class_positions() - position)))
+
+    def class_value(self, index: int) -> float:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise SpecError(f"class of '{self.name}' = {index!r} is not an integer")
+        if not 0 <= index < self.n_classes:
+            raise SpecError(f"class of '{self.name}' = {index} is outside 0..{self.n_classes - 1}")
+        return self.classes[int(index)]
+
+    def quantise(self, value: float) -> float:
+        """The class value nearest to ``value``."""
+        return self.classes[self.class_index(value)]
+
+    def _class_positions(self) -> np.ndarray:
+        return np.array([self.normalise(v) for v in self.classes])
+
+
+def linear_classes(low: float, high: float, count: int) -> tuple[float, ...]:
+    """``count`` evenly spaced class values, both ends included (numpy's linspace)."""
+    return tuple(float(v) for v in np.linspace(low, high, count))
+
+
+@dataclass(frozen=True)
+class SynthSpec:
+    """A synth's parameters plus the audio format its models learn from.
+
+    Attributes:
+        name: registry name ("original").
+        version: bumped whenever a change would make old presets or models sound different.
+        description: one line.
+        sample_rate: sample rate (Hz) of datasets and model input.
+        clip_seconds: length (s) of one dataset clip.
+        params: the parameters, in the order of arrays, labels and model heads.
+    """
+
+    name: str
+    version: int
+    description: str
+    sample_rate: int
+    clip_seconds: float
+    params: tuple[Param, ...]
+    _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
+    _by_cc: dict[int, Param] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_name = {p.name: p for p in self.params}
+        if len(by_name) != len(self.params):
+            raise SpecError(f"synth '{self.name}' names a parameter twice")
+        by_cc: dict[int, Param] = {}
+        for p in self.params:
+            if p.midi_cc is not None:
+                if p.midi_cc in by_cc:
+                    raise SpecError(f"synth '{self.name}': MIDI CC {p.midi_cc} is mapped twice")
+                by_cc[p.midi_cc] = p
+        object.__setattr__(self, "_by_name", by_name)
+        object.__setattr__(self, "_by_cc", by_cc)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def clip_samples(self) -> int:
+        return round(self.clip_seconds * self.sample_rate)
+
+    def param(self, name: str) -> Param:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise SpecError(
+                f"unknown parameter {name!r} for synth '{self.name}'; known: {', '.join(self.names)}"
+            ) from None
+
+    def param_for_cc(self, cc: int) -> Param | None:
+        return self._by_cc.get(cc)
+
+    def defaults(self) -> dict[str, float]:
+        return {p.name: p.default for p in self.params}
+
+    def patch(self, values: Mapping[str, object] | None = None) -> dict[str, float]:
+        """A complete, validated patch: spec defaults overridden by ``values``."""
+        patch = self.defaults()
+        for name, value in (values or {}).items():
+            patch[name] = self.param(name).validate(value)
+        return patch
+
+    def parse_assignments(self, assignments: Iterable[str]) -> dict[str, float]:
+        """Parse ``NAME=VALUE`` strings typed by a person into validated real values."""
+        values: dict[str, float] = {}
+        for item in assignments:
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise SpecError(f"{item!r} is not NAME=VALUE (e.g. M=12.6)")
+            values[name.strip()] = self.param(name.strip()).parse(text.strip())
+        return values
+
+    def to_array(self, patch: Mapping[str, float]) -> np.ndarray:
+        """A complete patch -> float64 array in spec order."""
+        full = self.patch(patch)
+        return np.array([full[n] for n in self.names], dtype=np.float64)
+
+    def from_array(self, values: np.ndarray) -> dict[str, float]:
+        """Float array in spec order -> validated patch."""
+        row = np.asarray(values, dtype=np.float64).reshape(-1)
+        if row.shape[0] != len(self.params):
+            raise SpecError(f"synth '{self.name}' has {len(self.params)} parameters, got {row.shape[0]} values")
+        return {p.name: p.validate(float(v)) for p, v in zip(self.params, row, strict=True)}
+
+    def validate_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Check many patches at once (real values, shape [n, n_params]) -> float64 copy, clipped.
+
+        Raises SpecError naming the first offending row and parameter.
+        """
+        values = np.array(rows, dtype=np.float64, ndmin=2)
+        if values.ndim != 2 or values.shape[1] != len(self.params):
+            raise SpecError(
+                f"synth '{self.name}' patches need shape [n, {len(self.params)}], got {list(np.shape(rows))}"
+            )
+        low = np.array([p.minimum for p in self.params])
+        high = np.array([p.maximum for p in self.params])
+        slack = _RANGE_SLACK * (high - low)
+        bad = ~((values >= low - slack) & (values <= high + slack))  # NaN is bad too
+        if bad.any():
+            row, column = (int(i) for i in np.argwhere(bad)[0])
+            try:
+                self.params[column].validate(float(values[row, column]))
+            except SpecError as exc:
+                raise SpecError(f"patch {row}: {exc}") from None
+        return np.clip(values, low, high)
+
+    def class_table(self) -> np.ndarray:
+        """Class values, shape [n_params, max_classes], NaN where a param has fewer classes."""
+        width = max(p.n_classes for p in self.params)
+        table = np.full((len(self.params), width), np.nan)
+        for i, p in enumerate(self.params):
+            table[i, : p.n_classes] = p.classes
+        return table
+
+    def classes_to_values(self, indices: np.ndarray) -> np.ndarray:
+        """Class indices, shape [..., n_params] -> real values, same shape (float64)."""
+        idx = np.asarray(indices)
+        if idx.shape[-1] != len(self.params):
+            raise SpecError(f"synth '{self.name}' has {len(self.params)} parameters, got {idx.shape[-1]} classes")
+        counts = np.array([p.n_classes for p in self.params])
+        if (idx < 0).any() or (idx >= counts).any():
+            raise SpecError(f"class indices outside 0..n_classes-1 for synth '{self.name}'")
+        table = self.class_table()
+        return table[np.arange(len(self.params)), idx]
+
+    def values_to_classes(self, values: np.ndarray) -> np.ndarray:
+        """Real values, shape [..., n_params] -> nearest class indices (int64)."""
+        vals = np.asarray(values, dtype=np.float64)
+        out = np.empty(vals.shape, dtype=np.int64)
+        for i, p in enumerate(self.params):
+            column = vals[..., i]
+            positions = p._class_positions()
+            for j, value in np.ndenumerate(column):
+                out[(*j, i)] = int(np.argmin(np.abs(positions - p.normalise(float(value)))))
+        return out
+
+    def random_classes(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` patches drawn uniformly over every param's classes, shape [count, n_params]."""
+        highs = np.array([p.n_classes for p in self.params])
+        return rng.integers(0, highs, size=(count, len(self.params)), dtype=np.int64)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("_by_name", None)
+        data.pop("_by_cc", None)
+        return data
+
+    def fingerprint(self) -> str:
+        """A short hash of everything in the spec; models and datasets record it."""
+        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

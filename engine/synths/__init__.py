@@ -1,0 +1,39 @@
+"""The synth registry: every module in this folder is one synth.
+
+A synth module defines ``SPEC`` (a SynthSpec, numpy only) and ``VOICE`` (its
+Voice subclass). Adding a synth means adding one such module; nothing else
+lists synths.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import ModuleType
+from typing import TYPE_CHECKING, cast
+
+from inversynth.engine.spec import SynthSpec
+from inversynth.errors import SpecError
+
+if TYPE_CHECKING:
+    from inversynth.engine.voice import Voice
+
+
+def synth_names() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+@cache
+def _module(name: str) -> ModuleType:
+    if name not in synth_names():
+        raise SpecError(f"unknown synth {name!r}; known: {', '.join(synth_names())}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def get_spec(name: str) -> SynthSpec:
+    return cast(SynthSpec, _module(name).SPEC)
+
+
+def get_voice(name: str) -> type[Voice]:
+    return cast("type[Voice]", _module(name).VOICE)

@@ -1,0 +1,76 @@
+"""The original INVERSYNTH project's synth: 9 parameters, 16 classes each.
+
+A sine carrier whose instantaneous frequency is ``C * (1 + D * sin(2*pi*M*t))``
+(through-zero when D > 1), phase integrated sample by sample from 0, times A,
+times a time-driven linear envelope: attack (0 -> 1), decay (1 ->
+sustain_level), ``sustain`` seconds held at sustain_level, release (-> 0),
+then silence. Clips are 1.0 s at 16384 Hz.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from inversynth.engine.envelope import Segment
+from inversynth.engine.pyo_runtime import pyo_module
+from inversynth.engine.spec import Param, SynthSpec, linear_classes
+from inversynth.engine.voice import Voice
+
+_SECONDS = linear_classes(0.0, 1.0, 16)
+
+SPEC = SynthSpec(
+    name="original",
+    version=1,
+    description="The original INVERSYNTH project's FM synth: sine carrier, sine LFO, linear envelope",
+    sample_rate=16384,
+    clip_seconds=1.0,
+    params=(
+        Param("C", "Hz", 440.0, 440.0 * 2 ** (15 / 12), tuple(440.0 * 2 ** (n / 12) for n in range(16)),
+              440.0 * 2 ** (10 / 12), "carrier frequency (A4..C6 in semitones)", scale="log"),
+        Param("M", "Hz", 1.0, 30.0, linear_classes(1.0, 30.0, 16), 12.6,
+              "modulator (LFO) frequency", midi_cc=76),
+        Param("A", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0,
+              "carrier amplitude", midi_cc=7),
+        Param("D", "", 0.0, 1.5, linear_classes(0.0, 1.5, 16), 0.5,
+              "modulation depth relative to C (above 1 the frequency goes through zero)", midi_cc=1),
+        Param("attack", "s", 0.0, 1.0, _SECONDS, 0.2667, "linear rise 0 -> 1", midi_cc=73),
+        Param("decay", "s", 0.0, 1.0, _SECONDS, 0.6, "linear fall 1 -> sustain_level", midi_cc=75),
+        Param("sustain", "s", 0.0, 1.0, _SECONDS, 0.2667,
+              "time held at sustain_level (a duration, not a level)", midi_cc=79),
+        Param("sustain_level", "", 0.0, 1.0, _SECONDS, 0.0, "level held during sustain", midi_cc=70),
+        Param("release", "s", 0.0, 1.0, _SECONDS, 0.8, "linear fall sustain_level -> 0", midi_cc=72),
+    ),
+)
+
+TWO_PI = 2.0 * math.pi
+
+
+class OriginalVoice(Voice):
+    """Two phase accumulators, two sines and a breakpoint envelope."""
+
+    spec = SPEC
+    signal_params = ("C", "M", "D", "A")
+
+    def build(self, controls: Mapping[str, Any], envelope: Any) -> Any:
+        pyo = pyo_module()
+        # Phasor + Sin (libm) rather than pyo's 512-point table Sine: the table's
+        # interpolation error, integrated into the carrier phase, reaches -58 dBFS.
+        lfo_phase = pyo.Phasor(freq=controls["M"], mul=TWO_PI)
+        lfo = pyo.Sin(lfo_phase, mul=controls["D"], add=1.0)
+        carrier_phase = pyo.Phasor(freq=lfo * controls["C"], mul=TWO_PI)
+        envelope.mul = controls["A"]
+        self.phase_resets = (lfo_phase, carrier_phase)
+        return pyo.Sin(carrier_phase, mul=envelope)
+
+    def envelope_segments(self, gated: bool) -> list[Segment]:
+        p = self.patch
+        level = p["sustain_level"]
+        rise_and_fall = [Segment(p["attack"], 0.0, 1.0), Segment(p["decay"], 1.0, level)]
+        if gated:
+            return rise_and_fall
+        return [*rise_and_fall, Segment(p["sustain"], level, level), Segment(p["release"], level, 0.0)]
+
+
+VOICE = OriginalVoice

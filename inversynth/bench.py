@@ -1,0 +1,83 @@
+"""``inversynth bench``: throughput measured, never asserted in tests.
+
+Every figure is the median of ``repeats`` timed runs, and every run is
+compared with a baseline measured in the same invocation.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from inversynth.engine.reference import render_original
+from inversynth.engine.render import default_workers, render_chunk, renderer, worker_pool
+from inversynth.engine.synths import get_spec
+
+SYNTH = "original"
+
+
+def _median_rate(work: Callable[[], int], repeats: int) -> float:
+    """Median items per second of ``work`` (which returns how many items it did)."""
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        count = work()
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.median(rates)
+
+
+def machine() -> dict[str, Any]:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            model = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"cpu": model, "cores": default_workers(), "python": platform.python_version(), "platform": platform.platform()}
+
+
+def bench_render(clips: int = 1024, repeats: int = 5, workers: int | None = None) -> dict[str, Any]:
+    """Patches per second: numpy reference (1 core), pyo on 1 worker, pyo on ``workers`` processes."""
+    spec = get_spec(SYNTH)
+    n_samples, rate = spec.clip_samples, spec.sample_rate
+    patches = spec.classes_to_values(spec.random_classes(np.random.default_rng(0), clips))
+    dicts = [spec.from_array(row) for row in patches]
+    workers = workers or default_workers()
+
+    def numpy_reference() -> int:
+        for patch in dicts:
+            render_original(patch, n_samples, rate)
+        return clips
+
+    local = renderer(SYNTH, rate)
+    local.render(patches[: local.polyphony], n_samples)  # boot and warm up outside the timing
+
+    def pyo_one() -> int:
+        local.render(patches, n_samples)
+        return clips
+
+    results: dict[str, Any] = {"synth": SYNTH, "clip_seconds": spec.clip_seconds, "sample_rate": rate,
+                               "clips_per_run": clips, "repeats": repeats, "machine": machine()}
+    results["numpy_reference_1_core"] = _median_rate(numpy_reference, repeats)
+    results["pyo_1_worker"] = _median_rate(pyo_one, repeats)
+    with worker_pool(SYNTH, rate, workers) as pool:
+        chunk = max(1, clips // 4)
+        warm_up = [pool.submit(render_chunk, SYNTH, rate, patches[:chunk], n_samples) for _ in range(workers)]
+        for job in warm_up:
+            job.result()
+
+        def pyo_all() -> int:
+            jobs = [pool.submit(render_chunk, SYNTH, rate, patches[s : s + chunk], n_samples)
+                    for _ in range(workers) for s in range(0, clips, chunk)]
+            for job in jobs:
+                job.result()
+            return clips * workers
+
+        results[f"pyo_{workers}_workers"] = _median_rate(pyo_all, repeats)
+    results["workers"] = workers
+    return results

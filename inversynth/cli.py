@@ -1,0 +1,197 @@
+"""The ``inversynth`` command line.
+
+Every failure the user can cause (unknown synth or parameter, bad value,
+unwritable path) ends as one line on stderr and exit status 2; nothing is
+left half-written because every file goes through ``inversynth.atomic``.
+Heavy modules are imported inside the commands so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.markup import escape
+
+from inversynth import __version__
+from inversynth.console import console, errors
+from inversynth.errors import InversynthError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+def _int_at_least(minimum: int):  # noqa: ANN202 - argparse type factory
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from inversynth import demo
+
+    demo.run(args.out)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from inversynth.audio_files import write_wav
+    from inversynth.console import patch_table
+    from inversynth.engine.render import render
+    from inversynth.engine.synths import get_spec
+
+    spec = get_spec(args.synth)
+    values = spec.parse_assignments(args.set or [])
+    if args.random:
+        drawn = spec.classes_to_values(spec.random_classes(np.random.default_rng(args.seed), 1))[0]
+        values = {**spec.from_array(drawn), **values}
+    patch = spec.patch(values)
+    audio = render(spec.name, patch, seconds=args.seconds, sample_rate=args.sample_rate)
+    rate = args.sample_rate or spec.sample_rate
+    write_wav(args.output, audio, rate)
+    console.print(patch_table(spec, {args.output.name: patch}))
+    console.print(f"wrote {args.output} ({len(audio) / rate:g} s at {rate} Hz, peak {np.abs(audio).max():.3f})")
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from inversynth.engine.render import default_workers
+    from inversynth.training import dataset
+
+    info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype)
+    workers = args.workers or default_workers()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TextColumn("clips"), TimeRemainingColumn())
+    started = time.perf_counter()
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"rendering '{info.synth}'", total=info.size)
+        rendered = dataset.build(args.out, info, workers=workers, wav=args.wav,
+                                 progress=lambda count: progress.advance(task, count))
+    elapsed = time.perf_counter() - started
+    resumed = info.size - rendered
+    note = f" ({resumed} already there)" if resumed else ""
+    rate = f", {rendered / elapsed:,.0f} clips/s" if rendered else ""
+    console.print(f"{info.size} clips in {args.out}{note}: rendered {rendered} in {elapsed:.1f} s "
+                  f"with {workers} worker(s){rate}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.bench import bench_render
+
+    results = bench_render(clips=args.clips, repeats=args.repeats, workers=args.workers)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    baseline = results["numpy_reference_1_core"]
+    table = Table(title=f"one-second {results['sample_rate']} Hz patches of '{results['synth']}', "
+                        f"median of {results['repeats']} runs of {results['clips_per_run']} clips")
+    for column in ("renderer", "patches/s", "ms per clip", "× numpy reference"):
+        table.add_column(column, justify="right" if column != "renderer" else "left")
+    for key, label in (("numpy_reference_1_core", "numpy reference, 1 core"), ("pyo_1_worker", "pyo, 1 worker"),
+                       (f"pyo_{results['workers']}_workers", f"pyo, {results['workers']} workers")):
+        rate = results[key]
+        table.add_row(label, f"{rate:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
+    console.print(table)
+    m = results["machine"]
+    console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="inversynth",
+        description="A real-time FM synthesizer that learns to program itself.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"inversynth {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo", help="render contrasting patches with the real engine (no sound card needed)",
+        description="Render a handful of contrasting patches of the original synth to WAV files.\n\n"
+                    "example:\n  inversynth demo --out inversynth-demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--out", type=Path, default=Path("inversynth-demo"), help="folder for the WAV files")
+    demo.set_defaults(run=cmd_demo)
+
+    render = commands.add_parser(
+        "render", help="render one patch to a WAV file",
+        description="Render one patch (spec defaults for what is not set) to a WAV file.\n\nexamples:\n"
+                    "  inversynth render --set C=783.991 M=12.6 D=0.5 -o sample.wav\n"
+                    "  inversynth render --random --seed 7 -o random.wav",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    render.add_argument("--synth", default="original", help="synth name (default: original)")
+    render.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="parameter values in real units")
+    render.add_argument("--random", action="store_true", help="draw every unset parameter's class at random")
+    render.add_argument("--seed", type=_int_at_least(0), default=0, help="seed for --random (default 0)")
+    render.add_argument("--seconds", type=float, help="length (default: the synth's clip length)")
+    render.add_argument("--sample-rate", type=_int_at_least(1), help="Hz (default: the synth's)")
+    render.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
+    render.set_defaults(run=cmd_render)
+
+    dataset = commands.add_parser(
+        "dataset", help="render a training set with the engine",
+        description="Render SIZE random patches into memory-mappable shards plus labels and meta.csv.\n"
+                    "The same seed gives identical bytes for any --workers; rerun to resume.\n\n"
+                    "example:\n  inversynth dataset --size 200000 --seed 1 --out data/train --workers 2",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dataset.add_argument("--synth", default="original")
+    dataset.add_argument("--size", type=_int_at_least(1), required=True, help="number of clips")
+    dataset.add_argument("--seed", type=_int_at_least(0), default=0)
+    dataset.add_argument("--out", type=Path, required=True, help="dataset folder (new, empty or resumable)")
+    dataset.add_argument("--workers", type=_int_at_least(1), help="processes (default: all cores)")
+    dataset.add_argument("--shard-size", type=_int_at_least(1), default=1024, help="clips per shard file")
+    dataset.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="audio sample type")
+    dataset.add_argument("--wav", action="store_true", help="also write one WAV file per clip")
+    dataset.set_defaults(run=cmd_dataset)
+
+    bench = commands.add_parser(
+        "bench", help="measure throughput (see docs/BENCHMARKS.md)",
+        description="example:\n  inversynth bench render --clips 1024 --repeats 5",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument("what", choices=("render",), help="what to measure")
+    bench.add_argument("--clips", type=_int_at_least(16), default=1024, help="clips per timed run")
+    bench.add_argument("--repeats", type=_int_at_least(1), default=5)
+    bench.add_argument("--workers", type=_int_at_least(1), help="processes for the parallel figure")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.set_defaults(run=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except InversynthError as exc:
+        errors.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        errors.print("interrupted; every file written so far is complete")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

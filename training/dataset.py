@@ -1,0 +1,260 @@
+"""Training sets rendered by the engine (the original ``synth_generator.py``, done properly).
+
+A dataset is a folder::
+
+    dataset.json          what was asked for: synth, spec fingerprint, seed, size, format
+    labels.npy            int16 [size, n_params], class index per parameter (from the seed alone)
+    shards/audio-NNNNN.npy  float16|float32 [shard_size, clip_samples], memory-mappable
+    meta.csv              id, then class index and real value of every parameter
+    wav/NNNNNN.wav        optional, one file per clip
+
+Labels are drawn from ``seed`` before any rendering and shard ``k`` holds
+clips ``k*shard_size ...``; rendering is deterministic, so the bytes are the
+same whatever the number of workers. Every file is written atomically, so an
+interrupted run leaves only whole shards, and running the same command again
+renders just the missing ones.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inversynth.atomic import atomic_open, atomic_write_text
+from inversynth.audio_files import write_wav
+from inversynth.engine.render import renderer, run_in_pool, worker_pool
+from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synths import get_spec
+from inversynth.errors import DatasetError
+
+FORMAT = "inversynth-dataset"
+FORMAT_VERSION = 1
+DTYPES = ("float16", "float32")
+MAX_SIZE = 10_000_000
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """The contents of ``dataset.json``; two runs with equal infos produce identical bytes."""
+
+    synth: str
+    spec_version: int
+    spec_fingerprint: str
+    params: tuple[str, ...]
+    sample_rate: int
+    clip_samples: int
+    size: int
+    seed: int
+    shard_size: int
+    dtype: str
+    format: str = FORMAT
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.size // self.shard_size)
+
+    def shard_rows(self, index: int) -> range:
+        return range(index * self.shard_size, min(self.size, (index + 1) * self.shard_size))
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2) + "\n"
+
+    @classmethod
+    def from_file(cls, path: Path) -> DatasetInfo:
+        try:
+            data = json.loads(path.read_text())
+            data["params"] = tuple(data["params"])
+            info = cls(**data)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise DatasetError(f"{path} is not a readable dataset description ({exc})") from None
+        if info.format != FORMAT or info.format_version != FORMAT_VERSION:
+            raise DatasetError(f"{path} is format {info.format} v{info.format_version}, expected {FORMAT} v{FORMAT_VERSION}")
+        return info
+
+
+def plan(synth: str, size: int, seed: int, shard_size: int = 1024, dtype: str = "float16") -> DatasetInfo:
+    """Validate a request and describe the dataset it makes."""
+    spec = get_spec(synth)
+    if not 1 <= size <= MAX_SIZE:
+        raise DatasetError(f"dataset size {size} is outside 1..{MAX_SIZE}")
+    if not 1 <= shard_size <= 65536:
+        raise DatasetError(f"shard size {shard_size} is outside 1..65536")
+    if not 0 <= seed < 2**63:
+        raise DatasetError(f"seed {seed} is outside 0..2**63-1")
+    if dtype not in DTYPES:
+        raise DatasetError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    return DatasetInfo(
+        synth=spec.name,
+        spec_version=spec.version,
+        spec_fingerprint=spec.fingerprint(),
+        params=spec.names,
+        sample_rate=spec.sample_rate,
+        clip_samples=spec.clip_samples,
+        size=size,
+        seed=seed,
+        shard_size=shard_size,
+        dtype=dtype,
+    )
+
+
+def draw_labels(spec: SynthSpec, size: int, seed: int) -> np.ndarray:
+    """Class indices for every clip, int16 [size, n_params], from the seed alone."""
+    return spec.random_classes(np.random.default_rng(seed), size).astype(np.int16)
+
+
+def shard_path(folder: Path, index: int) -> Path:
+    return folder / "shards" / f"audio-{index:05d}.npy"
+
+
+def wav_path(folder: Path, clip: int) -> Path:
+    return folder / "wav" / f"{clip:06d}.wav"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_open(path) as handle:
+        np.save(handle, array)
+
+
+def render_shard(folder: Path, info: DatasetInfo, index: int, labels: np.ndarray, wav: bool) -> int:
+    """Render shard ``index`` (``labels``: that shard's rows) into ``folder``; return its clip count."""
+    spec = get_spec(info.synth)
+    rows = info.shard_rows(index)
+    values = spec.classes_to_values(labels)
+    audio = renderer(info.synth, info.sample_rate).render(values, info.clip_samples)
+    if wav:
+        for offset, clip in enumerate(rows):
+            write_wav(wav_path(folder, clip), audio[offset], info.sample_rate)
+    _save_npy(shard_path(folder, index), audio.astype(info.dtype))
+    return len(rows)
+
+
+def _rows(labels: np.ndarray, info: DatasetInfo, index: int) -> np.ndarray:
+    rows = info.shard_rows(index)
+    return labels[rows.start : rows.stop]
+
+
+def _prepare(folder: Path, info: DatasetInfo, wav: bool) -> None:
+    """Create or reopen the folder; refuse one that holds something else."""
+    description = folder / "dataset.json"
+    if description.exists():
+        existing = DatasetInfo.from_file(description)
+        if existing != info:
+            raise DatasetError(
+                f"{folder} already holds a different dataset (synth {existing.synth}, size {existing.size}, "
+                f"seed {existing.seed}, dtype {existing.dtype}); choose another --out or delete it"
+            )
+    elif folder.exists() and any(folder.iterdir()):
+        raise DatasetError(f"{folder} is not empty and holds no dataset.json; choose an empty or new folder")
+    try:
+        (folder / "shards").mkdir(parents=True, exist_ok=True)
+        if wav:
+            (folder / "wav").mkdir(exist_ok=True)
+        if not description.exists():
+            atomic_write_text(description, info.to_json())
+    except OSError as exc:
+        raise DatasetError(f"cannot write the dataset folder {folder}: {exc.strerror or exc}") from None
+
+
+def _meta_csv(spec: SynthSpec, labels: np.ndarray) -> str:
+    values = spec.classes_to_values(labels)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["id", *(f"{n}_class" for n in spec.names), *spec.names])
+    for clip, (classes, reals) in enumerate(zip(labels, values, strict=True)):
+        writer.writerow([clip, *(int(c) for c in classes), *(f"{v:.9g}" for v in reals)])
+    return buffer.getvalue()
+
+
+def build(
+    folder: Path,
+    info: DatasetInfo,
+    workers: int = 1,
+    wav: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Render every missing shard of ``info`` into ``folder``; return how many clips were rendered now.
+
+    ``progress`` is called with the clip count of each shard as it lands
+    (already present shards included, so a bar can start where the last run stopped).
+    """
+    folder = Path(folder)
+    _prepare(folder, info, wav)
+    spec = get_spec(info.synth)
+    labels = draw_labels(spec, info.size, info.seed)
+    if not (folder / "labels.npy").exists():
+        _save_npy(folder / "labels.npy", labels)
+    report = progress or (lambda _count: None)
+    missing = []
+    for index in range(info.n_shards):
+        done = shard_path(folder, index).exists() and (
+            not wav or all(wav_path(folder, c).exists() for c in info.shard_rows(index))
+        )
+        if done:
+            report(len(info.shard_rows(index)))
+        else:
+            missing.append(index)
+    rendered = 0
+    if workers == 1 or len(missing) <= 1:
+        for index in missing:
+            count = render_shard(folder, info, index, _rows(labels, info, index), wav)
+            rendered += count
+            report(count)
+    else:
+        with worker_pool(info.synth, info.sample_rate, min(workers, len(missing))) as pool:
+            jobs = [(folder, info, index, _rows(labels, info, index), wav) for index in missing]
+            for count in run_in_pool(pool, render_shard, jobs):
+                rendered += count
+                report(count)
+    atomic_write_text(folder / "meta.csv", _meta_csv(spec, labels))
+    return rendered
+
+
+class Dataset:
+    """A finished dataset, memory-mapped: ``audio(i)``, ``labels``, ``values``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        description = self.folder / "dataset.json"
+        if not description.exists():
+            raise DatasetError(f"{self.folder} holds no dataset.json; make one with 'inversynth dataset'")
+        self.info = DatasetInfo.from_file(description)
+        self.spec = get_spec(self.info.synth)
+        if self.spec.fingerprint() != self.info.spec_fingerprint:
+            raise DatasetError(
+                f"{self.folder} was rendered with another version of synth '{self.info.synth}' "
+                f"(spec {self.info.spec_fingerprint}, now {self.spec.fingerprint()})"
+            )
+        missing = [i for i in range(self.info.n_shards) if not shard_path(self.folder, i).exists()]
+        if missing:
+            raise DatasetError(
+                f"{self.folder} is incomplete ({len(missing)} of {self.info.n_shards} shards missing); "
+                "run the same 'inversynth dataset' command again to finish it"
+            )
+        self.labels: np.ndarray = np.load(self.folder / "labels.npy")
+        self._shards = [np.load(shard_path(self.folder, i), mmap_mode="r") for i in range(self.info.n_shards)]
+
+    def __len__(self) -> int:
+        return self.info.size
+
+    @property
+    def values(self) -> np.ndarray:
+        """Real parameter values, float64 [size, n_params]."""
+        return self.spec.classes_to_values(self.labels)
+
+    def audio(self, clip: int) -> np.ndarray:
+        """One clip as float32 [clip_samples]."""
+        if not 0 <= clip < self.info.size:
+            raise DatasetError(f"clip {clip} is outside 0..{self.info.size - 1}")
+        shard, row = divmod(clip, self.info.shard_size)
+        return np.asarray(self._shards[shard][row], dtype=np.float32)
+
+    def audio_batch(self, clips: np.ndarray) -> np.ndarray:
+        """Several clips as float32 [len(clips), clip_samples]."""
+        return np.stack([self.audio(int(c)) for c in clips])
