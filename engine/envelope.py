@@ -27,9 +27,7 @@ def segment_samples(segment: Segment, sample_rate: int) -> int:
     return max(0, round(segment.seconds * sample_rate))
 
 
-def breakpoints(
-    segments: Sequence[Segment], sample_rate: int, gain: float = 1.0
-) -> list[tuple[float, float]]:
+def breakpoints(segments: Sequence[Segment], sample_rate: int, gain: float = 1.0) -> list[tuple[float, float]]:
     """Linseg ``(seconds, value)`` points that render ``segments`` sample-exactly.
 
     After the last segment the envelope holds that segment's end value (0 after

@@ -90,18 +90,14 @@ class Param:
     def validate(self, value: object) -> float:
         """Return ``value`` as a float inside the range, or raise SpecError saying why not."""
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise SpecError(
-                f"parameter '{self.name}' = {value!r} is not a number (expected {self.range_text()})"
-            )
+            raise SpecError(f"parameter '{self.name}' = {value!r} is not a number (expected {self.range_text()})")
         real = float(value)
         if math.isnan(real) or math.isinf(real):
             raise SpecError(f"parameter '{self.name}' = {real} is not finite (expected {self.range_text()})")
         slack = _RANGE_SLACK * (self.maximum - self.minimum)
         if not self.minimum - slack <= real <= self.maximum + slack:
             unit = f" {self.unit}" if self.unit else ""
-            raise SpecError(
-                f"parameter '{self.name}' = {_format(real)}{unit} is outside {self.range_text()}"
-            )
+            raise SpecError(f"parameter '{self.name}' = {_format(real)}{unit} is outside {self.range_text()}")
         return min(max(real, self.minimum), self.maximum)
 
     def parse(self, text: str) -> float:

@@ -41,8 +41,7 @@ class Voice(ABC):
         self.sample_rate = sample_rate
         self.patch: dict[str, float] = self.spec.defaults()
         self.controls: dict[str, Any] = {
-            name: pyo.SigTo(self.patch[name], time=smoothing, init=self.patch[name])
-            for name in self.signal_params
+            name: pyo.SigTo(self.patch[name], time=smoothing, init=self.patch[name]) for name in self.signal_params
         }
         self.envelope = pyo.Linseg([(0.0, 0.0), (1.0 / sample_rate, 0.0)])
         self.phase_resets: Sequence[Any] = ()

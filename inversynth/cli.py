@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-def _int_at_least(minimum: int):  # noqa: ANN202 - argparse type factory
+def _int_at_least(minimum: int):
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -76,19 +76,26 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 
     info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype)
     workers = args.workers or default_workers()
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("clips"), TimeRemainingColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("clips"),
+        TimeRemainingColumn(),
+    )
     started = time.perf_counter()
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(f"rendering '{info.synth}'", total=info.size)
-        rendered = dataset.build(args.out, info, workers=workers, wav=args.wav,
-                                 progress=lambda count: progress.advance(task, count))
+        rendered = dataset.build(
+            args.out, info, workers=workers, wav=args.wav, progress=lambda count: progress.advance(task, count)
+        )
     elapsed = time.perf_counter() - started
     resumed = info.size - rendered
     note = f" ({resumed} already there)" if resumed else ""
     rate = f", {rendered / elapsed:,.0f} clips/s" if rendered else ""
-    console.print(f"{info.size} clips in {args.out}{note}: rendered {rendered} in {elapsed:.1f} s "
-                  f"with {workers} worker(s){rate}")
+    console.print(
+        f"{info.size} clips in {args.out}{note}: rendered {rendered} in {elapsed:.1f} s with {workers} worker(s){rate}"
+    )
     return 0
 
 
@@ -102,12 +109,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
         return 0
     baseline = results["numpy_reference_1_core"]
-    table = Table(title=f"one-second {results['sample_rate']} Hz patches of '{results['synth']}', "
-                        f"median of {results['repeats']} runs of {results['clips_per_run']} clips")
+    table = Table(
+        title=f"one-second {results['sample_rate']} Hz patches of '{results['synth']}', "
+        f"median of {results['repeats']} runs of {results['clips_per_run']} clips"
+    )
     for column in ("renderer", "patches/s", "ms per clip", "× numpy reference"):
         table.add_column(column, justify="right" if column != "renderer" else "left")
-    for key, label in (("numpy_reference_1_core", "numpy reference, 1 core"), ("pyo_1_worker", "pyo, 1 worker"),
-                       (f"pyo_{results['workers']}_workers", f"pyo, {results['workers']} workers")):
+    for key, label in (
+        ("numpy_reference_1_core", "numpy reference, 1 core"),
+        ("pyo_1_worker", "pyo, 1 worker"),
+        (f"pyo_{results['workers']}_workers", f"pyo, {results['workers']} workers"),
+    ):
         rate = results[key]
         table.add_row(label, f"{rate:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
     console.print(table)
@@ -126,19 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
-        "demo", help="render contrasting patches with the real engine (no sound card needed)",
+        "demo",
+        help="render contrasting patches with the real engine (no sound card needed)",
         description="Render a handful of contrasting patches of the original synth to WAV files.\n\n"
-                    "example:\n  inversynth demo --out inversynth-demo",
+        "example:\n  inversynth demo --out inversynth-demo",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--out", type=Path, default=Path("inversynth-demo"), help="folder for the WAV files")
     demo.set_defaults(run=cmd_demo)
 
     render = commands.add_parser(
-        "render", help="render one patch to a WAV file",
+        "render",
+        help="render one patch to a WAV file",
         description="Render one patch (spec defaults for what is not set) to a WAV file.\n\nexamples:\n"
-                    "  inversynth render --set C=783.991 M=12.6 D=0.5 -o sample.wav\n"
-                    "  inversynth render --random --seed 7 -o random.wav",
+        "  inversynth render --set C=783.991 M=12.6 D=0.5 -o sample.wav\n"
+        "  inversynth render --random --seed 7 -o random.wav",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     render.add_argument("--synth", default="original", help="synth name (default: original)")
@@ -151,10 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(run=cmd_render)
 
     dataset = commands.add_parser(
-        "dataset", help="render a training set with the engine",
+        "dataset",
+        help="render a training set with the engine",
         description="Render SIZE random patches into memory-mappable shards plus labels and meta.csv.\n"
-                    "The same seed gives identical bytes for any --workers; rerun to resume.\n\n"
-                    "example:\n  inversynth dataset --size 200000 --seed 1 --out data/train --workers 2",
+        "The same seed gives identical bytes for any --workers; rerun to resume.\n\n"
+        "example:\n  inversynth dataset --size 200000 --seed 1 --out data/train --workers 2",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dataset.add_argument("--synth", default="original")
@@ -168,13 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.set_defaults(run=cmd_dataset)
 
     bench = commands.add_parser(
-        "bench", help="measure throughput (see docs/BENCHMARKS.md)",
+        "bench",
+        help="measure throughput (see docs/BENCHMARKS.md)",
         description="example:\n  inversynth bench render --clips 1024 --repeats 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument("what", choices=("render",), help="what to measure")
     bench.add_argument("--clips", type=_int_at_least(16), default=1024, help="clips per timed run")
-    bench.add_argument("--repeats", type=_int_at_least(1), default=5)
+    bench.add_argument("--repeats", type=_int_at_least(1), default=7, help="timed runs; medians are reported")
     bench.add_argument("--workers", type=_int_at_least(1), help="processes for the parallel figure")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.set_defaults(run=cmd_bench)

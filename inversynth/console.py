@@ -9,7 +9,7 @@ from rich.table import Table
 
 from inversynth.engine.spec import SynthSpec
 
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, highlight=False)
 
 

@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-
-from inversynth.atomic import atomic_open, atomic_write_text
-from inversynth.audio_files import write_wav
 from inversynth.engine.render import renderer, run_in_pool, worker_pool
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
+
+from inversynth.atomic import atomic_open, atomic_write_text
+from inversynth.audio_files import write_wav
 from inversynth.errors import DatasetError
 
 FORMAT = "inversynth-dataset"
@@ -75,7 +75,9 @@ class DatasetInfo:
         except (OSError, ValueError, TypeError, KeyError) as exc:
             raise DatasetError(f"{path} is not a readable dataset description ({exc})") from None
         if info.format != FORMAT or info.format_version != FORMAT_VERSION:
-            raise DatasetError(f"{path} is format {info.format} v{info.format_version}, expected {FORMAT} v{FORMAT_VERSION}")
+            raise DatasetError(
+                f"{path} is format {info.format} v{info.format_version}, expected {FORMAT} v{FORMAT_VERSION}"
+            )
         return info
 
 

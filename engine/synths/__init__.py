@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
 from inversynth.engine.spec import SynthSpec
+
 from inversynth.errors import SpecError
 
 if TYPE_CHECKING:

@@ -18,8 +18,10 @@ from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.spec import Param, SynthSpec, linear_classes
 from inversynth.engine.voice import Voice
 
+_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6
 _SECONDS = linear_classes(0.0, 1.0, 16)
 
+# fmt: off
 SPEC = SynthSpec(
     name="original",
     version=1,
@@ -27,22 +29,28 @@ SPEC = SynthSpec(
     sample_rate=16384,
     clip_seconds=1.0,
     params=(
-        Param("C", "Hz", 440.0, 440.0 * 2 ** (15 / 12), tuple(440.0 * 2 ** (n / 12) for n in range(16)),
-              440.0 * 2 ** (10 / 12), "carrier frequency (A4..C6 in semitones)", scale="log"),
-        Param("M", "Hz", 1.0, 30.0, linear_classes(1.0, 30.0, 16), 12.6,
+        #     name             unit  min    max             classes                           default
+        Param("C",             "Hz", 440.0, _SEMITONES[-1], _SEMITONES,                       _SEMITONES[10],
+              "carrier frequency", scale="log"),
+        Param("M",             "Hz", 1.0,   30.0,           linear_classes(1.0, 30.0, 16),    12.6,
               "modulator (LFO) frequency", midi_cc=76),
-        Param("A", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0,
+        Param("A",             "",   0.001, 1.0,            linear_classes(0.001, 1.0, 16),   1.0,
               "carrier amplitude", midi_cc=7),
-        Param("D", "", 0.0, 1.5, linear_classes(0.0, 1.5, 16), 0.5,
+        Param("D",             "",   0.0,   1.5,            linear_classes(0.0, 1.5, 16),     0.5,
               "modulation depth relative to C (above 1 the frequency goes through zero)", midi_cc=1),
-        Param("attack", "s", 0.0, 1.0, _SECONDS, 0.2667, "linear rise 0 -> 1", midi_cc=73),
-        Param("decay", "s", 0.0, 1.0, _SECONDS, 0.6, "linear fall 1 -> sustain_level", midi_cc=75),
-        Param("sustain", "s", 0.0, 1.0, _SECONDS, 0.2667,
+        Param("attack",        "s",  0.0,   1.0,            _SECONDS,                         0.2667,
+              "linear rise 0 -> 1", midi_cc=73),
+        Param("decay",         "s",  0.0,   1.0,            _SECONDS,                         0.6,
+              "linear fall 1 -> sustain_level", midi_cc=75),
+        Param("sustain",       "s",  0.0,   1.0,            _SECONDS,                         0.2667,
               "time held at sustain_level (a duration, not a level)", midi_cc=79),
-        Param("sustain_level", "", 0.0, 1.0, _SECONDS, 0.0, "level held during sustain", midi_cc=70),
-        Param("release", "s", 0.0, 1.0, _SECONDS, 0.8, "linear fall sustain_level -> 0", midi_cc=72),
+        Param("sustain_level", "",   0.0,   1.0,            _SECONDS,                         0.0,
+              "level held during sustain", midi_cc=70),
+        Param("release",       "s",  0.0,   1.0,            _SECONDS,                         0.8,
+              "linear fall sustain_level -> 0", midi_cc=72),
     ),
 )
+# fmt: on
 
 TWO_PI = 2.0 * math.pi
 

@@ -1,0 +1,131 @@
+"""The ``inversynth`` command as a user runs it: results, one-line errors, nothing half-written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from inversynth.engine.reference import render_original
+
+from tests.helpers import run_cli
+
+SAMPLE_PATCH = [
+    "C=783.991",
+    "M=12.6",
+    "A=1.0",
+    "D=0.5",
+    "attack=0.2667",
+    "decay=0.6",
+    "sustain=0.2667",
+    "sustain_level=0.0",
+    "release=0.8",
+]
+
+
+def test_render_the_original_sample_patch(tmp_path, spec):
+    out = tmp_path / "sample.wav"
+    result = run_cli("render", "--synth", "original", "--set", *SAMPLE_PATCH, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    audio, rate = sf.read(out, dtype="float64")
+    assert rate == 16384 and audio.shape == (16384,)
+    patch = spec.parse_assignments(SAMPLE_PATCH)
+    assert np.max(np.abs(audio - render_original(patch, 16384, 16384))) < 1e-3
+    assert np.max(np.abs(audio[round(0.8667 * 16384) :])) == 0.0
+    assert str(out) in result.stdout
+
+
+def test_render_random_is_reproducible_and_set_wins(tmp_path):
+    paths = [tmp_path / f"{i}.wav" for i in range(3)]
+    run_cli("render", "--random", "--seed", "5", "--set", "A=1", "attack=0", "-o", str(paths[0]))
+    run_cli("render", "--random", "--seed", "5", "--set", "A=1", "attack=0", "-o", str(paths[1]))
+    run_cli("render", "--random", "--seed", "6", "--set", "A=1", "attack=0", "-o", str(paths[2]))
+    a, b, c = (sf.read(p)[0] for p in paths)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert np.max(np.abs(a)) > 0.5  # the A=1 override beat the random draw
+
+
+def test_render_length_and_rate(tmp_path):
+    out = tmp_path / "long.wav"
+    assert run_cli("render", "--seconds", "2.5", "--sample-rate", "48000", "-o", str(out)).returncode == 0
+    info = sf.info(out)
+    assert (info.samplerate, info.frames) == (48000, 120000)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--synth", "nope"], "error: unknown synth 'nope'; known: original"),
+        (["--set", "Q=1"], "error: unknown parameter 'Q' for synth 'original'"),
+        (["--set", "M=45"], "error: parameter 'M' = 45 Hz is outside 1..30 Hz"),
+        (["--set", "M=fast"], "error: parameter 'M' = 'fast' is not a number"),
+        (["--set", "D=nan"], "error: parameter 'D' = nan is not finite"),
+        (["--set", "M"], "error: 'M' is not NAME=VALUE"),
+        (["--seconds", "0"], "error: clip length 0.0 s is outside"),
+    ],
+)
+def test_render_errors_are_one_line_and_write_nothing(tmp_path, args, message):
+    out = tmp_path / "x.wav"
+    result = run_cli("render", *args, "-o", str(out))
+    assert result.returncode == 2
+    assert result.stderr.strip() == result.stderr.strip().splitlines()[0]
+    assert result.stderr.startswith(message)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    result = run_cli("render", "-o", str(tmp_path / "missing" / "x.wav"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot write") and "No such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_existing_file_is_replaced_whole(tmp_path):
+    out = tmp_path / "x.wav"
+    out.write_bytes(b"old")
+    assert run_cli("render", "--set", "M=2", "-o", str(out)).returncode == 0
+    assert sf.info(out).frames == 16384
+    assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # no temporary left behind
+
+
+def test_demo_renders_contrasting_patches(tmp_path):
+    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    files = sorted((tmp_path / "demo").glob("*.wav"))
+    assert len(files) >= 5
+    clips = [sf.read(f)[0] for f in files]
+    assert all(np.max(np.abs(c)) > 0.05 for c in clips)
+    for i in range(len(clips)):
+        for j in range(i + 1, len(clips)):
+            assert np.max(np.abs(clips[i] - clips[j])) > 0.05, (files[i].name, files[j].name)
+    assert "pluck" in result.stdout
+
+
+def test_dataset_command_and_its_errors(tmp_path):
+    out = tmp_path / "d"
+    ok = run_cli("dataset", "--size", "40", "--seed", "2", "--out", str(out), "--shard-size", "16", "--workers", "2")
+    assert ok.returncode == 0, ok.stderr
+    assert "40 clips" in ok.stdout
+    assert json.loads((out / "dataset.json").read_text())["size"] == 40
+    clash = run_cli("dataset", "--size", "40", "--seed", "3", "--out", str(out))
+    assert clash.returncode == 2 and clash.stderr.startswith("error: ") and "different dataset" in clash.stderr
+    bad = run_cli("dataset", "--size", "0", "--out", str(tmp_path / "e"))
+    assert bad.returncode == 2 and "less than 1" in bad.stderr
+
+
+def test_bench_runs_and_reports_every_figure():
+    result = run_cli("bench", "render", "--clips", "32", "--repeats", "1", "--workers", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    for key in ("numpy_reference_1_core", "pyo_1_worker", "pyo_2_workers"):
+        assert figures[key] > 0
+    assert figures["machine"]["cores"] >= 1
+
+
+def test_help_lists_every_command():
+    result = run_cli("--help")
+    for command in ("demo", "render", "dataset", "bench"):
+        assert command in result.stdout

@@ -1,0 +1,152 @@
+"""Datasets rendered by the engine: round trip, determinism across workers, resume, refusal."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from inversynth.engine.reference import render_original
+from inversynth.training import dataset
+from inversynth.training.dataset import Dataset, build, plan, shard_path
+
+from inversynth.errors import DatasetError
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file in a dataset folder, by relative path."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_round_trip_labels_meta_and_audio(tmp_path, spec):
+    info = plan("original", size=50, seed=3, shard_size=16, dtype="float32")
+    assert build(tmp_path / "d", info) == 50
+    data = Dataset(tmp_path / "d")
+    assert len(data) == 50 and data.info.n_shards == 4
+    assert data.labels.shape == (50, 9) and data.labels.dtype == np.int16
+    np.testing.assert_array_equal(data.labels, dataset.draw_labels(spec, 50, 3))
+    with open(tmp_path / "d" / "meta.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 50
+    for clip in (0, 17, 49):
+        row = rows[clip]
+        assert int(row["id"]) == clip
+        for j, name in enumerate(spec.names):
+            assert int(row[f"{name}_class"]) == data.labels[clip, j]
+            assert float(row[name]) == pytest.approx(spec.params[j].classes[data.labels[clip, j]], rel=1e-8)
+        reference = render_original(spec.from_array(data.values[clip]), spec.clip_samples, spec.sample_rate)
+        assert np.max(np.abs(data.audio(clip) - reference)) < 1e-3
+    assert data.audio_batch(np.array([3, 4])).shape == (2, 16384)
+
+
+def test_float16_shards_are_half_the_size_and_close(tmp_path):
+    build(tmp_path / "a", plan("original", 20, 9, 20, "float32"))
+    build(tmp_path / "b", plan("original", 20, 9, 20, "float16"))
+    a, b = Dataset(tmp_path / "a"), Dataset(tmp_path / "b")
+    assert shard_path(b.folder, 0).stat().st_size < 0.51 * shard_path(a.folder, 0).stat().st_size
+    np.testing.assert_allclose(b.audio(5), a.audio(5), atol=1e-3)
+
+
+def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
+    info = plan("original", size=90, seed=11, shard_size=20)
+    build(tmp_path / "one", info, workers=1)
+    build(tmp_path / "two", info, workers=2)
+    assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
+    other = plan("original", size=90, seed=12, shard_size=20)
+    build(tmp_path / "other", other)
+    assert _digest(tmp_path / "other")["labels.npy"] != _digest(tmp_path / "one")["labels.npy"]
+
+
+def test_missing_shards_are_rendered_again_and_nothing_else(tmp_path):
+    info = plan("original", size=60, seed=1, shard_size=20)
+    folder = tmp_path / "d"
+    build(folder, info)
+    before = _digest(folder)
+    shard_path(folder, 1).unlink()
+    with pytest.raises(DatasetError, match=r"incomplete \(1 of 3 shards missing\)"):
+        Dataset(folder)
+    seen: list[int] = []
+    assert build(folder, info, progress=seen.append) == 20
+    assert sorted(seen) == [20, 20, 20]  # resumed shards are reported too
+    assert _digest(folder) == before
+
+
+def test_wav_files_are_written_per_clip(tmp_path):
+    import soundfile as sf
+
+    build(tmp_path / "d", plan("original", 5, 2, 5), wav=True)
+    files = sorted((tmp_path / "d" / "wav").glob("*.wav"))
+    assert [f.name for f in files] == [f"{i:06d}.wav" for i in range(5)]
+    audio, rate = sf.read(files[3], dtype="float32")
+    assert rate == 16384
+    np.testing.assert_allclose(audio, Dataset(tmp_path / "d").audio(3), atol=1e-3)
+
+
+def test_a_different_request_never_touches_an_existing_dataset(tmp_path):
+    folder = tmp_path / "d"
+    build(folder, plan("original", 10, 1, 5))
+    before = _digest(folder)
+    with pytest.raises(DatasetError, match=r"already holds a different dataset \(synth original, size 10, seed 1"):
+        build(folder, plan("original", 10, 2, 5))
+    assert _digest(folder) == before
+
+
+def test_a_foreign_folder_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match=r"not empty and holds no dataset\.json"):
+        build(tmp_path, plan("original", 4, 1, 4))
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_corrupt_description_is_reported(tmp_path):
+    (tmp_path / "dataset.json").write_text("{ not json")
+    with pytest.raises(DatasetError, match="is not a readable dataset description"):
+        Dataset(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"size": 0}, "dataset size 0 is outside"),
+        ({"shard_size": 0}, "shard size 0 is outside"),
+        ({"dtype": "int8"}, "dtype 'int8' is not one of"),
+        ({"seed": -1}, "seed -1 is outside"),
+    ],
+)
+def test_bad_requests(kwargs, message):
+    with pytest.raises(DatasetError, match=message):
+        plan("original", **{"size": 10, "seed": 0, **kwargs})
+
+
+def test_killed_run_resumes_to_identical_bytes(tmp_path):
+    """SIGKILL a real `inversynth dataset` mid-run; the rerun finishes it, byte for byte."""
+    args = ["--size", "1200", "--seed", "4", "--shard-size", "50", "--workers", "1"]
+    command = [sys.executable, "-m", "inversynth.cli", "dataset", *args]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*command, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((killed / "shards").glob("audio-*.npy"))) < 3:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done_before = len(list((killed / "shards").glob("audio-*.npy")))
+    assert 3 <= done_before < 24, "the run should have been killed part way"
+    for leftover in (killed / "shards").glob("audio-*.npy"):
+        np.load(leftover)  # every shard on disk is whole
+    finish = subprocess.run([*command, "--out", str(killed)], capture_output=True, text=True, check=False)
+    assert finish.returncode == 0, finish.stderr
+    assert "already there" in finish.stdout
+    clean = tmp_path / "clean"
+    build(clean, plan("original", 1200, 4, 50))
+    digest_killed = {k: v for k, v in _digest(killed).items() if "/.tmp-" not in k and not k.startswith(".tmp-")}
+    assert digest_killed == _digest(clean)
