@@ -99,6 +99,37 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from inversynth.training.train import TrainConfig, train
+
+    config = TrainConfig(
+        synth=args.synth, model=args.model, data=str(args.data), out=str(args.out), epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, loss=args.loss,
+        val_clips=args.val_clips, max_clips=args.max_clips,
+    )
+    columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+               TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} clips/s"), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("train", total=1, epoch=0, loss=0.0, rate=0.0)
+
+        def report(stats: dict) -> None:
+            if "epoch_done" in stats:
+                accuracy = " ".join(f"{k}={v:.3f}" for k, v in stats.get("val_accuracy", {}).items())
+                bar.console.print(f"epoch {stats['epoch_done']}: val loss {stats['val_loss']:.4f} {accuracy}")
+                return
+            bar.update(task, total=stats["steps"], completed=stats["step"] + 1, epoch=stats["epoch"] + 1,
+                       loss=stats["loss"], rate=stats["clips_per_s"])
+
+        record = train(config, report)
+    if record:
+        accuracy = " ".join(f"{k}={v:.3f}" for k, v in record.get("val_accuracy", {}).items())
+        console.print(f"epoch {record['epoch']}: val loss {record.get('val_loss', float('nan')):.4f} {accuracy}")
+    console.print(f"run folder: {args.out}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from rich.table import Table
 
@@ -181,6 +212,27 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="audio sample type")
     dataset.add_argument("--wav", action="store_true", help="also write one WAV file per clip")
     dataset.set_defaults(run=cmd_dataset)
+
+    trainer = commands.add_parser(
+        "train", help="train a model on a dataset (needs the 'training' extra)",
+        description="Train a model; rerun the same command to resume from RUN_DIR/last.pt.\n"
+                    "Data-parallel: torchrun --nproc-per-node 2 -m inversynth.cli train ...\n\n"
+                    "example:\n  inversynth train --model fmnet --data data/train --out runs/fmnet --epochs 8",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    trainer.add_argument("--synth", default="original")
+    trainer.add_argument("--model", default="fmnet", help="fmnet (ours), conv6xl or e2e")
+    trainer.add_argument("--data", type=Path, required=True, help="dataset folder")
+    trainer.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, config, history)")
+    trainer.add_argument("--epochs", type=_int_at_least(1), default=8)
+    trainer.add_argument("--batch-size", type=_int_at_least(1), default=64)
+    trainer.add_argument("--lr", type=float, default=2e-3)
+    trainer.add_argument("--seed", type=_int_at_least(0), default=0)
+    trainer.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    trainer.add_argument("--loss", choices=("ce", "bce"), default="ce", help="ce per parameter, or the original's bce")
+    trainer.add_argument("--val-clips", type=_int_at_least(1), default=2000, help="last clips held for validation")
+    trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips")
+    trainer.set_defaults(run=cmd_train)
 
     bench = commands.add_parser(
         "bench",

@@ -1,0 +1,164 @@
+"""Models that map raw audio to one softmax over classes per synth parameter.
+
+Every model takes raw audio, float32 [batch, samples] at the spec's sample
+rate, and returns logits [batch, n_params, n_classes]; features are computed
+inside the model so the exported ONNX file needs nothing but audio. The heads
+come from the spec: one block of ``n_classes`` logits per parameter.
+
+* ``e2e`` and ``conv6xl``: the original Keras project's models, as faithful as
+  its facts allow (``../shared/seed/SYNTH_FACTS.md``), for comparison.
+* ``fmnet``: ours. One log-magnitude STFT feeds four views — a small 2D CNN
+  (vibrato shapes), the time-averaged and peak spectrum (pitch, depth), the
+  frame energy contour (amplitude and envelope) and the spectral-centroid track
+  with its modulation spectrum (LFO rate) — joined before the heads.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from inversynth.engine.spec import SynthSpec
+from inversynth.errors import InversynthError
+
+
+class ModelError(InversynthError):
+    """A model name, shape or file does not fit the synth."""
+
+
+def _n_classes(spec: SynthSpec) -> int:
+    counts = {p.n_classes for p in spec.params}
+    if len(counts) != 1:
+        raise ModelError(f"synth '{spec.name}' mixes class counts {sorted(counts)}; heads need one count")
+    return counts.pop()
+
+
+class Heads(nn.Module):
+    """Linear logits for every parameter, shaped [batch, n_params, n_classes]."""
+
+    def __init__(self, features: int, spec: SynthSpec) -> None:
+        super().__init__()
+        self.n_params, self.n_classes = len(spec.params), _n_classes(spec)
+        self.linear = nn.Linear(features, self.n_params * self.n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(-1, self.n_params, self.n_classes)
+
+
+class StftMagnitude(nn.Module):
+    """|STFT| of raw audio: [batch, samples] -> [batch, bins, frames] (Hann window, centred frames)."""
+
+    def __init__(self, n_fft: int, hop: int, bins: int | None = None) -> None:
+        super().__init__()
+        self.n_fft, self.hop, self.bins = n_fft, hop, bins or n_fft // 2 + 1
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(audio, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
+        return spec.abs()[:, : self.bins, :]
+
+
+def _conv2d(c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int], relu: bool) -> nn.Module:
+    padding = (kernel[0] // 2, kernel[1] // 2)  # Keras 'same'
+    conv = nn.Conv2d(c_in, c_out, kernel, stride, padding)
+    return nn.Sequential(conv, nn.ReLU()) if relu else conv
+
+
+class Conv6XL(nn.Module):
+    """The original project's CONV6XL on a dB STFT (n_fft 512, hop 256), ReLU convolutions (the paper's C)."""
+
+    def __init__(self, spec: SynthSpec) -> None:
+        super().__init__()
+        self.stft = StftMagnitude(512, 256)
+        layers = [(1, 64, (3, 3), (2, 2)), (64, 128, (3, 3), (2, 2)), (128, 128, (3, 4), (2, 3)),
+                  (128, 128, (3, 3), (2, 2)), (128, 256, (1, 1), (2, 2)), (256, 256, (1, 1), (1, 2))]
+        self.convs = nn.Sequential(*(_conv2d(*layer, relu=True) for layer in layers))
+        frames = spec.clip_samples // 256 + 1
+        with torch.no_grad():
+            flat = self.convs(torch.zeros(1, 1, 257, frames)).numel()
+        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.ReLU())
+        self.heads = Heads(512, spec)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        db = 20.0 * torch.log10(self.stft(audio) + 1e-6)
+        return self.heads(self.dense(self.convs(db.unsqueeze(1))))
+
+
+class E2E(nn.Module):
+    """The original project's end-to-end model on raw audio; no activations between convolutions (its last version)."""
+
+    def __init__(self, spec: SynthSpec) -> None:
+        super().__init__()
+        self.front = nn.Sequential(
+            nn.Conv1d(1, 96, 64, 4), nn.Conv1d(96, 96, 32, 4), nn.Conv1d(96, 128, 16, 4), nn.Conv1d(128, 257, 8, 4)
+        )
+        layers = [(1, 32, (3, 3), (2, 2)), (32, 71, (3, 3), (2, 2)), (71, 128, (3, 4), (2, 3)),
+                  (128, 128, (3, 3), (2, 2)), (128, 128, (1, 1), (2, 2)), (128, 128, (1, 1), (1, 2))]
+        self.convs = nn.Sequential(*(_conv2d(*layer, relu=False) for layer in layers))
+        with torch.no_grad():
+            frames = self.front(torch.zeros(1, 1, spec.clip_samples)).shape[-1]
+            flat = self.convs(torch.zeros(1, 1, frames, 257)).numel()
+        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.ReLU())
+        self.heads = Heads(512, spec)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        maps = self.front(audio.unsqueeze(1))  # [batch, 257, frames]
+        return self.heads(self.dense(self.convs(maps.transpose(1, 2).unsqueeze(1))))
+
+
+def _block(c_in: int, c_out: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+                         nn.MaxPool2d(2))
+
+
+def _mlp(n_in: int, n_out: int) -> nn.Module:
+    return nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, n_out), nn.ReLU())
+
+
+class FMNet(nn.Module):
+    """Ours: one STFT (n_fft 512, hop 128, 0..4 kHz), four views of it, a shared trunk, spec heads."""
+
+    N_FFT, HOP, BINS = 512, 128, 128
+
+    def __init__(self, spec: SynthSpec, width: int = 16, blocks: int = 3) -> None:
+        super().__init__()
+        self.stft = StftMagnitude(self.N_FFT, self.HOP, self.BINS + 1)
+        frames = spec.clip_samples // self.HOP + 1
+        self.norm = nn.BatchNorm2d(1)
+        channels = [1] + [width * 2**i for i in range(blocks)]
+        # The image view sees the spectrogram at half resolution: shapes, not exact bins.
+        self.cnn = nn.Sequential(
+            nn.AvgPool2d(2), *(_block(a, b) for a, b in zip(channels, channels[1:], strict=False))
+        )
+        with torch.no_grad():
+            flat = self.cnn(torch.zeros(1, 1, self.BINS, frames)).numel()
+        self.cnn_out = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU())
+        self.spectrum = _mlp(2 * self.BINS, 128)
+        self.contour = _mlp(frames, 128)
+        self.modulation = _mlp(frames + frames // 2 + 1, 128)
+        self.register_buffer("bin_index", torch.arange(1, self.BINS + 1, dtype=torch.float32), persistent=False)
+        self.trunk = nn.Sequential(nn.Linear(256 + 3 * 128, 512), nn.ReLU(), nn.Dropout(0.1))
+        self.heads = Heads(512, spec)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        magnitude = self.stft(audio)[:, 1:, :]  # [batch, bins, frames], DC dropped
+        log_mag = torch.log(magnitude + 1e-4)
+        image = self.cnn_out(self.cnn(self.norm(log_mag.unsqueeze(1))))
+        spectrum = self.spectrum(torch.cat([log_mag.mean(dim=2), log_mag.amax(dim=2)], dim=1) / 10.0)
+        energy = magnitude.pow(2).sum(dim=1)  # [batch, frames]
+        contour = self.contour(torch.log(energy + 1e-6) / 10.0)
+        centroid = (magnitude * self.bin_index[:, None]).sum(dim=1) / (magnitude.sum(dim=1) + 1e-3) / self.BINS
+        wobble = centroid - centroid.mean(dim=1, keepdim=True)
+        modulation = self.modulation(torch.cat([centroid, torch.fft.rfft(wobble, dim=1).abs()], dim=1))
+        return self.heads(self.trunk(torch.cat([image, spectrum, contour, modulation], dim=1)))
+
+
+MODELS: dict[str, type[nn.Module]] = {"e2e": E2E, "conv6xl": Conv6XL, "fmnet": FMNet}
+
+
+def build_model(name: str, spec: SynthSpec) -> nn.Module:
+    try:
+        model_class = MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(MODELS)}") from None
+    return model_class(spec)

@@ -1,0 +1,230 @@
+"""Training: ``inversynth train`` on one process, or data-parallel under ``torchrun``.
+
+A run folder holds ``config.json`` (the exact TrainConfig), ``last.pt``
+(everything needed to resume), ``best.pt`` (the weights with the best
+validation loss) and ``history.jsonl`` (one line per epoch). Under torchrun
+each rank trains on its own slice of every epoch's shuffled clips and DDP
+averages gradients (gloo on CPU, NCCL on CUDA); rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+
+from inversynth.atomic import atomic_open, atomic_write_text, ensure_folder
+from inversynth.training.dataset import Dataset
+from inversynth.training.models import ModelError, build_model
+
+LOSSES = ("ce", "bce")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run; saved beside its checkpoints."""
+
+    synth: str
+    model: str
+    data: str
+    out: str
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    device: str = "cpu"
+    loss: str = "ce"  # "ce": softmax per parameter; "bce": the original's sigmoids over one-hot labels
+    val_clips: int = 2000
+    max_clips: int | None = None  # train on the first N clips only (shorter schedules)
+    data_info: dict[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run: Path) -> TrainConfig:
+        try:
+            return cls(**json.loads((Path(run) / "config.json").read_text()))
+        except (OSError, ValueError, TypeError) as exc:
+            raise ModelError(f"{run} holds no readable training config ({exc})") from None
+
+
+def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Loss of logits [batch, params, classes] against class indices [batch, params]."""
+    if name == "ce":
+        return lambda logits, labels: F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+    if name == "bce":
+        return lambda logits, labels: F.binary_cross_entropy_with_logits(
+            logits, F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+        )
+    raise ModelError(f"unknown loss {name!r}; use one of {', '.join(LOSSES)}")
+
+
+def batches(data: Dataset, clips: np.ndarray, batch_size: int, prefetch: int = 4) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(audio float32 [b, samples], labels int64 [b, params]) in ``clips`` order, read ahead by a thread."""
+    slots: queue.Queue = queue.Queue(maxsize=prefetch)
+
+    def fill() -> None:
+        for start in range(0, len(clips), batch_size):
+            chosen = np.sort(clips[start : start + batch_size])
+            slots.put((torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(data.labels[chosen].astype(np.int64))))
+        slots.put(None)
+
+    threading.Thread(target=fill, daemon=True).start()
+    while (item := slots.get()) is not None:
+        yield item
+
+
+class _Distributed:
+    """Rank, world size and the process group when started by torchrun."""
+
+    def __init__(self, device: str) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64)
+        dist.all_reduce(tensor)
+        return float(tensor.item()) / self.world
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _save(path: Path, payload: dict) -> None:
+    with atomic_open(path) as handle:
+        torch.save(payload, handle)
+
+
+def evaluate_loss(model: nn.Module, data: Dataset, clips: np.ndarray, loss: Callable, device: str) -> dict[str, object]:
+    """Validation loss and top-1 accuracy per parameter."""
+    model.eval()
+    total, correct, count = 0.0, None, 0
+    with torch.no_grad():
+        for audio, labels in batches(data, clips, 256):
+            logits = model(audio.to(device))
+            labels = labels.to(device)
+            total += float(loss(logits, labels)) * len(labels)
+            hits = (logits.argmax(-1) == labels).sum(0).double()
+            correct = hits if correct is None else correct + hits
+            count += len(labels)
+    model.train()
+    accuracy = (correct / count).tolist() if correct is not None else []
+    return {"val_loss": total / max(count, 1), "val_accuracy": dict(zip(data.spec.names, accuracy, strict=True))}
+
+
+def train(config: TrainConfig, progress: Callable[[dict[str, float]], None] | None = None) -> dict[str, object]:
+    """Train (or resume) the run in ``config.out``; return the last epoch's record."""
+    group = _Distributed(config.device)
+    try:
+        return _train(config, group, progress or (lambda _stats: None))
+    finally:
+        group.close()
+
+
+def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[str, float]], None]) -> dict[str, object]:
+    data = Dataset(Path(config.data))
+    if data.info.synth != config.synth:
+        raise ModelError(f"{config.data} holds synth '{data.info.synth}', not '{config.synth}'")
+    if config.loss not in LOSSES:
+        raise ModelError(f"unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}")
+    usable = min(len(data), config.max_clips or len(data))
+    if usable <= config.val_clips:
+        raise ModelError(f"{config.data} has {usable} clips; need more than the {config.val_clips} held for validation")
+    train_clips = np.arange(usable - config.val_clips)
+    val_clips = np.arange(usable - config.val_clips, usable)
+    config.data_info = {"size": data.info.size, "seed": data.info.seed, "spec_fingerprint": data.info.spec_fingerprint,
+                        "train_clips": len(train_clips), "val_clips": len(val_clips)}
+
+    run = Path(config.out)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, data.spec).to(config.device)
+    steps_per_epoch = math.ceil(len(train_clips) / group.world / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total_steps, pct_start=0.05)
+    start_epoch, best = 0, math.inf
+    last = run / "last.pt"
+    if last.exists():
+        state = torch.load(last, map_location=config.device, weights_only=False)
+        if state["config"]["model"] != config.model or state["config"]["synth"] != config.synth:
+            raise ModelError(f"{run} holds a run of model '{state['config']['model']}'; choose another --out")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"], state["best_val_loss"]
+    elif group.main:
+        ensure_folder(run)
+        atomic_write_text(run / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+
+    wrapped: nn.Module = model
+    if group.world > 1:
+        wrapped = nn.parallel.DistributedDataParallel(model)
+    loss = loss_fn(config.loss)
+    record: dict[str, object] = {}
+    for epoch in range(start_epoch, config.epochs):
+        order = np.random.default_rng(config.seed + epoch).permutation(train_clips)
+        mine = order[group.rank :: group.world][: steps_per_epoch * config.batch_size]
+        started, seen, running = time.perf_counter(), 0, 0.0
+        for step, (audio, labels) in enumerate(batches(data, mine, config.batch_size)):
+            logits = wrapped(audio.to(config.device))
+            value = loss(logits, labels.to(config.device))
+            optimizer.zero_grad(set_to_none=True)
+            value.backward()
+            optimizer.step()
+            scheduler.step()
+            seen += len(labels)
+            running = 0.98 * running + 0.02 * float(value) if step else float(value)
+            progress({"epoch": epoch, "step": step, "steps": steps_per_epoch, "loss": running,
+                      "clips_per_s": seen * group.world / (time.perf_counter() - started)})
+        train_seconds = time.perf_counter() - started
+        record = {"epoch": epoch + 1, "train_loss": group.mean(running), "train_seconds": train_seconds,
+                  "clips_per_s": seen * group.world / train_seconds, "lr": scheduler.get_last_lr()[0]}
+        if group.main:
+            record.update(evaluate_loss(model, data, val_clips, loss, config.device))
+            improved = record["val_loss"] < best
+            best = min(best, record["val_loss"])
+            if improved:
+                _save(run / "best.pt", {"model": model.state_dict(), "config": asdict(config), "epoch": epoch + 1,
+                                        "val_loss": record["val_loss"]})
+            _save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best_val_loss": best,
+                         "config": asdict(config)})
+            with open(run / "history.jsonl", "a") as history:
+                history.write(json.dumps(record) + "\n")
+            progress({"epoch_done": epoch + 1, **{k: v for k, v in record.items() if isinstance(v, float)}})
+        if group.world > 1:
+            dist.barrier()
+    return record
+
+
+def load_trained(run: Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:
+    """The model of a run folder with its weights (``best`` or ``last``), in eval mode on the CPU."""
+    from inversynth.engine.synths import get_spec
+
+    config = TrainConfig.load(run)
+    path = Path(run) / f"{which}.pt"
+    if not path.exists():
+        raise ModelError(f"{run} has no {which}.pt; train it first")
+    model = build_model(config.model, get_spec(config.synth))
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    return model.eval(), config
