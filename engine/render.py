@@ -19,11 +19,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
+
 from inversynth.engine.pyo_runtime import boot_manual_server, pyo_module
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec, get_voice
 from inversynth.engine.voice import Voice
-
 from inversynth.errors import RenderError
 
 DEFAULT_POLYPHONY = 16

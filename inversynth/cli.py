@@ -17,6 +17,7 @@ from pathlib import Path
 from rich.markup import escape
 
 from inversynth import __version__
+from inversynth.atomic import ensure_folder
 from inversynth.console import console, errors
 from inversynth.errors import InversynthError
 
@@ -105,12 +106,26 @@ def cmd_train(args: argparse.Namespace) -> int:
     from inversynth.training.train import TrainConfig, train
 
     config = TrainConfig(
-        synth=args.synth, model=args.model, data=str(args.data), out=str(args.out), epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device, loss=args.loss,
-        val_clips=args.val_clips, max_clips=args.max_clips,
+        synth=args.synth,
+        model=args.model,
+        data=str(args.data),
+        out=str(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        loss=args.loss,
+        val_clips=args.val_clips,
+        max_clips=args.max_clips,
     )
-    columns = (TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-               TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} clips/s"), TimeElapsedColumn())
+    columns = (
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} clips/s"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0, rate=0.0)
 
@@ -119,8 +134,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 accuracy = " ".join(f"{k}={v:.3f}" for k, v in stats.get("val_accuracy", {}).items())
                 bar.console.print(f"epoch {stats['epoch_done']}: val loss {stats['val_loss']:.4f} {accuracy}")
                 return
-            bar.update(task, total=stats["steps"], completed=stats["step"] + 1, epoch=stats["epoch"] + 1,
-                       loss=stats["loss"], rate=stats["clips_per_s"])
+            bar.update(
+                task,
+                total=stats["steps"],
+                completed=stats["step"] + 1,
+                epoch=stats["epoch"] + 1,
+                loss=stats["loss"],
+                rate=stats["clips_per_s"],
+            )
 
         record = train(config, report)
     if record:
@@ -128,6 +149,124 @@ def cmd_train(args: argparse.Namespace) -> int:
         console.print(f"epoch {record['epoch']}: val loss {record.get('val_loss', float('nan')):.4f} {accuracy}")
     console.print(f"run folder: {args.out}")
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from inversynth.training.export import export
+
+    metadata = export(args.run, args.output)
+    size = args.output.stat().st_size / 1e6
+    console.print(
+        f"wrote {args.output} ({size:.1f} MB): model {metadata['model']} for synth "
+        f"'{metadata['synth']}' v{metadata['spec_version']} ({metadata['spec_fingerprint']})"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from inversynth.training.evaluate import evaluate
+
+    report = evaluate(args.model, args.data, max_clips=args.max_clips)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    _print_evaluation(report)
+    return 0
+
+
+def _print_evaluation(report: dict) -> None:
+    from rich.table import Table
+
+    figures = report["figures"]
+    model = report["model_name"]
+    params = figures[model]["params"]
+    table = Table(title=f"{model} on {report['clips']} clips of {report['data']}")
+    for column in (
+        "param",
+        "top1",
+        "top5",
+        "within 1",
+        "MAE (classes)",
+        "MAE (real)",
+        "MPR",
+        "top1 audible",
+        "audible",
+        "MPR median",
+        "MPR random",
+    ):
+        table.add_column(column, justify="right")
+    for name, row in params.items():
+        table.add_row(
+            name,
+            f"{row['top1']:.3f}",
+            f"{row['top5']:.3f}",
+            f"{row['within_one']:.3f}",
+            f"{row['mae_classes']:.2f}",
+            f"{row['mae_real']:.4g}",
+            f"{row['mpr']:.1f}",
+            f"{row['top1_audible']:.3f}",
+            f"{row['audible_share']:.2f}",
+            *(
+                f"{figures[b]['params'][name]['mpr']:.1f}" if b in figures else "-"
+                for b in ("median-baseline", "random-baseline")
+            ),
+        )
+    console.print(table)
+    audio = Table(title="re-synthesis (mean / median)")
+    audio.add_column("figure")
+    for key in figures:
+        audio.add_column(key, justify="right")
+    for figure in figures[model]["audio"]:
+        audio.add_row(
+            figure,
+            *(
+                f"{figures[k]['audio'][figure]['mean']:.2f} / {figures[k]['audio'][figure]['median']:.2f}"
+                for k in figures
+            ),
+        )
+    audio.add_row("MPR overall", *(f"{figures[k]['mpr_overall']:.2f}" for k in figures))
+    console.print(audio)
+    console.print(f"inference {report['inference_ms_per_clip']:.2f} ms per clip (batched)")
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.match import expand, match_files, write_outputs
+
+    estimator = Estimator(args.model)
+    spec = estimator.spec
+    paths = expand(args.inputs)
+    if not paths:
+        raise InversynthError("no audio files found in " + ", ".join(map(str, args.inputs)))
+    matches, failures = match_files(estimator, paths)
+    if args.out:
+        ensure_folder(args.out)
+    for match in matches:
+        written = write_outputs(match, args.out, spec.sample_rate) if args.out else ()
+        if args.json:
+            print(json.dumps(match.to_json(estimator.model_name)), flush=True)
+            continue
+        table = Table(title=f"{match.source}: log-spectral distance {match.distance_db:.2f} dB")
+        for column in ("param", "value", "unit", "class", "confidence"):
+            table.add_column(column, justify="left" if column in ("param", "unit") else "right")
+        for p in spec.params:
+            table.add_row(
+                p.name,
+                f"{match.patch[p.name]:.4g}",
+                p.unit,
+                str(match.classes[p.name]),
+                f"{match.confidence[p.name]:.2f}",
+            )
+        console.print(table)
+        for path in written:
+            console.print(f"  wrote {path}")
+    for path, reason in failures:
+        errors.print(f"error: {escape(reason)}" if str(path) in reason else f"error: {path}: {escape(reason)}")
+    if failures:
+        errors.print(f"{len(failures)} of {len(paths)} files could not be matched")
+    return 1 if failures else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -214,10 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.set_defaults(run=cmd_dataset)
 
     trainer = commands.add_parser(
-        "train", help="train a model on a dataset (needs the 'training' extra)",
+        "train",
+        help="train a model on a dataset (needs the 'training' extra)",
         description="Train a model; rerun the same command to resume from RUN_DIR/last.pt.\n"
-                    "Data-parallel: torchrun --nproc-per-node 2 -m inversynth.cli train ...\n\n"
-                    "example:\n  inversynth train --model fmnet --data data/train --out runs/fmnet --epochs 8",
+        "Data-parallel: torchrun --nproc-per-node 2 -m inversynth.cli train ...\n\n"
+        "example:\n  inversynth train --model fmnet --data data/train --out runs/fmnet --epochs 8",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     trainer.add_argument("--synth", default="original")
@@ -233,6 +373,42 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--val-clips", type=_int_at_least(1), default=2000, help="last clips held for validation")
     trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips")
     trainer.set_defaults(run=cmd_train)
+
+    exporter = commands.add_parser(
+        "export",
+        help="export a trained run to ONNX with its metadata",
+        description="example:\n  inversynth export runs/fmnet -o model.onnx",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    exporter.add_argument("run", type=Path, help="training run folder")
+    exporter.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
+    exporter.set_defaults(run=cmd_export)
+
+    evaluator = commands.add_parser(
+        "evaluate",
+        help="score a model on a held-out dataset beside its baselines",
+        description="MODEL is an ONNX file or a training run folder.\n\n"
+        "example:\n  inversynth evaluate model.onnx --data data/test --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    evaluator.add_argument("model", type=Path)
+    evaluator.add_argument("--data", type=Path, required=True)
+    evaluator.add_argument("--max-clips", type=_int_at_least(1), help="use only the first N clips")
+    evaluator.add_argument("--json", action="store_true")
+    evaluator.set_defaults(run=cmd_evaluate)
+
+    matcher = commands.add_parser(
+        "match",
+        help="estimate the patch that made a sound, and re-synthesise it",
+        description="Reads WAV/FLAC/OGG/... at any rate, mono or stereo, any length; folders are searched.\n\n"
+        "examples:\n  inversynth match bell.wav\n  inversynth match samples/ --json --out matches/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    matcher.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR")
+    matcher.add_argument("--model", type=Path, help="ONNX model (default: the shipped model)")
+    matcher.add_argument("--json", action="store_true", help="one JSON object per file")
+    matcher.add_argument("--out", type=Path, help="folder for re-synthesised WAVs and spectrogram PNGs")
+    matcher.set_defaults(run=cmd_match)
 
     bench = commands.add_parser(
         "bench",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from inversynth.engine.reference import render_original
 
+from inversynth.engine.reference import render_original
 from tests.helpers import run_cli
 
 SAMPLE_PATCH = [

@@ -25,12 +25,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from inversynth.engine.render import renderer, run_in_pool, worker_pool
-from inversynth.engine.spec import SynthSpec
-from inversynth.engine.synths import get_spec
 
 from inversynth.atomic import atomic_open, atomic_write_text
 from inversynth.audio_files import write_wav
+from inversynth.engine.render import renderer, run_in_pool, worker_pool
+from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synths import get_spec
 from inversynth.errors import DatasetError
 
 FORMAT = "inversynth-dataset"

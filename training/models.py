@@ -15,6 +15,8 @@ come from the spec: one block of ``n_classes`` logits per parameter.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -70,8 +72,14 @@ class Conv6XL(nn.Module):
     def __init__(self, spec: SynthSpec) -> None:
         super().__init__()
         self.stft = StftMagnitude(512, 256)
-        layers = [(1, 64, (3, 3), (2, 2)), (64, 128, (3, 3), (2, 2)), (128, 128, (3, 4), (2, 3)),
-                  (128, 128, (3, 3), (2, 2)), (128, 256, (1, 1), (2, 2)), (256, 256, (1, 1), (1, 2))]
+        layers = [
+            (1, 64, (3, 3), (2, 2)),
+            (64, 128, (3, 3), (2, 2)),
+            (128, 128, (3, 4), (2, 3)),
+            (128, 128, (3, 3), (2, 2)),
+            (128, 256, (1, 1), (2, 2)),
+            (256, 256, (1, 1), (1, 2)),
+        ]
         self.convs = nn.Sequential(*(_conv2d(*layer, relu=True) for layer in layers))
         frames = spec.clip_samples // 256 + 1
         with torch.no_grad():
@@ -92,8 +100,14 @@ class E2E(nn.Module):
         self.front = nn.Sequential(
             nn.Conv1d(1, 96, 64, 4), nn.Conv1d(96, 96, 32, 4), nn.Conv1d(96, 128, 16, 4), nn.Conv1d(128, 257, 8, 4)
         )
-        layers = [(1, 32, (3, 3), (2, 2)), (32, 71, (3, 3), (2, 2)), (71, 128, (3, 4), (2, 3)),
-                  (128, 128, (3, 3), (2, 2)), (128, 128, (1, 1), (2, 2)), (128, 128, (1, 1), (1, 2))]
+        layers = [
+            (1, 32, (3, 3), (2, 2)),
+            (32, 71, (3, 3), (2, 2)),
+            (71, 128, (3, 4), (2, 3)),
+            (128, 128, (3, 3), (2, 2)),
+            (128, 128, (1, 1), (2, 2)),
+            (128, 128, (1, 1), (1, 2)),
+        ]
         self.convs = nn.Sequential(*(_conv2d(*layer, relu=False) for layer in layers))
         with torch.no_grad():
             frames = self.front(torch.zeros(1, 1, spec.clip_samples)).shape[-1]
@@ -107,8 +121,9 @@ class E2E(nn.Module):
 
 
 def _block(c_in: int, c_out: int) -> nn.Module:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-                         nn.MaxPool2d(2))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)
+    )
 
 
 def _mlp(n_in: int, n_out: int) -> nn.Module:
@@ -127,9 +142,7 @@ class FMNet(nn.Module):
         self.norm = nn.BatchNorm2d(1)
         channels = [1] + [width * 2**i for i in range(blocks)]
         # The image view sees the spectrogram at half resolution: shapes, not exact bins.
-        self.cnn = nn.Sequential(
-            nn.AvgPool2d(2), *(_block(a, b) for a, b in zip(channels, channels[1:], strict=False))
-        )
+        self.cnn = nn.Sequential(nn.AvgPool2d(2), *(_block(a, b) for a, b in itertools.pairwise(channels)))
         with torch.no_grad():
             flat = self.cnn(torch.zeros(1, 1, self.BINS, frames)).numel()
         self.cnn_out = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU())

@@ -70,14 +70,18 @@ def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     raise ModelError(f"unknown loss {name!r}; use one of {', '.join(LOSSES)}")
 
 
-def batches(data: Dataset, clips: np.ndarray, batch_size: int, prefetch: int = 4) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(
+    data: Dataset, clips: np.ndarray, batch_size: int, prefetch: int = 4
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(audio float32 [b, samples], labels int64 [b, params]) in ``clips`` order, read ahead by a thread."""
     slots: queue.Queue = queue.Queue(maxsize=prefetch)
 
     def fill() -> None:
         for start in range(0, len(clips), batch_size):
             chosen = np.sort(clips[start : start + batch_size])
-            slots.put((torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(data.labels[chosen].astype(np.int64))))
+            slots.put(
+                (torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(data.labels[chosen].astype(np.int64)))
+            )
         slots.put(None)
 
     threading.Thread(target=fill, daemon=True).start()
@@ -152,8 +156,13 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
         raise ModelError(f"{config.data} has {usable} clips; need more than the {config.val_clips} held for validation")
     train_clips = np.arange(usable - config.val_clips)
     val_clips = np.arange(usable - config.val_clips, usable)
-    config.data_info = {"size": data.info.size, "seed": data.info.seed, "spec_fingerprint": data.info.spec_fingerprint,
-                        "train_clips": len(train_clips), "val_clips": len(val_clips)}
+    config.data_info = {
+        "size": data.info.size,
+        "seed": data.info.seed,
+        "spec_fingerprint": data.info.spec_fingerprint,
+        "train_clips": len(train_clips),
+        "val_clips": len(val_clips),
+    }
 
     run = Path(config.out)
     torch.manual_seed(config.seed)
@@ -170,7 +179,9 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
             raise ModelError(f"{run} holds a run of model '{state['config']['model']}'; choose another --out")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        # Keep the step count; the one-cycle shape follows this run's --epochs (a longer run stretches it).
+        done = {key: state["scheduler"][key] for key in ("last_epoch", "_step_count")}
+        scheduler.load_state_dict({**scheduler.state_dict(), **done})
         start_epoch, best = state["epoch"], state["best_val_loss"]
     elif group.main:
         ensure_folder(run)
@@ -193,28 +204,57 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
             optimizer.step()
             scheduler.step()
             seen += len(labels)
-            running = 0.98 * running + 0.02 * float(value) if step else float(value)
-            progress({"epoch": epoch, "step": step, "steps": steps_per_epoch, "loss": running,
-                      "clips_per_s": seen * group.world / (time.perf_counter() - started)})
+            running = 0.98 * running + 0.02 * value.item() if step else value.item()
+            progress(
+                {
+                    "epoch": epoch,
+                    "step": step,
+                    "steps": steps_per_epoch,
+                    "loss": running,
+                    "clips_per_s": seen * group.world / (time.perf_counter() - started),
+                }
+            )
         train_seconds = time.perf_counter() - started
-        record = {"epoch": epoch + 1, "train_loss": group.mean(running), "train_seconds": train_seconds,
-                  "clips_per_s": seen * group.world / train_seconds, "lr": scheduler.get_last_lr()[0]}
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": group.mean(running),
+            "train_seconds": train_seconds,
+            "clips_per_s": seen * group.world / train_seconds,
+            "lr": scheduler.get_last_lr()[0],
+            "world_size": group.world,
+            "steps_per_rank": steps_per_epoch,
+        }
         if group.main:
             record.update(evaluate_loss(model, data, val_clips, loss, config.device))
             improved = record["val_loss"] < best
             best = min(best, record["val_loss"])
             if improved:
-                _save(run / "best.pt", {"model": model.state_dict(), "config": asdict(config), "epoch": epoch + 1,
-                                        "val_loss": record["val_loss"]})
-            _save(last, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                         "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "best_val_loss": best,
-                         "config": asdict(config)})
+                _save(
+                    run / "best.pt",
+                    {
+                        "model": model.state_dict(),
+                        "config": asdict(config),
+                        "epoch": epoch + 1,
+                        "val_loss": record["val_loss"],
+                    },
+                )
+            _save(
+                last,
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "best_val_loss": best,
+                    "config": asdict(config),
+                },
+            )
             with open(run / "history.jsonl", "a") as history:
                 history.write(json.dumps(record) + "\n")
             progress({"epoch_done": epoch + 1, **{k: v for k, v in record.items() if isinstance(v, float)}})
         if group.world > 1:
             dist.barrier()
-    return record
+    return record if group.main else {}
 
 
 def load_trained(run: Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:

@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import TYPE_CHECKING, cast
 
 from inversynth.engine.spec import SynthSpec
-
 from inversynth.errors import SpecError
 
 if TYPE_CHECKING:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from inversynth.engine.render import render, render_batch
 
+from inversynth.engine.render import render, render_batch
 from inversynth.errors import RenderError, SpecError
 
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from inversynth.engine.spec import Param, SynthSpec, linear_classes
 from inversynth.engine.synths import get_spec, synth_names
-
 from inversynth.errors import SpecError
 
 ORIGINAL = get_spec("original")

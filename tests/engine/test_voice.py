@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.reference import envelope, render_original
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from inversynth.engine.reference import render_original
+from inversynth.errors import DatasetError
 from inversynth.training import dataset
 from inversynth.training.dataset import Dataset, build, plan, shard_path
-
-from inversynth.errors import DatasetError
 
 
 def _digest(folder: Path) -> dict[str, str]:

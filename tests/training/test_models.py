@@ -1,0 +1,165 @@
+"""Models: heads follow the spec, real training lowers the loss, DDP runs, ONNX export matches torch."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from inversynth.engine.spec import Param, SynthSpec, linear_classes
+from inversynth.training.models import MODELS, ModelError, build_model
+from inversynth.training.train import TrainConfig, batches, loss_fn, train
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_heads_follow_the_spec(spec, name):
+    model = build_model(name, spec).eval()
+    with torch.no_grad():
+        logits = model(torch.zeros(3, spec.clip_samples))
+    assert logits.shape == (3, len(spec.params), 16)
+    assert model.heads.linear.out_features == sum(p.n_classes for p in spec.params)
+
+
+def test_heads_follow_another_spec():
+    params = tuple(Param(f"p{i}", "", 0.0, 1.0, linear_classes(0, 1, 8), 0.0, "test") for i in range(3))
+    other = SynthSpec("tiny", 1, "test", 8000, 0.5, params)
+    logits = build_model("fmnet", other).eval()(torch.zeros(2, other.clip_samples))
+    assert logits.shape == (2, 3, 8)
+
+
+def test_unknown_model_and_loss_are_refused(spec):
+    with pytest.raises(ModelError, match="unknown model 'resnet'; known: e2e, conv6xl, fmnet"):
+        build_model("resnet", spec)
+    with pytest.raises(ModelError, match="unknown loss 'mse'"):
+        loss_fn("mse")
+
+
+def test_bce_matches_the_original_formulation():
+    logits = torch.randn(4, 9, 16)
+    labels = torch.randint(0, 16, (4, 9))
+    manual = torch.nn.functional.binary_cross_entropy(
+        torch.sigmoid(logits).flatten(1), torch.nn.functional.one_hot(labels, 16).float().flatten(1)
+    )
+    assert float(loss_fn("bce")(logits, labels)) == pytest.approx(float(manual), rel=1e-5)
+
+
+def test_training_lowers_the_loss(spec, small_dataset, tmp_path):
+    from inversynth.training.dataset import Dataset
+
+    data = Dataset(small_dataset)
+    torch.manual_seed(0)
+    model = build_model("fmnet", spec)
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    loss = loss_fn("ce")
+    clips = np.arange(64)
+    audio, labels = next(batches(data, clips, 64))
+    with torch.no_grad():
+        before = float(loss(model(audio), labels))
+    for _ in range(25):
+        optimizer.zero_grad()
+        value = loss(model(audio), labels)
+        value.backward()
+        optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        after = float(loss(model(audio), labels))
+    assert after < 0.5 * before
+
+
+def test_train_writes_a_resumable_run(trained_run, small_dataset):
+    history = [json.loads(line) for line in (trained_run / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1]
+    assert set(history[0]["val_accuracy"]) == {
+        "C",
+        "M",
+        "A",
+        "D",
+        "attack",
+        "decay",
+        "sustain",
+        "sustain_level",
+        "release",
+    }
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["model"] == "fmnet" and config["data_info"]["train_clips"] == 336
+    assert (trained_run / "best.pt").exists() and (trained_run / "last.pt").exists()
+    # asking for one more epoch resumes at epoch 2 instead of starting again
+    record = train(TrainConfig(**{**config, "epochs": 2}))
+    assert record["epoch"] == 2
+    history = [json.loads(line) for line in (trained_run / "history.jsonl").read_text().splitlines()]
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_a_run_of_another_model_is_not_overwritten(trained_run, small_dataset):
+    with pytest.raises(ModelError, match="holds a run of model 'fmnet'"):
+        train(
+            TrainConfig(
+                synth="original", model="conv6xl", data=str(small_dataset), out=str(trained_run), epochs=1, val_clips=64
+            )
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_torchrun_trains_on_two_processes(small_dataset, tmp_path):
+    run = tmp_path / "ddp"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc-per-node",
+        "2",
+        "--master-addr",
+        "127.0.0.1",
+        "--master-port",
+        str(_free_port()),
+        "-m",
+        "inversynth.cli",
+        "train",
+        "--model",
+        "fmnet",
+        "--data",
+        str(small_dataset),
+        "--out",
+        str(run),
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--val-clips",
+        "64",
+        "--max-clips",
+        "192",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((run / "history.jsonl").read_text().splitlines()[-1])
+    assert record["world_size"] == 2
+    assert record["steps_per_rank"] == 4  # 128 training clips / 2 ranks / 16 per batch
+
+
+def test_onnx_export_matches_torch(trained_run, exported_model):
+    import onnxruntime as ort
+
+    from inversynth.training.export import torch_logits
+
+    session = ort.InferenceSession(str(exported_model), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(123)
+    for batch in (1, 5):
+        audio = (rng.standard_normal((batch, 16384)) * rng.uniform(0.001, 1.0)).astype(np.float32)
+        onnx_logits = session.run(None, {"audio": audio})[0]
+        assert onnx_logits.shape == (batch, 9, 16)
+        assert np.max(np.abs(onnx_logits - torch_logits(trained_run, audio))) <= 1e-4
+    meta = session.get_modelmeta().custom_metadata_map
+    assert meta["synth"] == "original" and json.loads(meta["params"])[0] == "C"
+    assert json.loads(meta["training_data"])["seed"] == 7
+    assert meta["sample_rate"] == "16384" and meta["model"] == "fmnet"

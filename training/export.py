@@ -1,0 +1,91 @@
+"""``inversynth export``: a trained run -> one ONNX file that carries its own description.
+
+Input ``audio``: float32 [batch, clip_samples] at the spec's sample rate.
+Output ``logits``: float32 [batch, n_params, n_classes]. The metadata says
+which synth (name, version, fingerprint), which parameters and class values,
+what audio format, which model and which training data; inference refuses a
+file whose metadata does not fit the synth it is asked to drive.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+
+from inversynth import __version__
+from inversynth.atomic import atomic_write_bytes
+from inversynth.engine.synths import get_spec
+from inversynth.training.models import ModelError
+from inversynth.training.train import load_trained
+
+MODEL_FORMAT = "inversynth-model"
+MODEL_FORMAT_VERSION = 1
+
+
+def metadata_for(run: Path) -> dict[str, str]:
+    """The key/value pairs stored in the ONNX file (values are strings; lists and dicts as JSON)."""
+    _, config = load_trained(run)
+    spec = get_spec(config.synth)
+    return {
+        "format": MODEL_FORMAT,
+        "format_version": str(MODEL_FORMAT_VERSION),
+        "synth": spec.name,
+        "spec_version": str(spec.version),
+        "spec_fingerprint": spec.fingerprint(),
+        "params": json.dumps(list(spec.names)),
+        "class_values": json.dumps({p.name: list(p.classes) for p in spec.params}),
+        "units": json.dumps({p.name: p.unit for p in spec.params}),
+        "sample_rate": str(spec.sample_rate),
+        "clip_samples": str(spec.clip_samples),
+        "model": config.model,
+        "loss": config.loss,
+        "training_data": json.dumps(config.data_info),
+        "training_seed": str(config.seed),
+        "epochs": str(config.epochs),
+        "inversynth_version": __version__,
+        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def export(run: Path, output: Path) -> dict[str, str]:
+    """Write ``output`` (atomically) from the best weights of ``run``; return the metadata."""
+    model, config = load_trained(run)
+    spec = get_spec(config.synth)
+    example = torch.zeros(2, spec.clip_samples)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    with tempfile.TemporaryDirectory() as scratch:
+        temporary = Path(scratch) / "model.onnx"
+        try:
+            torch.onnx.export(
+                model,
+                (example,),
+                str(temporary),
+                dynamo=True,
+                input_names=["audio"],
+                output_names=["logits"],
+                dynamic_shapes={"audio": {0: batch}},
+                external_data=False,
+                verbose=False,
+            )
+        except Exception as exc:  # the exporter raises many types; say which model failed
+            raise ModelError(f"could not export model '{config.model}' from {run}: {exc}") from None
+        proto = onnx.load(str(temporary))
+    metadata = metadata_for(run)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    atomic_write_bytes(Path(output), proto.SerializeToString())
+    return metadata
+
+
+def torch_logits(run: Path, audio: np.ndarray) -> np.ndarray:
+    """The run's best weights applied in torch, for export parity checks."""
+    model, _ = load_trained(run)
+    with torch.no_grad():
+        return model(torch.from_numpy(np.asarray(audio, dtype=np.float32))).numpy()

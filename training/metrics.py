@@ -1,0 +1,69 @@
+"""Parameter-domain metrics of class predictions (numpy only).
+
+Inputs: class probabilities or logits [n, params, classes] and true class
+indices [n, params]. Ranks count from 0 (the true class has the highest
+score); the paper's mean percentile rank is ``100 * (1 - mean rank / (K - 1))``,
+50 for random guessing and 100 when the true class always ranks first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inversynth.engine.spec import SynthSpec
+
+TOP_K = (1, 2, 3, 4, 5)
+
+
+def true_class_rank(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Rank of the true class among the classes, [n, params] (0 = best)."""
+    true_score = np.take_along_axis(scores, labels[..., None], axis=-1)
+    return np.sum(scores > true_score, axis=-1)
+
+
+def parameter_metrics(spec: SynthSpec, scores: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per parameter: top-k accuracy, within-one-class accuracy, MAE in classes and in real units, MPR."""
+    predicted = scores.argmax(axis=-1)
+    ranks = true_class_rank(scores, labels)
+    real_predicted = spec.classes_to_values(predicted)
+    real_true = spec.classes_to_values(labels)
+    results: dict[str, dict[str, float]] = {}
+    for j, param in enumerate(spec.params):
+        entry = {f"top{k}": float(np.mean(ranks[:, j] < k)) for k in TOP_K}
+        entry["within_one"] = float(np.mean(np.abs(predicted[:, j] - labels[:, j]) <= 1))
+        entry["mae_classes"] = float(np.mean(np.abs(predicted[:, j] - labels[:, j])))
+        entry["mae_real"] = float(np.mean(np.abs(real_predicted[:, j] - real_true[:, j])))
+        entry["mpr"] = float(100 * (1 - ranks[:, j].mean() / (param.n_classes - 1)))
+        results[param.name] = entry
+    return results
+
+
+def audible_mask(spec: SynthSpec, labels: np.ndarray) -> np.ndarray:
+    """Whether each parameter can be heard in its clip, bool [n, params].
+
+    A parameter is audible when its part of the sound happens inside the clip:
+    M only with some modulation (D > 0); decay only if it starts before the clip
+    ends and falls somewhere (sustain_level < 1); sustain_level once the decay
+    starts; sustain and release only if they start inside the clip and their
+    level is above 0. C, A, D and attack always are.
+    """
+    if spec.name != "original":
+        return np.ones(labels.shape, dtype=bool)
+    v = {name: spec.classes_to_values(labels)[:, j] for j, name in enumerate(spec.names)}
+    clip = spec.clip_seconds
+    decay_starts = v["attack"] < clip
+    hold_starts = v["attack"] + v["decay"] < clip
+    release_starts = v["attack"] + v["decay"] + v["sustain"] < clip
+    rules = {
+        "M": v["D"] > 0,
+        "decay": decay_starts & (v["sustain_level"] < 1),
+        "sustain_level": decay_starts,
+        "sustain": hold_starts & (v["sustain_level"] > 0),
+        "release": release_starts & (v["sustain_level"] > 0),
+    }
+    always = np.ones(len(labels), dtype=bool)
+    return np.stack([rules.get(name, always) for name in spec.names], axis=1)
+
+
+def summarise(values: np.ndarray) -> dict[str, float]:
+    return {"mean": float(np.mean(values)), "median": float(np.median(values))}
