@@ -29,10 +29,13 @@ class AudioInputError(InversynthError):
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """Samples [frames, channels] (float64) and sample rate of an audio file."""
+    if not Path(path).is_file():
+        raise AudioInputError(f"{path}: No such file")
     try:
         audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioInputError(f"{path}: not a readable audio file ({exc})") from None
+        reason = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".")  # libsndfile's words, without the path
+        raise AudioInputError(f"{path}: not a readable audio file ({reason})") from None
     except OSError as exc:
         raise AudioInputError(f"{path}: {exc.strerror or exc}") from None
     return audio, rate
@@ -53,7 +56,7 @@ def to_clip(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "a
         )
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
-        raise AudioInputError(f"{name}: is silent (peak {20 * np.log10(peak + 1e-300):.0f} dBFS)")
+        raise AudioInputError(f"{name}: is silent (peak below {20 * np.log10(SILENCE_PEAK):.0f} dBFS)")
     if sample_rate != spec.sample_rate:
         mono = soxr.resample(mono, sample_rate, spec.sample_rate, quality="HQ")
     onset = int(np.argmax(np.abs(mono) >= peak * 10 ** (ONSET_DB / 20)))

@@ -10,7 +10,7 @@ from rich.table import Table
 from inversynth.engine.spec import SynthSpec
 
 console = Console(soft_wrap=True)
-errors = Console(stderr=True, highlight=False)
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def patch_table(spec: SynthSpec, patches: Mapping[str, Mapping[str, float]], title: str = "") -> Table:

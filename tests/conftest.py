@@ -1,12 +1,15 @@
-"""Shared fixtures: a seeded rng, the original synth's spec and this process's renderer."""
+"""Shared fixtures: a seeded rng, the spec, this process's renderer, small datasets and a tiny trained model."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
+from inversynth.training.dataset import build, plan
 
 SEED = 20181215  # the paper's arXiv month; any fixed value works
 
@@ -28,3 +31,40 @@ def offline():
     from inversynth.engine.render import renderer
 
     return renderer("original")
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> Path:
+    """400 clips of the original synth (seed 7), rendered by the engine."""
+    folder = tmp_path_factory.mktemp("data") / "small"
+    build(folder, plan("original", size=400, seed=7, shard_size=128), workers=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, small_dataset) -> Path:
+    """fmnet trained for one short epoch on the small dataset."""
+    from inversynth.training.train import TrainConfig, train
+
+    run = tmp_path_factory.mktemp("runs") / "fmnet"
+    train(
+        TrainConfig(
+            synth="original",
+            model="fmnet",
+            data=str(small_dataset),
+            out=str(run),
+            epochs=1,
+            batch_size=32,
+            val_clips=64,
+        )
+    )
+    return run
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory, trained_run) -> Path:
+    from inversynth.training.export import export
+
+    path = tmp_path_factory.mktemp("models") / "tiny.onnx"
+    export(trained_run, path)
+    return path
