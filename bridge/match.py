@@ -19,6 +19,8 @@ from inversynth.bridge.inference import Estimator
 from inversynth.engine.analysis import log_spectral_distance
 from inversynth.engine.render import renderer
 from inversynth.errors import InversynthError
+from inversynth.presets.preset import Preset
+from inversynth.presets.store import Bank
 
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
 
@@ -91,6 +93,25 @@ def match_files(estimator: Estimator, paths: Sequence[Path]) -> tuple[list[Match
     if not clips:
         return [], failures
     return match_clips(estimator, np.stack(clips), sources), failures
+
+
+def save_preset(match: Match, name: str, bank: Bank, estimator: Estimator) -> Path:
+    """Save a match as a preset whose provenance says where it came from and how sure the model was."""
+    preset = Preset.new(
+        estimator.spec.name,
+        name,
+        match.patch,
+        tags=("matched",),
+        description=f"matched from {Path(match.source).name}",
+        provenance={
+            "source": match.source,
+            "model": estimator.model_name,
+            "model_file": estimator.path.name,
+            "confidence": match.confidence,
+            "distance_db": match.distance_db,
+        },
+    )
+    return bank.save(preset)
 
 
 def write_outputs(match: Match, folder: Path, sample_rate: int) -> tuple[Path, Path]:

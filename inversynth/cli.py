@@ -233,7 +233,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from inversynth.bridge.inference import Estimator
-    from inversynth.bridge.match import expand, match_files, write_outputs
+    from inversynth.bridge.match import expand, match_files, save_preset, write_outputs
+    from inversynth.presets.store import Bank, user_bank
 
     estimator = Estimator(args.model)
     spec = estimator.spec
@@ -243,8 +244,12 @@ def cmd_match(args: argparse.Namespace) -> int:
     matches, failures = match_files(estimator, paths)
     if args.out:
         ensure_folder(args.out)
-    for match in matches:
-        written = write_outputs(match, args.out, spec.sample_rate) if args.out else ()
+    bank = Bank(args.bank or user_bank())
+    for number, match in enumerate(matches, 1):
+        written = list(write_outputs(match, args.out, spec.sample_rate)) if args.out else []
+        if args.save_preset:
+            name = args.save_preset if len(matches) == 1 else f"{args.save_preset} {number}"
+            written.append(save_preset(match, name, bank, estimator))
         if args.json:
             print(json.dumps(match.to_json(estimator.model_name)), flush=True)
             continue
@@ -408,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     matcher.add_argument("--model", type=Path, help="ONNX model (default: the shipped model)")
     matcher.add_argument("--json", action="store_true", help="one JSON object per file")
     matcher.add_argument("--out", type=Path, help="folder for re-synthesised WAVs and spectrogram PNGs")
+    matcher.add_argument("--save-preset", metavar="NAME", help="save each match as a preset (NAME 1, NAME 2, ...)")
+    matcher.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
     matcher.set_defaults(run=cmd_match)
 
     bench = commands.add_parser(

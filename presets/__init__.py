@@ -1,4 +1,5 @@
 """Preset banks (versioned JSON) and the preset store.
 
-Not built yet: see the presets issue.
+The format (preset.py), the store (store.py) and the factory bank (factory/) are here;
+the terminal preset manager comes with the presets issue.
 """

@@ -13,6 +13,7 @@ import soxr
 from inversynth.bridge.audio_input import AudioInputError, load_clip, to_clip
 from inversynth.bridge.inference import Estimator, ModelFileError
 from inversynth.engine.render import render
+from inversynth.presets.store import Bank
 from tests.helpers import run_cli
 
 
@@ -114,8 +115,23 @@ def test_match_goes_on_past_bad_files_and_reports_them(exported_model, engine_cl
 
 def test_match_writes_resynthesis_and_spectrograms(exported_model, engine_clip, tmp_path):
     sf.write(tmp_path / "in.wav", engine_clip, 16384)
-    result = run_cli("match", str(tmp_path / "in.wav"), "--model", str(exported_model), "--out", str(tmp_path / "o"))
+    result = run_cli(
+        "match",
+        str(tmp_path / "in.wav"),
+        "--model",
+        str(exported_model),
+        "--out",
+        str(tmp_path / "o"),
+        "--save-preset",
+        "Found ☃",
+        "--bank",
+        str(tmp_path / "bank"),
+    )
     assert result.returncode == 0, result.stderr
+    preset = Bank(tmp_path / "bank").load("Found ☃")
+    assert preset.provenance["model"] == "fmnet" and preset.provenance["source"].endswith("in.wav")
+    assert set(preset.provenance["confidence"]) == set(preset.params)
+    assert "matched" in preset.tags
     audio, rate = sf.read(tmp_path / "o" / "in.match.wav")
     assert rate == 16384 and audio.shape == (16384,)
     assert (tmp_path / "o" / "in.match.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

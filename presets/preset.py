@@ -1,0 +1,157 @@
+"""The preset: an immutable, validated patch with its name, tags and provenance.
+
+On disk a preset is one JSON object::
+
+    {"format": "inversynth-preset", "schema_version": 1,
+     "synth": "original", "spec_version": 1,
+     "name": "Glass bell", "author": "", "tags": ["bell"], "description": "",
+     "created": "2026-11-24T17:00:00+00:00", "modified": "...",
+     "params": {"C": 783.99, ...},                       # real units, keyed by spec names
+     "provenance": null | {"source": ..., "model": ..., "confidence": {...}, "distance_db": ...}}
+
+Every check raises PresetError with one line naming the file or field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any
+
+from inversynth.engine.synths import get_spec
+from inversynth.errors import InversynthError, SpecError
+
+FORMAT = "inversynth-preset"
+SCHEMA_VERSION = 1
+MAX_NAME = 200
+
+
+class PresetError(InversynthError):
+    """A preset or bank file is invalid, or a bank operation cannot be done."""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _text(data: dict[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise PresetError(f"field '{key}' = {value!r} is not text")
+    return value
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named patch of one synth. Edits go through :meth:`changed`, which validates the copy."""
+
+    synth: str
+    name: str
+    params: MappingProxyType
+    author: str = ""
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    created: str = field(default_factory=now)
+    modified: str = field(default_factory=now)
+    provenance: MappingProxyType | None = None
+
+    def __post_init__(self) -> None:
+        name = self.name.strip()
+        if not name or len(name) > MAX_NAME or any(ch in name for ch in "\x00\n\r"):
+            raise PresetError(f"preset name {self.name!r} must be 1..{MAX_NAME} characters on one line")
+        try:
+            spec = get_spec(self.synth)
+            patch = spec.patch(dict(self.params))
+            missing = set(spec.names) - set(self.params)
+            if missing:
+                raise PresetError(f"preset '{name}' lacks parameters {', '.join(sorted(missing))}")
+        except SpecError as exc:
+            raise PresetError(f"preset '{name}': {exc}") from None
+        tags = tuple(dict.fromkeys(t.strip().lower() for t in self.tags if t.strip()))
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "params", MappingProxyType(patch))
+        object.__setattr__(self, "tags", tags)
+        if self.provenance is not None:
+            object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
+
+    @classmethod
+    def new(cls, synth: str, name: str, params: dict[str, float], **fields: Any) -> Preset:
+        return cls(synth=synth, name=name, params=MappingProxyType(dict(params)), **fields)
+
+    def changed(self, **fields: Any) -> Preset:
+        """A validated copy with ``fields`` replaced and ``modified`` set to now."""
+        if "params" in fields:
+            fields["params"] = MappingProxyType({**self.params, **fields["params"]})
+        return replace(self, **fields, modified=now())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "synth": self.synth,
+            "spec_version": get_spec(self.synth).version,
+            "name": self.name,
+            "author": self.author,
+            "tags": list(self.tags),
+            "description": self.description,
+            "created": self.created,
+            "modified": self.modified,
+            "params": dict(self.params),
+            "provenance": dict(self.provenance) if self.provenance is not None else None,
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+    @classmethod
+    def from_json(cls, data: object) -> Preset:
+        if not isinstance(data, dict):
+            raise PresetError("a preset must be a JSON object")
+        if data.get("format") != FORMAT:
+            raise PresetError(f"not an inversynth preset (format {data.get('format')!r})")
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise PresetError(f"schema version {version!r} is not supported (this inversynth reads {SCHEMA_VERSION})")
+        synth = _text(data, "synth")
+        try:
+            spec = get_spec(synth)
+        except SpecError as exc:
+            raise PresetError(str(exc)) from None
+        if data.get("spec_version") != spec.version:
+            raise PresetError(
+                f"made for version {data.get('spec_version')!r} of synth '{synth}', this is {spec.version}"
+            )
+        params = data.get("params")
+        if not isinstance(params, dict):
+            raise PresetError("field 'params' is not an object of parameter values")
+        for key, value in params.items():
+            if isinstance(value, float) and math.isnan(value):
+                raise PresetError(f"parameter '{key}' is NaN")
+        tags = data.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise PresetError("field 'tags' is not a list of text")
+        provenance = data.get("provenance")
+        if provenance is not None and not isinstance(provenance, dict):
+            raise PresetError("field 'provenance' is not an object")
+        return cls(
+            synth=synth,
+            name=_text(data, "name"),
+            params=MappingProxyType(dict(params)),
+            author=_text(data, "author"),
+            tags=tuple(tags),
+            description=_text(data, "description"),
+            created=_text(data, "created", now()),
+            modified=_text(data, "modified", now()),
+            provenance=MappingProxyType(provenance) if provenance is not None else None,
+        )
+
+    @classmethod
+    def loads(cls, text: str) -> Preset:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise PresetError(f"not valid JSON ({exc.args[0] if exc.args else exc})") from None
+        return cls.from_json(data)

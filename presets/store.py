@@ -1,0 +1,129 @@
+"""The preset store: a bank is a folder of preset files.
+
+* Writes are atomic (temporary file, fsync, rename): a crash leaves the old
+  file or the new one, never a torn one.
+* A lock file (``flock``) serialises writers across processes — the server,
+  the terminal UI, a script — so none loses another's work.
+* Any Unicode name works; the file name is a sanitised slug plus a hash of
+  the exact name, so nothing a name contains can leave the bank folder.
+* A file that does not validate is reported with its reason and left alone.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from inversynth.atomic import TEMP_PREFIX, atomic_write_text, ensure_folder
+from inversynth.presets.preset import Preset, PresetError
+
+SUFFIX = ".json"
+LOCK_NAME = ".bank.lock"
+FACTORY = Path(__file__).with_name("factory")
+
+
+def user_bank() -> Path:
+    """The default bank: $XDG_DATA_HOME/inversynth/presets (~/.local/share/...)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "inversynth" / "presets"
+
+
+def file_name(name: str) -> str:
+    """A safe, unique file name for a preset name: readable slug + 8 hex digits of its hash."""
+    normal = unicodedata.normalize("NFKC", name.strip())
+    slug = re.sub(r"[^\w.-]+", "-", normal, flags=re.UNICODE).strip("-.")[:60] or "preset"
+    digest = hashlib.sha256(normal.encode("utf-8")).hexdigest()[:8]
+    return f"{slug}-{digest}{SUFFIX}"
+
+
+@dataclass(frozen=True)
+class BrokenFile:
+    path: Path
+    reason: str
+
+
+class Bank:
+    """A folder of presets. Reads never lock; every write holds the bank's lock."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def path_for(self, name: str) -> Path:
+        path = self.folder / file_name(name)
+        if path.parent != self.folder:  # file_name() cannot produce this; keep the promise explicit
+            raise PresetError(f"preset name {name!r} would leave the bank folder")
+        return path
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        ensure_folder(self.folder)
+        with open(self.folder / LOCK_NAME, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _files(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.glob(f"*{SUFFIX}") if not p.name.startswith(TEMP_PREFIX))
+
+    def scan(self) -> tuple[list[Preset], list[BrokenFile]]:
+        """Every valid preset (sorted by name) and every file that is not one, with why."""
+        good, broken = [], []
+        for path in self._files():
+            try:
+                good.append(Preset.loads(path.read_text(encoding="utf-8")))
+            except (PresetError, OSError, UnicodeDecodeError) as exc:
+                broken.append(BrokenFile(path, str(exc)))
+        return sorted(good, key=lambda p: p.name.casefold()), broken
+
+    def names(self) -> list[str]:
+        return [p.name for p in self.scan()[0]]
+
+    def load(self, name: str) -> Preset:
+        path = self.path_for(name)
+        if not path.exists():
+            raise PresetError(f"no preset named {name!r} in {self.folder}")
+        try:
+            return Preset.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PresetError(f"{path}: {exc}") from None
+        except PresetError as exc:
+            raise PresetError(f"{path}: {exc}") from None
+
+    def save(self, preset: Preset, overwrite: bool = True) -> Path:
+        """Write ``preset`` atomically under the lock; with overwrite=False an existing name is an error."""
+        path = self.path_for(preset.name)
+        with self._locked():
+            if path.exists() and not overwrite:
+                raise PresetError(f"a preset named {preset.name!r} already exists in {self.folder}")
+            atomic_write_text(path, preset.dumps())
+        return path
+
+    def search(self, text: str = "", tag: str | None = None) -> list[Preset]:
+        needle = text.casefold()
+        return [p for p in self.scan()[0] if needle in p.name.casefold() and (tag is None or tag.lower() in p.tags)]
+
+
+def load_any(name_or_path: str, bank: Bank | None = None) -> Preset:
+    """A preset by file path, by name in ``bank``, or by name in the factory bank."""
+    path = Path(name_or_path)
+    if path.suffix == SUFFIX and path.is_file():
+        try:
+            return Preset.loads(path.read_text(encoding="utf-8"))
+        except PresetError as exc:
+            raise PresetError(f"{path}: {exc}") from None
+    for candidate in (bank, Bank(FACTORY)):
+        if candidate is not None and candidate.path_for(name_or_path).exists():
+            return candidate.load(name_or_path)
+    where = " or ".join(str(b.folder) for b in (bank, Bank(FACTORY)) if b is not None)
+    raise PresetError(f"no preset named {name_or_path!r} in {where}")

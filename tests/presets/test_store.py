@@ -1,0 +1,164 @@
+"""Presets and banks: round trips, corrupt files, hostile names, concurrent and killed writers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from inversynth.presets.preset import Preset, PresetError
+from inversynth.presets.store import FACTORY, Bank, file_name, load_any
+
+
+def _complete(spec, **values):
+    return spec.patch(values)
+
+
+def test_round_trip(tmp_path, spec):
+    bank = Bank(tmp_path)
+    preset = Preset.new(
+        "original",
+        "Round trip",
+        _complete(spec, M=3.0),
+        tags=("Bell", "bell", " soft "),
+        provenance={"source": "a.wav", "model": "fmnet", "distance_db": 1.5},
+    )
+    path = bank.save(preset)
+    assert path.parent == tmp_path
+    loaded = bank.load("Round trip")
+    assert loaded == preset
+    assert loaded.tags == ("bell", "soft")
+    assert loaded.params["M"] == 3.0 and loaded.provenance["distance_db"] == 1.5
+
+
+def test_presets_are_immutable_and_edits_are_validated(spec):
+    preset = Preset.new("original", "A", _complete(spec))
+    with pytest.raises(TypeError):
+        preset.params["M"] = 5.0  # type: ignore[index]
+    edited = preset.changed(params={"M": 5.0}, name="B")
+    assert edited.params["M"] == 5.0 and preset.params["M"] == spec.param("M").default
+    with pytest.raises(PresetError, match=r"parameter 'M' = 99 Hz is outside 1\.\.30 Hz"):
+        preset.changed(params={"M": 99.0})
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d.pop("format"), "not an inversynth preset"),
+        (lambda d: d.update(schema_version=99), "schema version 99 is not supported"),
+        (lambda d: d.update(synth="paper23"), "unknown synth 'paper23'"),
+        (lambda d: d.update(spec_version=7), "made for version 7 of synth 'original'"),
+        (lambda d: d["params"].update(M="fast"), "parameter 'M' = 'fast' is not a number"),
+        (lambda d: d["params"].update(M=45.0), r"parameter 'M' = 45 Hz is outside 1\.\.30 Hz"),
+        (lambda d: d["params"].update(Q=1.0), "unknown parameter 'Q'"),
+        (lambda d: d["params"].pop("C"), "lacks parameters C"),
+        (lambda d: d.update(name=""), "preset name '' must be"),
+        (lambda d: d.update(tags="bell"), "field 'tags' is not a list"),
+    ],
+)
+def test_corrupt_presets_are_rejected_with_one_line(spec, mutate, message):
+    data = Preset.new("original", "X", _complete(spec)).to_json()
+    mutate(data)
+    with pytest.raises(PresetError, match=message) as info:
+        Preset.from_json(data)
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_and_nan_files_are_reported_and_left_alone(tmp_path, spec):
+    bank = Bank(tmp_path)
+    bank.save(Preset.new("original", "Good", _complete(spec)))
+    text = Preset.new("original", "Torn", _complete(spec)).dumps()
+    torn = tmp_path / file_name("Torn")
+    torn.write_text(text[: len(text) // 2])
+    nan = tmp_path / file_name("NaN")
+    nan.write_text(text.replace('"M": 12.6', '"M": NaN').replace('"Torn"', '"NaN"'))
+    good, broken = bank.scan()
+    assert [p.name for p in good] == ["Good"]
+    reasons = {b.path.name: b.reason for b in broken}
+    assert "not valid JSON" in reasons[torn.name]
+    assert "NaN" in reasons[nan.name]
+    with pytest.raises(PresetError, match="not valid JSON"):
+        bank.load("Torn")
+    assert torn.read_text() == text[: len(text) // 2]  # never rewritten behind the user's back
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "/abs/path", "a/b\\c", "..", "Ünïcødé ☃ 鐘", "  spaced  ", "CON", "x" * 200]
+)
+def test_any_name_stays_inside_the_bank(tmp_path, spec, name):
+    bank = Bank(tmp_path / "bank")
+    path = bank.save(Preset.new("original", name, _complete(spec)))
+    assert path.parent == tmp_path / "bank"
+    assert bank.load(name).name == name.strip()
+    assert [p.name for p in (tmp_path).iterdir()] == ["bank"]
+
+
+def test_different_names_never_share_a_file():
+    assert file_name("a/b") != file_name("a-b") != file_name("a b")
+
+
+def test_save_without_overwrite_refuses(tmp_path, spec):
+    bank = Bank(tmp_path)
+    bank.save(Preset.new("original", "Once", _complete(spec)))
+    with pytest.raises(PresetError, match="already exists"):
+        bank.save(Preset.new("original", "Once", _complete(spec, M=2.0)), overwrite=False)
+    assert bank.load("Once").params["M"] == spec.param("M").default
+
+
+def test_search_by_name_and_tag(tmp_path, spec):
+    bank = Bank(tmp_path)
+    for name, tags in [("Glass Bell", ("bell",)), ("Siren", ("fx",)), ("Bell Pad", ("pad",))]:
+        bank.save(Preset.new("original", name, _complete(spec), tags=tags))
+    assert [p.name for p in bank.search("bell")] == ["Bell Pad", "Glass Bell"]
+    assert [p.name for p in bank.search(tag="fx")] == ["Siren"]
+
+
+def test_factory_bank_has_sixteen_distinct_valid_presets(spec):
+    presets, broken = Bank(FACTORY).scan()
+    assert broken == []
+    assert len(presets) >= 16
+    patches = {tuple(p.params[n] for n in spec.names) for p in presets}
+    assert len(patches) == len(presets)
+    assert all(p.tags and p.description for p in presets)
+    assert load_any("Glass Bell").name == "Glass Bell"
+
+
+def _save_many(folder: str, prefix: str, count: int) -> None:
+    from inversynth.engine.synths import get_spec
+
+    bank = Bank(folder)
+    patch = get_spec("original").defaults()
+    for i in range(count):
+        bank.save(Preset.new("original", f"{prefix}-{i}", {**patch, "M": 1.0 + i % 29}))
+
+
+def test_two_processes_saving_at_once_lose_nothing(tmp_path):
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_save_many, args=(str(tmp_path), tag, 60)) for tag in ("a", "b")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert all(w.exitcode == 0 for w in workers)
+    good, broken = Bank(tmp_path).scan()
+    assert broken == [] and len(good) == 120
+
+
+def test_a_writer_killed_mid_loop_leaves_only_valid_files(tmp_path):
+    code = "import sys; from tests.presets.test_store import _save_many; _save_many(sys.argv[1], 'k', 100000)"
+    process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=os.getcwd())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(tmp_path.glob("k-*.json"))) < 50:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    good, broken = Bank(tmp_path).scan()
+    assert broken == [] and len(good) >= 50
+    for path in tmp_path.glob("*.json"):
+        json.loads(path.read_text())
