@@ -12,8 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# torch==2.13.0 (the training extra) is the CPU build; see pyproject.toml.
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,training]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -10,6 +10,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +101,27 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
         results[f"pyo_{workers}_workers"] = _median_rate(pyo_all, repeats)
     results["workers"] = workers
     return results
+
+
+def bench_inference(model: Path | None = None, runs: int = 1000) -> dict[str, Any]:
+    """Latency of one 1 s clip through preprocessing and onnxruntime on one thread: p50, p99, mean (ms)."""
+    from inversynth.bridge.audio_input import to_clip
+    from inversynth.bridge.inference import Estimator
+
+    estimator = Estimator(model, threads=1)
+    spec = estimator.spec
+    rng = np.random.default_rng(0)
+    patches = spec.classes_to_values(spec.random_classes(rng, 64))
+    clips = renderer(spec.name).render(patches, spec.clip_samples).astype(np.float64)
+    for clip in clips[:10]:  # warm-up
+        estimator.estimate(to_clip(clip, spec.sample_rate, spec)[None, :])
+    latencies = []
+    for i in range(runs):
+        clip = clips[i % len(clips)]
+        started = time.perf_counter()
+        estimator.estimate(to_clip(clip, spec.sample_rate, spec)[None, :])
+        latencies.append((time.perf_counter() - started) * 1000)
+    ordered = np.sort(latencies)
+    return {"model": str(estimator.path), "model_name": estimator.model_name, "runs": runs, "threads": 1,
+            "p50_ms": float(np.percentile(ordered, 50)), "p99_ms": float(np.percentile(ordered, 99)),
+            "mean_ms": float(np.mean(ordered)), "machine": machine()}

@@ -277,8 +277,17 @@ def cmd_match(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from inversynth.bench import bench_render
+    from inversynth.bench import bench_inference, bench_render
 
+    if args.what == "match":
+        latency = bench_inference(args.model, runs=args.runs)
+        if args.json:
+            print(json.dumps(latency, indent=2))
+        else:
+            console.print(f"{latency['model_name']} ({latency['model']}), 1 thread, {latency['runs']} clips of 1 s: "
+                          f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms, "
+                          f"mean {latency['mean_ms']:.2f} ms (preprocessing + onnxruntime)")
+        return 0
     results = bench_render(clips=args.clips, repeats=args.repeats, workers=args.workers)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -420,10 +429,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser(
         "bench",
         help="measure throughput (see docs/BENCHMARKS.md)",
-        description="example:\n  inversynth bench render --clips 1024 --repeats 5",
+        description="examples:\n  inversynth bench render --clips 1024 --repeats 7\n  inversynth bench match --runs 1000",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    bench.add_argument("what", choices=("render",), help="what to measure")
+    bench.add_argument("what", choices=("render", "match"), help="render throughput, or match latency")
+    bench.add_argument("--model", type=Path, help="ONNX model for 'match' (default: the shipped model)")
+    bench.add_argument("--runs", type=_int_at_least(10), default=1000, help="clips timed one by one for 'match'")
     bench.add_argument("--clips", type=_int_at_least(16), default=1024, help="clips per timed run")
     bench.add_argument("--repeats", type=_int_at_least(1), default=7, help="timed runs; medians are reported")
     bench.add_argument("--workers", type=_int_at_least(1), help="processes for the parallel figure")
