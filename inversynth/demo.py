@@ -1,7 +1,8 @@
 """``inversynth demo``: the main job on the embedded default (no sound card, no MIDI, no GPU).
 
 Renders contrasting factory presets of the ``original`` synth with the real
-engine and writes them as WAV files.
+engine, matches each clip with the shipped model (onnxruntime), re-synthesises
+the estimates and prints target, estimate and distance side by side.
 """
 
 from __future__ import annotations
@@ -9,8 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+from rich.table import Table
+
 from inversynth.atomic import ensure_folder
 from inversynth.audio_files import write_wav
+from inversynth.bridge.inference import Estimator
+from inversynth.bridge.match import match_clips
 from inversynth.console import console, patch_table
 from inversynth.engine.render import render_batch
 from inversynth.engine.synths import get_spec
@@ -20,23 +26,50 @@ SYNTH = "original"
 PRESETS = ("Original Sample", "Pluck", "Police Siren", "Vibrato Lead", "Slow Swell", "Through-zero Growl")
 
 
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "-")
+
+
 def run(out: Path) -> list[Path]:
-    """Render the demo presets into ``out``; return the files written."""
+    """Render, match and re-synthesise the demo presets into ``out``; return the files written."""
     spec = get_spec(SYNTH)
     bank = Bank(FACTORY)
     patches = {name: dict(bank.load(name).params) for name in PRESETS}
     started = time.perf_counter()
     audio = render_batch(SYNTH, [spec.to_array(p) for p in patches.values()])
-    elapsed = time.perf_counter() - started
+    render_ms = (time.perf_counter() - started) * 1000
+    console.print(patch_table(spec, patches, title=f"synth '{SYNTH}': {len(patches)} factory presets"))
+    console.print(f"1. rendered {len(patches)} × {spec.clip_seconds:g} s at {spec.sample_rate} Hz with pyo "
+                  f"in {render_ms:.0f} ms (server boot included)")
+
+    started = time.perf_counter()
+    estimator = Estimator()
+    load_ms = (time.perf_counter() - started) * 1000
+    started = time.perf_counter()
+    matches = match_clips(estimator, audio, list(patches))
+    match_ms = (time.perf_counter() - started) * 1000
+    console.print(f"2. loaded {estimator.path.name} ({estimator.model_name}) in {load_ms:.0f} ms; estimated and "
+                  f"re-rendered all {len(matches)} in {match_ms:.0f} ms")
+
+    table = Table(title="3. target vs estimate (classes of 16 per parameter)")
+    for column in ("preset", "exact", "within 1", "mean confidence", "distance (LSD)", "largest miss"):
+        table.add_column(column, justify="left" if column in ("preset", "largest miss") else "right")
     ensure_folder(out)
     files = []
-    for name, clip in zip(patches, audio, strict=True):
-        path = out / f"{name.lower().replace(' ', '-')}.wav"
-        write_wav(path, clip, spec.sample_rate)
-        files.append(path)
-    console.print(patch_table(spec, patches, title=f"synth '{SYNTH}': {len(files)} factory presets"))
-    console.print(
-        f"rendered {len(files)} × {spec.clip_seconds:g} s at {spec.sample_rate} Hz with pyo "
-        f"in {elapsed * 1000:.0f} ms (server boot included) → [bold]{out}/[/]"
-    )
+    for (name, patch), clip, match in zip(patches.items(), audio, matches, strict=True):
+        target = np.array([spec.param(n).class_index(patch[n]) for n in spec.names])
+        estimate = np.array([match.classes[n] for n in spec.names])
+        miss = int(np.argmax(np.abs(target - estimate)))
+        worst = spec.params[miss]
+        largest = ("-" if target[miss] == estimate[miss] else
+                   f"{worst.name} {patch[worst.name]:.3g}→{match.patch[worst.name]:.3g}{worst.unit}")
+        table.add_row(name, f"{int(np.sum(target == estimate))}/{len(target)}",
+                      f"{int(np.sum(np.abs(target - estimate) <= 1))}/{len(target)}",
+                      f"{np.mean(list(match.confidence.values())):.2f}", f"{match.distance_db:.2f} dB", largest)
+        for suffix, samples in (("", clip), (".match", match.resynthesis)):
+            path = out / f"{_slug(name)}{suffix}.wav"
+            write_wav(path, samples, spec.sample_rate)
+            files.append(path)
+    console.print(table)
+    console.print(f"4. wrote each target and its re-synthesis (*.match.wav) → [bold]{out}/[/]")
     return files

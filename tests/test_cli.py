@@ -91,17 +91,19 @@ def test_existing_file_is_replaced_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # no temporary left behind
 
 
-def test_demo_renders_contrasting_patches(tmp_path):
+def test_demo_renders_matches_and_resynthesises(tmp_path):
     result = run_cli("demo", "--out", str(tmp_path / "demo"))
     assert result.returncode == 0, result.stderr
-    files = sorted((tmp_path / "demo").glob("*.wav"))
-    assert len(files) >= 5
-    clips = [sf.read(f)[0] for f in files]
+    targets = sorted(p for p in (tmp_path / "demo").glob("*.wav") if not p.name.endswith(".match.wav"))
+    assert len(targets) >= 5
+    clips = [sf.read(f)[0] for f in targets]
     assert all(np.max(np.abs(c)) > 0.05 for c in clips)
     for i in range(len(clips)):
         for j in range(i + 1, len(clips)):
-            assert np.max(np.abs(clips[i] - clips[j])) > 0.05, (files[i].name, files[j].name)
-    assert "pluck" in result.stdout
+            assert np.max(np.abs(clips[i] - clips[j])) > 0.05, (targets[i].name, targets[j].name)
+    for target in targets:
+        assert sf.info(target.with_suffix(".match.wav")).frames == 16384
+    assert "Pluck" in result.stdout and "target vs estimate" in result.stdout
 
 
 def test_dataset_command_and_its_errors(tmp_path):
