@@ -122,6 +122,13 @@ def bench_inference(model: Path | None = None, runs: int = 1000) -> dict[str, An
         estimator.estimate(to_clip(clip, spec.sample_rate, spec)[None, :])
         latencies.append((time.perf_counter() - started) * 1000)
     ordered = np.sort(latencies)
-    return {"model": str(estimator.path), "model_name": estimator.model_name, "runs": runs, "threads": 1,
-            "p50_ms": float(np.percentile(ordered, 50)), "p99_ms": float(np.percentile(ordered, 99)),
-            "mean_ms": float(np.mean(ordered)), "machine": machine()}
+    return {
+        "model": str(estimator.path),
+        "model_name": estimator.model_name,
+        "runs": runs,
+        "threads": 1,
+        "p50_ms": float(np.percentile(ordered, 50)),
+        "p99_ms": float(np.percentile(ordered, 99)),
+        "mean_ms": float(np.mean(ordered)),
+        "machine": machine(),
+    }

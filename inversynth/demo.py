@@ -39,8 +39,10 @@ def run(out: Path) -> list[Path]:
     audio = render_batch(SYNTH, [spec.to_array(p) for p in patches.values()])
     render_ms = (time.perf_counter() - started) * 1000
     console.print(patch_table(spec, patches, title=f"synth '{SYNTH}': {len(patches)} factory presets"))
-    console.print(f"1. rendered {len(patches)} × {spec.clip_seconds:g} s at {spec.sample_rate} Hz with pyo "
-                  f"in {render_ms:.0f} ms (server boot included)")
+    console.print(
+        f"1. rendered {len(patches)} × {spec.clip_seconds:g} s at {spec.sample_rate} Hz with pyo "
+        f"in {render_ms:.0f} ms (server boot included)"
+    )
 
     started = time.perf_counter()
     estimator = Estimator()
@@ -48,8 +50,10 @@ def run(out: Path) -> list[Path]:
     started = time.perf_counter()
     matches = match_clips(estimator, audio, list(patches))
     match_ms = (time.perf_counter() - started) * 1000
-    console.print(f"2. loaded {estimator.path.name} ({estimator.model_name}) in {load_ms:.0f} ms; estimated and "
-                  f"re-rendered all {len(matches)} in {match_ms:.0f} ms")
+    console.print(
+        f"2. loaded {estimator.path.name} ({estimator.model_name}) in {load_ms:.0f} ms; estimated and "
+        f"re-rendered all {len(matches)} in {match_ms:.0f} ms"
+    )
 
     table = Table(title="3. target vs estimate (classes of 16 per parameter)")
     for column in ("preset", "exact", "within 1", "mean confidence", "distance (LSD)", "largest miss"):
@@ -61,11 +65,19 @@ def run(out: Path) -> list[Path]:
         estimate = np.array([match.classes[n] for n in spec.names])
         miss = int(np.argmax(np.abs(target - estimate)))
         worst = spec.params[miss]
-        largest = ("-" if target[miss] == estimate[miss] else
-                   f"{worst.name} {patch[worst.name]:.3g}→{match.patch[worst.name]:.3g}{worst.unit}")
-        table.add_row(name, f"{int(np.sum(target == estimate))}/{len(target)}",
-                      f"{int(np.sum(np.abs(target - estimate) <= 1))}/{len(target)}",
-                      f"{np.mean(list(match.confidence.values())):.2f}", f"{match.distance_db:.2f} dB", largest)
+        largest = (
+            "-"
+            if target[miss] == estimate[miss]
+            else f"{worst.name} {patch[worst.name]:.3g}→{match.patch[worst.name]:.3g}{worst.unit}"
+        )
+        table.add_row(
+            name,
+            f"{int(np.sum(target == estimate))}/{len(target)}",
+            f"{int(np.sum(np.abs(target - estimate) <= 1))}/{len(target)}",
+            f"{np.mean(list(match.confidence.values())):.2f}",
+            f"{match.distance_db:.2f} dB",
+            largest,
+        )
         for suffix, samples in (("", clip), (".match", match.resynthesis)):
             path = out / f"{_slug(name)}{suffix}.wav"
             write_wav(path, samples, spec.sample_rate)

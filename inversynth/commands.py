@@ -1,0 +1,292 @@
+"""The command implementations behind ``inversynth``'s subcommands (parsing lives in cli.py).
+
+Each takes the parsed arguments and returns the exit status; heavy modules
+are imported inside so that ``inversynth --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.markup import escape
+
+from inversynth.atomic import ensure_folder
+from inversynth.console import console, errors
+from inversynth.errors import InversynthError
+
+
+def demo(args: argparse.Namespace) -> int:
+    from inversynth import demo
+
+    demo.run(args.out)
+    return 0
+
+
+def render(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from inversynth.audio_files import write_wav
+    from inversynth.console import patch_table
+    from inversynth.engine.render import render
+    from inversynth.engine.synths import get_spec
+
+    spec = get_spec(args.synth)
+    values = spec.parse_assignments(args.set or [])
+    if args.random:
+        drawn = spec.classes_to_values(spec.random_classes(np.random.default_rng(args.seed), 1))[0]
+        values = {**spec.from_array(drawn), **values}
+    patch = spec.patch(values)
+    audio = render(spec.name, patch, seconds=args.seconds, sample_rate=args.sample_rate)
+    rate = args.sample_rate or spec.sample_rate
+    write_wav(args.output, audio, rate)
+    console.print(patch_table(spec, {args.output.name: patch}))
+    console.print(f"wrote {args.output} ({len(audio) / rate:g} s at {rate} Hz, peak {np.abs(audio).max():.3f})")
+    return 0
+
+
+def dataset(args: argparse.Namespace) -> int:
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from inversynth.engine.render import default_workers
+    from inversynth.training import dataset
+
+    info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype)
+    workers = args.workers or default_workers()
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("clips"),
+        TimeRemainingColumn(),
+    )
+    started = time.perf_counter()
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"rendering '{info.synth}'", total=info.size)
+        rendered = dataset.build(
+            args.out, info, workers=workers, wav=args.wav, progress=lambda count: progress.advance(task, count)
+        )
+    elapsed = time.perf_counter() - started
+    resumed = info.size - rendered
+    note = f" ({resumed} already there)" if resumed else ""
+    rate = f", {rendered / elapsed:,.0f} clips/s" if rendered else ""
+    console.print(
+        f"{info.size} clips in {args.out}{note}: rendered {rendered} in {elapsed:.1f} s with {workers} worker(s){rate}"
+    )
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from inversynth.training.train import TrainConfig, train
+
+    config = TrainConfig(
+        synth=args.synth,
+        model=args.model,
+        data=str(args.data),
+        out=str(args.out),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        loss=args.loss,
+        val_clips=args.val_clips,
+        max_clips=args.max_clips,
+    )
+    columns = (
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} clips/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("train", total=1, epoch=0, loss=0.0, rate=0.0)
+
+        def report(stats: dict) -> None:
+            if "epoch_done" in stats:
+                accuracy = " ".join(f"{k}={v:.3f}" for k, v in stats.get("val_accuracy", {}).items())
+                bar.console.print(f"epoch {stats['epoch_done']}: val loss {stats['val_loss']:.4f} {accuracy}")
+                return
+            bar.update(
+                task,
+                total=stats["steps"],
+                completed=stats["step"] + 1,
+                epoch=stats["epoch"] + 1,
+                loss=stats["loss"],
+                rate=stats["clips_per_s"],
+            )
+
+        record = train(config, report)
+    if record:
+        accuracy = " ".join(f"{k}={v:.3f}" for k, v in record.get("val_accuracy", {}).items())
+        console.print(f"epoch {record['epoch']}: val loss {record.get('val_loss', float('nan')):.4f} {accuracy}")
+    console.print(f"run folder: {args.out}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    from inversynth.training.export import export
+
+    metadata = export(args.run, args.output)
+    size = args.output.stat().st_size / 1e6
+    console.print(
+        f"wrote {args.output} ({size:.1f} MB): model {metadata['model']} for synth "
+        f"'{metadata['synth']}' v{metadata['spec_version']} ({metadata['spec_fingerprint']})"
+    )
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from inversynth.training.evaluate import evaluate
+
+    report = evaluate(args.model, args.data, max_clips=args.max_clips)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    _print_evaluation(report)
+    return 0
+
+
+def _print_evaluation(report: dict) -> None:
+    from rich.table import Table
+
+    figures = report["figures"]
+    model = report["model_name"]
+    params = figures[model]["params"]
+    table = Table(title=f"{model} on {report['clips']} clips of {report['data']}")
+    for column in (
+        "param",
+        "top1",
+        "top5",
+        "within 1",
+        "MAE (classes)",
+        "MAE (real)",
+        "MPR",
+        "top1 audible",
+        "audible",
+        "MPR median",
+        "MPR random",
+    ):
+        table.add_column(column, justify="right")
+    for name, row in params.items():
+        table.add_row(
+            name,
+            f"{row['top1']:.3f}",
+            f"{row['top5']:.3f}",
+            f"{row['within_one']:.3f}",
+            f"{row['mae_classes']:.2f}",
+            f"{row['mae_real']:.4g}",
+            f"{row['mpr']:.1f}",
+            f"{row['top1_audible']:.3f}",
+            f"{row['audible_share']:.2f}",
+            *(
+                f"{figures[b]['params'][name]['mpr']:.1f}" if b in figures else "-"
+                for b in ("median-baseline", "random-baseline")
+            ),
+        )
+    console.print(table)
+    audio = Table(title="re-synthesis (mean / median)")
+    audio.add_column("figure")
+    for key in figures:
+        audio.add_column(key, justify="right")
+    for figure in figures[model]["audio"]:
+        audio.add_row(
+            figure,
+            *(
+                f"{figures[k]['audio'][figure]['mean']:.2f} / {figures[k]['audio'][figure]['median']:.2f}"
+                for k in figures
+            ),
+        )
+    audio.add_row("MPR overall", *(f"{figures[k]['mpr_overall']:.2f}" for k in figures))
+    console.print(audio)
+    console.print(f"inference {report['inference_ms_per_clip']:.2f} ms per clip (batched)")
+
+
+def match(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.match import expand, match_files, save_preset, write_outputs
+    from inversynth.presets.store import Bank, user_bank
+
+    estimator = Estimator(args.model)
+    spec = estimator.spec
+    paths = expand(args.inputs)
+    if not paths:
+        raise InversynthError("no audio files found in " + ", ".join(map(str, args.inputs)))
+    matches, failures = match_files(estimator, paths)
+    if args.out:
+        ensure_folder(args.out)
+    bank = Bank(args.bank or user_bank())
+    for number, match in enumerate(matches, 1):
+        written = list(write_outputs(match, args.out, spec.sample_rate)) if args.out else []
+        if args.save_preset:
+            name = args.save_preset if len(matches) == 1 else f"{args.save_preset} {number}"
+            written.append(save_preset(match, name, bank, estimator))
+        if args.json:
+            print(json.dumps(match.to_json(estimator.model_name)), flush=True)
+            continue
+        table = Table(title=f"{match.source}: log-spectral distance {match.distance_db:.2f} dB")
+        for column in ("param", "value", "unit", "class", "confidence"):
+            table.add_column(column, justify="left" if column in ("param", "unit") else "right")
+        for p in spec.params:
+            table.add_row(
+                p.name,
+                f"{match.patch[p.name]:.4g}",
+                p.unit,
+                str(match.classes[p.name]),
+                f"{match.confidence[p.name]:.2f}",
+            )
+        console.print(table)
+        for path in written:
+            console.print(f"  wrote {path}")
+    for path, reason in failures:
+        errors.print(f"error: {escape(reason)}" if str(path) in reason else f"error: {path}: {escape(reason)}")
+    if failures:
+        errors.print(f"{len(failures)} of {len(paths)} files could not be matched")
+    return 1 if failures else 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.bench import bench_inference, bench_render
+
+    if args.what == "match":
+        latency = bench_inference(args.model, runs=args.runs)
+        if args.json:
+            print(json.dumps(latency, indent=2))
+        else:
+            console.print(
+                f"{latency['model_name']} ({latency['model']}), 1 thread, {latency['runs']} clips of 1 s: "
+                f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms, "
+                f"mean {latency['mean_ms']:.2f} ms (preprocessing + onnxruntime)"
+            )
+        return 0
+    results = bench_render(clips=args.clips, repeats=args.repeats, workers=args.workers)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    baseline = results["numpy_reference_1_core"]
+    table = Table(
+        title=f"one-second {results['sample_rate']} Hz patches of '{results['synth']}', "
+        f"median of {results['repeats']} runs of {results['clips_per_run']} clips"
+    )
+    for column in ("renderer", "patches/s", "ms per clip", "× numpy reference"):
+        table.add_column(column, justify="right" if column != "renderer" else "left")
+    for key, label in (
+        ("numpy_reference_1_core", "numpy reference, 1 core"),
+        ("pyo_1_worker", "pyo, 1 worker"),
+        (f"pyo_{results['workers']}_workers", f"pyo, {results['workers']} workers"),
+    ):
+        rate = results[key]
+        table.add_row(label, f"{rate:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
+    console.print(table)
+    m = results["machine"]
+    console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    return 0
