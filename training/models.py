@@ -7,10 +7,9 @@ come from the spec: one block of ``n_classes`` logits per parameter.
 
 * ``e2e`` and ``conv6xl``: the original Keras project's models, as faithful as
   its facts allow (``../shared/seed/SYNTH_FACTS.md``), for comparison.
-* ``fmnet``: ours. One log-magnitude STFT feeds four views — a small 2D CNN
-  (vibrato shapes), the time-averaged and peak spectrum (pitch, depth), the
-  frame energy contour (amplitude and envelope) and the spectral-centroid track
-  with its modulation spectrum (LFO rate) — joined before the heads.
+* ``fmnet``: ours. Four cheap views of the clip — an STFT image, the whole
+  clip's line spectrum, a fine energy contour and a centroid track with its
+  modulation spectrum — joined before the heads (see :class:`FMNet`).
 """
 
 from __future__ import annotations
@@ -131,9 +130,18 @@ def _mlp(n_in: int, n_out: int) -> nn.Module:
 
 
 class FMNet(nn.Module):
-    """Ours: one STFT (n_fft 512, hop 128, 0..4 kHz), four views of it, a shared trunk, spec heads."""
+    """Ours: four views of the clip joined before the spec's heads.
+
+    * image: log-magnitude STFT (n_fft 512, hop 128, 32 Hz..4 kHz) at half resolution -> small 2D CNN
+      (the shapes of vibrato and decay);
+    * line spectrum: the whole clip's magnitude spectrum, peak per 4 Hz up to 4 kHz -> MLP
+      (FM lines sit symmetrically around C: pitch to a fraction of a semitone);
+    * contour: log energy of 64-sample frames plus the log peak sample (amplitude and envelope, 4 ms steps);
+    * modulation: the STFT's spectral-centroid track and its modulation spectrum (LFO rate).
+    """
 
     N_FFT, HOP, BINS = 512, 128, 128
+    LINE_HZ, LINE_TOP_HZ, FRAME = 4, 4096, 64
 
     def __init__(self, spec: SynthSpec, width: int = 16, blocks: int = 3) -> None:
         super().__init__()
@@ -141,13 +149,17 @@ class FMNet(nn.Module):
         frames = spec.clip_samples // self.HOP + 1
         self.norm = nn.BatchNorm2d(1)
         channels = [1] + [width * 2**i for i in range(blocks)]
-        # The image view sees the spectrogram at half resolution: shapes, not exact bins.
         self.cnn = nn.Sequential(nn.AvgPool2d(2), *(_block(a, b) for a, b in itertools.pairwise(channels)))
         with torch.no_grad():
             flat = self.cnn(torch.zeros(1, 1, self.BINS, frames)).numel()
         self.cnn_out = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU())
-        self.spectrum = _mlp(2 * self.BINS, 128)
-        self.contour = _mlp(frames, 128)
+        # whole-clip spectrum: rfft bins are sr / samples Hz apart; pool them to LINE_HZ
+        self.bin_hz = spec.sample_rate / spec.clip_samples
+        self.line_pool = max(1, round(self.LINE_HZ / self.bin_hz))
+        self.line_bins = int(self.LINE_TOP_HZ / self.bin_hz) // self.line_pool * self.line_pool
+        self.lines = nn.Sequential(nn.BatchNorm1d(self.line_bins // self.line_pool),
+                                   _mlp(self.line_bins // self.line_pool, 128))
+        self.contour = _mlp(spec.clip_samples // self.FRAME + 1, 128)
         self.modulation = _mlp(frames + frames // 2 + 1, 128)
         self.register_buffer("bin_index", torch.arange(1, self.BINS + 1, dtype=torch.float32), persistent=False)
         self.trunk = nn.Sequential(nn.Linear(256 + 3 * 128, 512), nn.ReLU(), nn.Dropout(0.1))
@@ -157,13 +169,20 @@ class FMNet(nn.Module):
         magnitude = self.stft(audio)[:, 1:, :]  # [batch, bins, frames], DC dropped
         log_mag = torch.log(magnitude + 1e-4)
         image = self.cnn_out(self.cnn(self.norm(log_mag.unsqueeze(1))))
-        spectrum = self.spectrum(torch.cat([log_mag.mean(dim=2), log_mag.amax(dim=2)], dim=1) / 10.0)
-        energy = magnitude.pow(2).sum(dim=1)  # [batch, frames]
-        contour = self.contour(torch.log(energy + 1e-6) / 10.0)
+
+        spectrum = torch.fft.rfft(audio, dim=1).abs()[:, : self.line_bins] / audio.shape[1]
+        pooled = spectrum.reshape(audio.shape[0], -1, self.line_pool).amax(dim=2)
+        lines = self.lines(torch.log(pooled + 1e-7))
+
+        frames = audio[:, : audio.shape[1] // self.FRAME * self.FRAME].reshape(audio.shape[0], -1, self.FRAME)
+        energy = torch.log(frames.pow(2).mean(dim=2) + 1e-10) / 10.0
+        peak = torch.log(audio.abs().amax(dim=1, keepdim=True) + 1e-6) / 5.0
+        contour = self.contour(torch.cat([energy, peak], dim=1))
+
         centroid = (magnitude * self.bin_index[:, None]).sum(dim=1) / (magnitude.sum(dim=1) + 1e-3) / self.BINS
         wobble = centroid - centroid.mean(dim=1, keepdim=True)
         modulation = self.modulation(torch.cat([centroid, torch.fft.rfft(wobble, dim=1).abs()], dim=1))
-        return self.heads(self.trunk(torch.cat([image, spectrum, contour, modulation], dim=1)))
+        return self.heads(self.trunk(torch.cat([image, lines, contour, modulation], dim=1)))
 
 
 MODELS: dict[str, type[nn.Module]] = {"e2e": E2E, "conv6xl": Conv6XL, "fmnet": FMNet}
