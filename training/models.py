@@ -156,7 +156,8 @@ class FMNet(nn.Module):
         # whole-clip spectrum: rfft bins are sr / samples Hz apart; pool them to LINE_HZ
         self.bin_hz = spec.sample_rate / spec.clip_samples
         self.line_pool = max(1, round(self.LINE_HZ / self.bin_hz))
-        self.line_bins = int(self.LINE_TOP_HZ / self.bin_hz) // self.line_pool * self.line_pool
+        available = min(int(self.LINE_TOP_HZ / self.bin_hz), spec.clip_samples // 2 + 1)
+        self.line_bins = available // self.line_pool * self.line_pool
         self.lines = nn.Sequential(nn.BatchNorm1d(self.line_bins // self.line_pool),
                                    _mlp(self.line_bins // self.line_pool, 128))
         self.contour = _mlp(spec.clip_samples // self.FRAME + 1, 128)
