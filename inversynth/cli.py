@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--batch-size", type=_int_at_least(1), default=64)
     trainer.add_argument("--lr", type=float, default=2e-3)
     trainer.add_argument("--seed", type=_int_at_least(0), default=0)
-    trainer.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
+    trainer.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     trainer.add_argument("--loss", choices=("ce", "bce"), default="ce", help="ce per parameter, or the original's bce")
     trainer.add_argument("--val-clips", type=_int_at_least(1), default=2000, help="last clips held for validation")
     trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips")

@@ -101,11 +101,11 @@ def train(args: argparse.Namespace) -> int:
         TextColumn("[bold]epoch {task.fields[epoch]}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
-        TextColumn("loss {task.fields[loss]:.4f}  {task.fields[rate]:.0f} clips/s"),
+        TextColumn("loss {task.fields[loss]:.4f}  top-1 {task.fields[accuracy]:.3f}  {task.fields[rate]:.0f} clips/s"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        task = bar.add_task("train", total=1, epoch=0, loss=0.0, rate=0.0)
+        task = bar.add_task("train", total=1, epoch=0, loss=0.0, accuracy=0.0, rate=0.0)
 
         def report(stats: dict) -> None:
             if "epoch_done" in stats:
@@ -118,6 +118,7 @@ def train(args: argparse.Namespace) -> int:
                 completed=stats["step"] + 1,
                 epoch=stats["epoch"] + 1,
                 loss=stats["loss"],
+                accuracy=stats["accuracy"],
                 rate=stats["clips_per_s"],
             )
 

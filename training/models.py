@@ -158,8 +158,9 @@ class FMNet(nn.Module):
         self.line_pool = max(1, round(self.LINE_HZ / self.bin_hz))
         available = min(int(self.LINE_TOP_HZ / self.bin_hz), spec.clip_samples // 2 + 1)
         self.line_bins = available // self.line_pool * self.line_pool
-        self.lines = nn.Sequential(nn.BatchNorm1d(self.line_bins // self.line_pool),
-                                   _mlp(self.line_bins // self.line_pool, 128))
+        self.lines = nn.Sequential(
+            nn.BatchNorm1d(self.line_bins // self.line_pool), _mlp(self.line_bins // self.line_pool, 128)
+        )
         self.contour = _mlp(spec.clip_samples // self.FRAME + 1, 128)
         self.modulation = _mlp(frames + frames // 2 + 1, 128)
         self.register_buffer("bin_index", torch.arange(1, self.BINS + 1, dtype=torch.float32), persistent=False)

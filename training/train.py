@@ -45,7 +45,7 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # "auto": CUDA when present, else the CPU
     loss: str = "ce"  # "ce": softmax per parameter; "bce": the original's sigmoids over one-hot labels
     val_clips: int = 2000
     max_clips: int | None = None  # train on the first N clips only (shorter schedules)
@@ -136,8 +136,17 @@ def evaluate_loss(model: nn.Module, data: Dataset, clips: np.ndarray, loss: Call
     return {"val_loss": total / max(count, 1), "val_accuracy": dict(zip(data.spec.names, accuracy, strict=True))}
 
 
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(f"device {device!r} asked for, but torch sees no CUDA device; use --device cpu")
+    return device
+
+
 def train(config: TrainConfig, progress: Callable[[dict[str, float]], None] | None = None) -> dict[str, object]:
     """Train (or resume) the run in ``config.out``; return the last epoch's record."""
+    config.device = resolve_device(config.device)
     group = _Distributed(config.device)
     try:
         return _train(config, group, progress or (lambda _stats: None))
@@ -195,7 +204,7 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
     for epoch in range(start_epoch, config.epochs):
         order = np.random.default_rng(config.seed + epoch).permutation(train_clips)
         mine = order[group.rank :: group.world][: steps_per_epoch * config.batch_size]
-        started, seen, running = time.perf_counter(), 0, 0.0
+        started, seen, running, accuracy = time.perf_counter(), 0, 0.0, 0.0
         for step, (audio, labels) in enumerate(batches(data, mine, config.batch_size)):
             logits = wrapped(audio.to(config.device))
             value = loss(logits, labels.to(config.device))
