@@ -214,12 +214,15 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
             scheduler.step()
             seen += len(labels)
             running = 0.98 * running + 0.02 * value.item() if step else value.item()
+            hits = (logits.detach().argmax(-1) == labels.to(config.device)).double().mean().item()
+            accuracy = 0.98 * accuracy + 0.02 * hits if step else hits
             progress(
                 {
                     "epoch": epoch,
                     "step": step,
                     "steps": steps_per_epoch,
                     "loss": running,
+                    "accuracy": accuracy,
                     "clips_per_s": seen * group.world / (time.perf_counter() - started),
                 }
             )
