@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import unicodedata
@@ -26,6 +27,8 @@ from inversynth.presets.preset import Preset, PresetError
 
 SUFFIX = ".json"
 LOCK_NAME = ".bank.lock"
+TRASH = ".trash"
+BANK_FORMAT = "inversynth-bank"
 FACTORY = Path(__file__).with_name("factory")
 
 
@@ -74,7 +77,7 @@ class Bank:
     def _files(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return sorted(p for p in self.folder.glob(f"*{SUFFIX}") if not p.name.startswith(TEMP_PREFIX))
+        return sorted(p for p in self.folder.glob(f"*{SUFFIX}") if not p.name.startswith(TEMP_PREFIX))  # not .trash/
 
     def scan(self) -> tuple[list[Preset], list[BrokenFile]]:
         """Every valid preset (sorted by name) and every file that is not one, with why."""
@@ -108,6 +111,84 @@ class Bank:
                 raise PresetError(f"a preset named {preset.name!r} already exists in {self.folder}")
             atomic_write_text(path, preset.dumps())
         return path
+
+    def rename(self, old: str, new: str) -> Preset:
+        """Rename a preset (its file moves with it); the new name must be free."""
+        preset = self.load(old)
+        renamed = preset.changed(name=new)
+        with self._locked():
+            target = self.path_for(renamed.name)
+            if target.exists() and target != self.path_for(old):
+                raise PresetError(f"a preset named {new!r} already exists in {self.folder}")
+            atomic_write_text(target, renamed.dumps())
+            if target != self.path_for(old):
+                self.path_for(old).unlink()
+        return renamed
+
+    def duplicate(self, name: str, new: str | None = None) -> Preset:
+        """Copy a preset under a free name ("NAME copy", "NAME copy 2", ...)."""
+        preset = self.load(name)
+        existing = set(self.names())
+        candidate, number = new or f"{name} copy", 2
+        while new is None and candidate in existing:
+            candidate, number = f"{name} copy {number}", number + 1
+        copy = preset.changed(name=candidate)
+        self.save(copy, overwrite=False)
+        return copy
+
+    def delete(self, name: str) -> Path:
+        """Move a preset to the bank's trash; ``undo_delete`` brings the latest one back."""
+        path = self.path_for(name)
+        with self._locked():
+            if not path.exists():
+                raise PresetError(f"no preset named {name!r} in {self.folder}")
+            trash = ensure_folder(self.folder / TRASH)
+            kept = trash / f"{len(list(trash.iterdir())):06d}-{path.name}"
+            os.replace(path, kept)
+        return kept
+
+    def undo_delete(self) -> Preset:
+        """Restore the most recently deleted preset (unless its name was taken since)."""
+        with self._locked():
+            trash = self.folder / TRASH
+            kept = sorted(trash.iterdir()) if trash.is_dir() else []
+            if not kept:
+                raise PresetError(f"nothing to undo in {self.folder}")
+            preset = Preset.loads(kept[-1].read_text(encoding="utf-8"))
+            target = self.path_for(preset.name)
+            if target.exists():
+                raise PresetError(f"cannot restore {preset.name!r}: a preset of that name exists again")
+            os.replace(kept[-1], target)
+        return preset
+
+    def export_to(self, path: Path) -> int:
+        """Write every valid preset into one bank file (atomically); return how many."""
+        presets, _ = self.scan()
+        document = {"format": BANK_FORMAT, "version": 1, "presets": [p.to_json() for p in presets]}
+        atomic_write_text(Path(path), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        return len(presets)
+
+    def import_from(self, path: Path, overwrite: bool = False) -> list[str]:
+        """Add the presets of a bank file; all are validated before any is written. Returns their names."""
+        try:
+            document = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PresetError(f"{path}: not a readable bank file ({exc})") from None
+        if not isinstance(document, dict) or document.get("format") != BANK_FORMAT:
+            raise PresetError(f"{path}: not an inversynth bank file")
+        presets = []
+        for number, data in enumerate(document.get("presets", []), 1):
+            try:
+                presets.append(Preset.from_json(data))
+            except PresetError as exc:
+                raise PresetError(f"{path}: preset {number}: {exc}") from None
+        taken = set(self.names())
+        clashes = [p.name for p in presets if p.name in taken]
+        if clashes and not overwrite:
+            raise PresetError(f"{path}: would replace {', '.join(clashes)}; import with overwrite to do so")
+        for preset in presets:
+            self.save(preset)
+        return [p.name for p in presets]
 
     def search(self, text: str = "", tag: str | None = None) -> list[Preset]:
         needle = text.casefold()

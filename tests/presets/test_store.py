@@ -162,3 +162,40 @@ def test_a_writer_killed_mid_loop_leaves_only_valid_files(tmp_path):
     assert broken == [] and len(good) >= 50
     for path in tmp_path.glob("*.json"):
         json.loads(path.read_text())
+
+
+def test_rename_duplicate_delete_and_undo(tmp_path, spec):
+    bank = Bank(tmp_path)
+    bank.save(Preset.new("original", "Bell", _complete(spec, M=4.0)))
+    bank.rename("Bell", "Glass ☃")
+    assert bank.names() == ["Glass ☃"]
+    assert bank.duplicate("Glass ☃").name == "Glass ☃ copy"
+    assert bank.duplicate("Glass ☃").name == "Glass ☃ copy 2"
+    bank.save(Preset.new("original", "Other", _complete(spec)))
+    with pytest.raises(PresetError, match="already exists"):
+        bank.rename("Glass ☃", "Other")
+    bank.delete("Glass ☃ copy")
+    assert "Glass ☃ copy" not in bank.names()
+    assert bank.undo_delete().name == "Glass ☃ copy"
+    assert bank.load("Glass ☃ copy").params["M"] == 4.0
+    with pytest.raises(PresetError, match="nothing to undo"):
+        bank.undo_delete()
+
+
+def test_bank_export_and_import(tmp_path, spec):
+    source = Bank(tmp_path / "a")
+    for name in ("One", "Two ✓"):
+        source.save(Preset.new("original", name, _complete(spec)))
+    assert source.export_to(tmp_path / "bank.json") == 2
+    target = Bank(tmp_path / "b")
+    assert target.import_from(tmp_path / "bank.json") == ["One", "Two ✓"]
+    assert target.names() == ["One", "Two ✓"]
+    with pytest.raises(PresetError, match="would replace One"):
+        target.import_from(tmp_path / "bank.json")
+    document = json.loads((tmp_path / "bank.json").read_text())
+    document["presets"][1]["params"]["M"] = 99.0
+    (tmp_path / "bad.json").write_text(json.dumps(document))
+    fresh = Bank(tmp_path / "c")
+    with pytest.raises(PresetError, match=r"preset 2: preset 'Two ✓': parameter 'M' = 99 Hz"):
+        fresh.import_from(tmp_path / "bad.json")
+    assert fresh.names() == []  # nothing written when one preset is bad
