@@ -161,6 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
     matcher.add_argument("--save-preset", metavar="NAME", help="save each match as a preset (NAME 1, NAME 2, ...)")
     matcher.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
 
+    manager = _command(
+        commands,
+        "presets",
+        "manage a preset bank in an interactive terminal UI",
+        "Browse, search (tag:bell), rename, tag, duplicate, delete (u undoes), import and export presets.\n\n"
+        "example:\n  inversynth presets --bank ~/my-bank",
+        cmd.presets,
+    )
+    manager.add_argument("--bank", type=Path, help="bank folder (default: ~/.local/share/inversynth/presets)")
+
     bench = _command(
         commands,
         "bench",

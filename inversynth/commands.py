@@ -291,3 +291,11 @@ def bench(args: argparse.Namespace) -> int:
     m = results["machine"]
     console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
     return 0
+
+
+def presets(args: argparse.Namespace) -> int:
+    from inversynth.bridge.preset_manager import run
+    from inversynth.presets.store import user_bank
+
+    run(args.bank or user_bank())
+    return 0

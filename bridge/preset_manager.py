@@ -1,0 +1,283 @@
+"""``inversynth presets``: the interactive terminal preset manager (textual).
+
+A searchable list filtered by tag, a detail pane with every parameter (value,
+unit, a bar for its place in the range and, for matched presets, the model's
+confidence), and keys for every bank operation. Live actions (load into the
+running synth, audition, match now) need ``inversynth serve``; until one is
+connected the status line says plainly that the manager is offline, and the
+bank can still be edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Header, Input, Label, Static
+
+from inversynth.engine.synths import get_spec
+from inversynth.errors import InversynthError
+from inversynth.presets.preset import Preset
+from inversynth.presets.store import Bank
+
+BAR_WIDTH = 20
+OFFLINE = "offline: no synth server connected (live load, audition and match need 'inversynth serve')"
+
+
+def range_bar(position: float, width: int = BAR_WIDTH) -> str:
+    """A bar for a 0..1 position: '████████░░░░'."""
+    filled = round(max(0.0, min(1.0, position)) * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def detail_table(preset: Preset) -> Table:
+    """Every parameter of a preset with unit, a range bar and, when matched, the model's confidence."""
+    spec = get_spec(preset.synth)
+    confidence = dict(preset.provenance.get("confidence", {})) if preset.provenance else {}
+    table = Table(title=preset.name, caption=preset.description or None, expand=True)
+    for column in ("param", "value", "unit", "range", *(["confidence"] if confidence else [])):
+        table.add_column(column, justify="right" if column in ("value", "confidence") else "left")
+    for param in spec.params:
+        value = preset.params[param.name]
+        row = [param.name, f"{value:.4g}", param.unit, range_bar(param.normalise(value))]
+        if confidence:
+            row.append(f"{confidence.get(param.name, float('nan')):.2f}")
+        table.add_row(*row)
+    return table
+
+
+class Prompt(ModalScreen[str | None]):
+    """Ask for one line of text; Enter answers, Escape cancels."""
+
+    BINDINGS: ClassVar = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, question: str, value: str = "") -> None:
+        super().__init__()
+        self.question, self.value = question, value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt"):
+            yield Label(self.question)
+            yield Input(value=self.value, id="answer")
+
+    @on(Input.Submitted, "#answer")
+    def answer(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PresetManager(App[None]):
+    """Browse and edit one bank of presets."""
+
+    CSS_PATH = "preset_manager.tcss"
+    TITLE = "inversynth presets"
+    BINDINGS: ClassVar = [
+        Binding("slash", "focus_search", "search"),
+        Binding("t", "tag", "tag"),
+        Binding("r", "rename", "rename"),
+        Binding("c", "duplicate", "duplicate"),
+        Binding("x", "delete", "delete"),
+        Binding("u", "undo", "undo"),
+        Binding("i", "import_bank", "import"),
+        Binding("e", "export_bank", "export"),
+        Binding("l", "live('load')", "load"),
+        Binding("a", "live('audition')", "audition"),
+        Binding("m", "live('match')", "match now"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    query_text: reactive[str] = reactive("")
+    """What the search box holds; the list shows presets whose name contains it."""
+    tag: reactive[str | None] = reactive(None)
+    """Only presets with this tag are listed ("tag:bell" in the search box sets it)."""
+    status: reactive[str] = reactive(OFFLINE)
+    """The status line: connection state, or what the last action did."""
+
+    def __init__(self, bank: Bank) -> None:
+        super().__init__()
+        self.bank = bank
+        self.presets: list[Preset] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            with Vertical(id="left"):
+                yield Input(placeholder="search names, or tag:bell", id="search")
+                yield DataTable(id="list", cursor_type="row", zebra_stripes=True)
+            yield Static(id="detail")
+        yield Static(OFFLINE, id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#list", DataTable)
+        table.add_columns("name", "tags")
+        self.sub_title = str(self.bank.folder)
+        self.refresh_list()
+        table.focus()
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def watch_query_text(self) -> None:
+        self.refresh_list()
+
+    def watch_tag(self) -> None:
+        self.refresh_list()
+
+    def watch_status(self, status: str) -> None:
+        self.query_one("#status", Static).update(status)
+
+    @property
+    def selected(self) -> Preset | None:
+        table = self.query_one("#list", DataTable)
+        if not self.presets or table.cursor_row < 0 or table.cursor_row >= len(self.presets):
+            return None
+        return self.presets[table.cursor_row]
+
+    def refresh_list(self, keep: str | None = None) -> None:
+        """Reload the bank, apply search and tag; the cursor stays on ``keep`` (a name) or the current preset."""
+        if not self.is_mounted:
+            return
+        if keep is None and (current := self.selected) is not None:
+            keep = current.name
+        found, broken = self.bank.scan()
+        needle = self.query_text.casefold()
+        self.presets = [p for p in found if needle in p.name.casefold() and (self.tag is None or self.tag in p.tags)]
+        table = self.query_one("#list", DataTable)
+        table.clear()
+        for preset in self.presets:
+            table.add_row(preset.name, ", ".join(preset.tags), key=preset.name)
+        names = [p.name for p in self.presets]
+        if keep in names:
+            table.move_cursor(row=names.index(keep))
+        if broken:
+            self.status = f"{len(broken)} file(s) in the bank are not valid presets and were skipped: " + "; ".join(
+                f"{b.path.name}: {b.reason}" for b in broken[:2]
+            )
+        self.show_detail()
+
+    def show_detail(self) -> None:
+        preset = self.selected
+        detail = self.query_one("#detail", Static)
+        detail.update(detail_table(preset) if preset else Text("no preset selected", style="dim"))
+
+    @on(DataTable.RowHighlighted, "#list")
+    def row_changed(self) -> None:
+        self.show_detail()
+
+    @on(Input.Changed, "#search")
+    def search_changed(self, event: Input.Changed) -> None:
+        words = event.value.split()
+        tags = [w[4:].lower() for w in words if w.startswith("tag:") and len(w) > 4]
+        self.tag = tags[-1] if tags else None
+        self.query_text = " ".join(w for w in words if not w.startswith("tag:"))
+
+    @on(Input.Submitted, "#search")
+    def search_done(self) -> None:
+        self.query_one("#list", DataTable).focus()
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def _attempt(self, what: str, work: Callable[[], str], keep: Callable[[], str | None] = lambda: None) -> None:
+        """Run a bank operation; show its outcome, or its one-line error, in the status line."""
+        try:
+            self.status = work()
+        except InversynthError as exc:
+            self.status = f"{what} failed: {exc}"
+            return
+        self.refresh_list(keep=keep())
+
+    def _ask(self, question: str, value: str, then: Callable[[str], None]) -> None:
+        def answered(answer: str | None) -> None:
+            if answer:
+                then(answer)
+
+        self.push_screen(Prompt(question, value), answered)
+
+    def action_focus_search(self) -> None:
+        self.query_one("#search", Input).focus()
+
+    def action_rename(self) -> None:
+        if (preset := self.selected) is None:
+            return
+
+        def rename(new: str) -> None:
+            self._attempt(
+                "rename", lambda: f"renamed to '{self.bank.rename(preset.name, new).name}'", keep=lambda: new.strip()
+            )
+
+        self._ask(f"rename '{preset.name}' to:", preset.name, rename)
+
+    def action_tag(self) -> None:
+        if (preset := self.selected) is None:
+            return
+
+        def retag(text: str) -> None:
+            def work() -> str:
+                saved = self.bank.save(preset.changed(tags=tuple(text.replace(",", " ").split())))
+                return f"tags of '{preset.name}': {', '.join(Preset.loads(saved.read_text()).tags)}"
+
+            self._attempt("tag", work, keep=lambda: preset.name)
+
+        self._ask(f"tags for '{preset.name}' (space separated):", " ".join(preset.tags), retag)
+
+    def action_duplicate(self) -> None:
+        if (preset := self.selected) is None:
+            return
+        made: list[str] = []
+
+        def work() -> str:
+            made.append(self.bank.duplicate(preset.name).name)
+            return f"duplicated as '{made[0]}'"
+
+        self._attempt("duplicate", work, keep=lambda: made[0])
+
+    def action_delete(self) -> None:
+        if (preset := self.selected) is None:
+            return
+
+        def work() -> str:
+            self.bank.delete(preset.name)
+            return f"deleted '{preset.name}' (u to undo)"
+
+        self._attempt("delete", work)
+
+    def action_undo(self) -> None:
+        restored: list[str] = []
+
+        def work() -> str:
+            restored.append(self.bank.undo_delete().name)
+            return f"restored '{restored[0]}'"
+
+        self._attempt("undo", work, keep=lambda: restored[0])
+
+    def action_import_bank(self) -> None:
+        def import_file(path: str) -> None:
+            self._attempt("import", lambda: f"imported {len(self.bank.import_from(Path(path).expanduser()))} preset(s)")
+
+        self._ask("import presets from bank file:", "", import_file)
+
+    def action_export_bank(self) -> None:
+        def export_file(path: str) -> None:
+            self._attempt(
+                "export", lambda: f"exported {self.bank.export_to(Path(path).expanduser())} preset(s) to {path}"
+            )
+
+        self._ask("export this bank to file:", str(Path.cwd() / f"{self.bank.folder.name}-bank.json"), export_file)
+
+    def action_live(self, what: str) -> None:
+        self.status = f"cannot {what}: {OFFLINE}"
+
+
+def run(bank_folder: Path) -> None:
+    PresetManager(Bank(bank_folder)).run()
