@@ -112,7 +112,11 @@ class Estimator:
         return self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]
 
     def estimate(self, audio: np.ndarray) -> Estimate:
-        probabilities = softmax(self.logits(audio).astype(np.float64))
+        logits = self.logits(audio).astype(np.float64)
+        broken = ~np.isfinite(logits).all(axis=(1, 2))
+        if broken.any():
+            raise ModelFileError(f"{self.path.name} gave non-finite scores for {int(broken.sum())} clip(s)")
+        probabilities = softmax(logits)
         classes = probabilities.argmax(axis=-1)
         confidence = np.take_along_axis(probabilities, classes[..., None], axis=-1)[..., 0]
         return Estimate(classes, confidence, probabilities, self.spec.classes_to_values(classes))

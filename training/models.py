@@ -177,7 +177,8 @@ class FMNet(nn.Module):
         lines = self.lines(torch.log(pooled + 1e-7))
 
         frames = audio[:, : audio.shape[1] // self.FRAME * self.FRAME].reshape(audio.shape[0], -1, self.FRAME)
-        energy = torch.log(frames.pow(2).mean(dim=2) + 1e-10) / 10.0
+        # clamp, not "+ eps": onnxruntime drops a 1e-10 added to a mean of squares, giving log(0) on silence
+        energy = torch.log(frames.pow(2).mean(dim=2).clamp(min=1e-10)) / 10.0
         peak = torch.log(audio.abs().amax(dim=1, keepdim=True) + 1e-6) / 5.0
         contour = self.contour(torch.cat([energy, peak], dim=1))
 

@@ -163,3 +163,18 @@ def test_onnx_export_matches_torch(trained_run, exported_model):
     assert meta["synth"] == "original" and json.loads(meta["params"])[0] == "C"
     assert json.loads(meta["training_data"])["seed"] == 7
     assert meta["sample_rate"] == "16384" and meta["model"] == "fmnet"
+
+
+def test_onnx_export_is_finite_on_silence_and_gaps(trained_run, exported_model):
+    """Exact digital silence (whole clip, or after the sound ends) gives finite logits, as in torch."""
+    import onnxruntime as ort
+
+    from inversynth.training.export import torch_logits
+
+    session = ort.InferenceSession(str(exported_model), providers=["CPUExecutionProvider"])
+    t = np.arange(16384) / 16384
+    gap = np.where(t < 0.4, 0.5 * np.sin(2 * np.pi * 440 * t), 0.0)
+    audio = np.stack([np.zeros(16384), gap]).astype(np.float32)
+    onnx_logits = session.run(None, {"audio": audio})[0]
+    assert np.all(np.isfinite(onnx_logits))
+    assert np.max(np.abs(onnx_logits - torch_logits(trained_run, audio))) <= 1e-4
