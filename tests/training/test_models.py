@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -71,7 +72,7 @@ def test_training_lowers_the_loss(spec, small_dataset, tmp_path):
     assert after < 0.5 * before
 
 
-def test_train_writes_a_resumable_run(trained_run, small_dataset):
+def test_train_writes_a_resumable_run(trained_run, small_dataset, tmp_path):
     history = [json.loads(line) for line in (trained_run / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1]
     assert set(history[0]["val_accuracy"]) == {
@@ -88,10 +89,12 @@ def test_train_writes_a_resumable_run(trained_run, small_dataset):
     config = json.loads((trained_run / "config.json").read_text())
     assert config["model"] == "fmnet" and config["data_info"]["train_clips"] == 336
     assert (trained_run / "best.pt").exists() and (trained_run / "last.pt").exists()
-    # asking for one more epoch resumes at epoch 2 instead of starting again
-    record = train(TrainConfig(**{**config, "epochs": 2}))
+    # asking for one more epoch resumes at epoch 2 instead of starting again (on a copy: the run is shared)
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    record = train(TrainConfig(**{**config, "epochs": 2, "out": str(copy)}))
     assert record["epoch"] == 2
-    history = [json.loads(line) for line in (trained_run / "history.jsonl").read_text().splitlines()]
+    history = [json.loads(line) for line in (copy / "history.jsonl").read_text().splitlines()]
     assert [h["epoch"] for h in history] == [1, 2]
 
 
