@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synths import get_audibility
 
 TOP_K = (1, 2, 3, 4, 5)
 
@@ -39,30 +40,17 @@ def parameter_metrics(spec: SynthSpec, scores: np.ndarray, labels: np.ndarray) -
 
 
 def audible_mask(spec: SynthSpec, labels: np.ndarray) -> np.ndarray:
-    """Whether each parameter can be heard in its clip, bool [n, params].
-
-    A parameter is audible when its part of the sound happens inside the clip:
-    M only with some modulation (D > 0); decay only if it starts before the clip
-    ends and falls somewhere (sustain_level < 1); sustain_level once the decay
-    starts; sustain and release only if they start inside the clip and their
-    level is above 0. C, A, D and attack always are.
-    """
-    if spec.name != "original":
-        return np.ones(labels.shape, dtype=bool)
-    v = {name: spec.classes_to_values(labels)[:, j] for j, name in enumerate(spec.names)}
-    clip = spec.clip_seconds
-    decay_starts = v["attack"] < clip
-    hold_starts = v["attack"] + v["decay"] < clip
-    release_starts = v["attack"] + v["decay"] + v["sustain"] < clip
-    rules = {
-        "M": v["D"] > 0,
-        "decay": decay_starts & (v["sustain_level"] < 1),
-        "sustain_level": decay_starts,
-        "sustain": hold_starts & (v["sustain_level"] > 0),
-        "release": release_starts & (v["sustain_level"] > 0),
-    }
-    always = np.ones(len(labels), dtype=bool)
-    return np.stack([rules.get(name, always) for name in spec.names], axis=1)
+    """Whether each parameter can be heard in its clip, bool [n, params] (the synth module's rule)."""
+    rule = get_audibility(spec.name)
+    always = np.ones(labels.shape, dtype=bool)
+    if rule is None:
+        return always
+    values = spec.classes_to_values(labels)
+    heard = rule({name: values[:, j] for j, name in enumerate(spec.names)}, spec.clip_seconds)
+    for j, name in enumerate(spec.names):
+        if name in heard:
+            always[:, j] = heard[name]
+    return always
 
 
 def summarise(values: np.ndarray) -> dict[str, float]:

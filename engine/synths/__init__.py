@@ -1,17 +1,21 @@
 """The synth registry: every module in this folder is one synth.
 
 A synth module defines ``SPEC`` (a SynthSpec, numpy only) and ``VOICE`` (its
-Voice subclass). Adding a synth means adding one such module; nothing else
-lists synths.
+Voice subclass), and may define ``audible(values, clip_seconds)`` saying which
+parameters can be heard in a clip (evaluation reports accuracy there too).
+Adding a synth means adding one such module; nothing else lists synths.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
+from collections.abc import Callable, Mapping
 from functools import cache
 from types import ModuleType
 from typing import TYPE_CHECKING, cast
+
+import numpy as np
 
 from inversynth.engine.spec import SynthSpec
 from inversynth.errors import SpecError
@@ -37,3 +41,7 @@ def get_spec(name: str) -> SynthSpec:
 
 def get_voice(name: str) -> type[Voice]:
     return cast("type[Voice]", _module(name).VOICE)
+
+
+def get_audibility(name: str) -> Callable[[Mapping[str, np.ndarray], float], dict[str, np.ndarray]] | None:
+    return getattr(_module(name), "audible", None)

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.spec import Param, SynthSpec, linear_classes
@@ -79,6 +81,28 @@ class OriginalVoice(Voice):
         if gated:
             return rise_and_fall
         return [*rise_and_fall, Segment(p["sustain"], level, level), Segment(p["release"], level, 0.0)]
+
+
+def audible(values: Mapping[str, np.ndarray], clip_seconds: float) -> dict[str, np.ndarray]:
+    """Which parameters can be heard in each clip (arrays of real values in, bool arrays out).
+
+    A parameter counts when its part of the sound happens inside the clip: M only
+    with some modulation (D > 0); decay only if it starts before the clip ends and
+    falls somewhere (sustain_level < 1); sustain_level once the decay starts;
+    sustain and release only if they start inside the clip above level 0. The
+    others always do.
+    """
+    decay_starts = values["attack"] < clip_seconds
+    hold_starts = values["attack"] + values["decay"] < clip_seconds
+    release_starts = hold_starts & (values["attack"] + values["decay"] + values["sustain"] < clip_seconds)
+    above_zero = values["sustain_level"] > 0
+    return {
+        "M": values["D"] > 0,
+        "decay": decay_starts & (values["sustain_level"] < 1),
+        "sustain_level": decay_starts,
+        "sustain": hold_starts & above_zero,
+        "release": release_starts & above_zero,
+    }
 
 
 VOICE = OriginalVoice
