@@ -14,7 +14,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -161,8 +161,6 @@ T = TypeVar("T")
 
 def run_in_pool(pool: Executor, fn: Callable[..., T], jobs: Iterable[Sequence[Any]]) -> Iterator[T]:
     """Submit every job at once and yield results as they finish (any order)."""
-    from concurrent.futures import as_completed
-
     futures = [pool.submit(fn, *job) for job in jobs]
     for future in as_completed(futures):
         yield future.result()
