@@ -42,7 +42,7 @@ def _command(commands, name: str, summary: str, description: str, run) -> argpar
     parser = commands.add_parser(
         name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run)  # the command to run: no argument may use the name "run"
     return parser
 
 
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n  inversynth export runs/fmnet -o model.onnx",
         cmd.export,
     )
-    exporter.add_argument("run", type=Path, help="training run folder")
+    exporter.add_argument("run_dir", type=Path, metavar="RUN", help="training run folder")
     exporter.add_argument("-o", "--output", type=Path, required=True, help="ONNX file to write")
 
     evaluator = _command(

@@ -133,7 +133,7 @@ def train(args: argparse.Namespace) -> int:
 def export(args: argparse.Namespace) -> int:
     from inversynth.training.export import export
 
-    metadata = export(args.run, args.output)
+    metadata = export(args.run_dir, args.output)
     size = args.output.stat().st_size / 1e6
     console.print(
         f"wrote {args.output} ({size:.1f} MB): model {metadata['model']} for synth "

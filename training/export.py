@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,20 +63,27 @@ def export(run: Path, output: Path) -> dict[str, str]:
     batch = torch.export.Dim("batch", min=1, max=4096)
     with tempfile.TemporaryDirectory() as scratch:
         temporary = Path(scratch) / "model.onnx"
+        onnx_log = logging.getLogger("torch.onnx")
+        level = onnx_log.level
+        onnx_log.setLevel(logging.ERROR)  # the exporter's notes (torchvision absent, ...) are not the user's business
         try:
-            torch.onnx.export(
-                model,
-                (example,),
-                str(temporary),
-                dynamo=True,
-                input_names=["audio"],
-                output_names=["logits"],
-                dynamic_shapes={"audio": {0: batch}},
-                external_data=False,
-                verbose=False,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(temporary),
+                    dynamo=True,
+                    input_names=["audio"],
+                    output_names=["logits"],
+                    dynamic_shapes={"audio": {0: batch}},
+                    external_data=False,
+                    verbose=False,
+                )
         except Exception as exc:  # the exporter raises many types; say which model failed
             raise ModelError(f"could not export model '{config.model}' from {run}: {exc}") from None
+        finally:
+            onnx_log.setLevel(level)
         proto = onnx.load(str(temporary))
     metadata = metadata_for(run)
     for key, value in metadata.items():

@@ -181,3 +181,15 @@ def test_onnx_export_is_finite_on_silence_and_gaps(trained_run, exported_model):
     onnx_logits = session.run(None, {"audio": audio})[0]
     assert np.all(np.isfinite(onnx_logits))
     assert np.max(np.abs(onnx_logits - torch_logits(trained_run, audio))) <= 1e-4
+
+
+def test_export_command(trained_run, tmp_path):
+    from tests.helpers import run_cli
+
+    result = run_cli("export", str(trained_run), "-o", str(tmp_path / "m.onnx"))
+    assert result.returncode == 0, result.stderr
+    assert "model fmnet for synth 'original'" in result.stdout
+    assert (tmp_path / "m.onnx").stat().st_size > 100_000
+    assert "torchvision" not in result.stderr
+    missing = run_cli("export", str(tmp_path / "nothing"), "-o", str(tmp_path / "n.onnx"))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no readable training config" in missing.stderr
