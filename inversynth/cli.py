@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--data", type=Path, required=True)
     evaluator.add_argument("--max-clips", type=_int_at_least(1), help="use only the first N clips")
     evaluator.add_argument("--json", action="store_true")
+    evaluator.add_argument("--no-baselines", action="store_true", help="skip the median-class and random-patch floors")
 
     matcher = _command(
         commands,

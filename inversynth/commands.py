@@ -145,7 +145,7 @@ def export(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from inversynth.training.evaluate import evaluate
 
-    report = evaluate(args.model, args.data, max_clips=args.max_clips)
+    report = evaluate(args.model, args.data, max_clips=args.max_clips, baselines=not args.no_baselines)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

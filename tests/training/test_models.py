@@ -192,4 +192,5 @@ def test_export_command(trained_run, tmp_path):
     assert (tmp_path / "m.onnx").stat().st_size > 100_000
     assert "torchvision" not in result.stderr
     missing = run_cli("export", str(tmp_path / "nothing"), "-o", str(tmp_path / "n.onnx"))
-    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no readable training config" in missing.stderr
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ")
+    assert "no readable training config" in missing.stderr
