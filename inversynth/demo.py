@@ -21,6 +21,7 @@ from inversynth.console import console, patch_table
 from inversynth.engine.render import render_batch
 from inversynth.engine.synths import get_spec
 from inversynth.presets.store import FACTORY, Bank
+from inversynth.training.metrics import audible_mask
 
 SYNTH = "original"
 PRESETS = ("Original Sample", "Pluck", "Police Siren", "Vibrato Lead", "Slow Swell", "Through-zero Growl")
@@ -55,25 +56,27 @@ def run(out: Path) -> list[Path]:
         f"re-rendered all {len(matches)} in {match_ms:.0f} ms"
     )
 
-    table = Table(title="3. target vs estimate (classes of 16 per parameter)")
-    for column in ("preset", "exact", "within 1", "mean confidence", "distance (LSD)", "largest miss"):
-        table.add_column(column, justify="left" if column in ("preset", "largest miss") else "right")
+    table = Table(title="3. target vs estimate (16 classes per parameter; 'heard': audible in the clip)")
+    for column in ("preset", "exact", "exact where heard", "confidence", "distance (LSD)", "largest audible miss"):
+        table.add_column(column, justify="left" if column in ("preset", "largest audible miss") else "right")
     ensure_folder(out)
     files = []
-    for (name, patch), clip, match in zip(patches.items(), audio, matches, strict=True):
-        target = np.array([spec.param(n).class_index(patch[n]) for n in spec.names])
+    targets = np.array([[spec.param(n).class_index(p[n]) for n in spec.names] for p in patches.values()])
+    heard = audible_mask(spec, targets)
+    for i, ((name, patch), clip, match) in enumerate(zip(patches.items(), audio, matches, strict=True)):
         estimate = np.array([match.classes[n] for n in spec.names])
-        miss = int(np.argmax(np.abs(target - estimate)))
-        worst = spec.params[miss]
+        right = targets[i] == estimate
+        misses = np.where(heard[i], np.abs(targets[i] - estimate), 0)
+        worst = spec.params[int(np.argmax(misses))]
         largest = (
             "-"
-            if target[miss] == estimate[miss]
-            else f"{worst.name} {patch[worst.name]:.3g}→{match.patch[worst.name]:.3g}{worst.unit}"
+            if not misses.any()
+            else (f"{worst.name} {patch[worst.name]:.3g}→{match.patch[worst.name]:.3g}{worst.unit}")
         )
         table.add_row(
             name,
-            f"{int(np.sum(target == estimate))}/{len(target)}",
-            f"{int(np.sum(np.abs(target - estimate) <= 1))}/{len(target)}",
+            f"{int(right.sum())}/{len(right)}",
+            f"{int(right[heard[i]].sum())}/{int(heard[i].sum())}",
             f"{np.mean(list(match.confidence.values())):.2f}",
             f"{match.distance_db:.2f} dB",
             largest,
