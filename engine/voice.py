@@ -65,10 +65,6 @@ class Voice(ABC):
         if name in self.controls:
             self.controls[name].value = real
 
-    def apply(self, patch: Mapping[str, float]) -> None:
-        for name, value in patch.items():
-            self.set(name, value)
-
     def apply_validated(self, values: Sequence[float]) -> None:
         """Load a whole patch, in spec order, that ``SynthSpec.validate_rows`` has checked."""
         for name, value in zip(self.spec.names, values, strict=True):

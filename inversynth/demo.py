@@ -61,7 +61,7 @@ def run(out: Path) -> list[Path]:
         table.add_column(column, justify="left" if column in ("preset", "largest audible miss") else "right")
     ensure_folder(out)
     files = []
-    targets = np.array([[spec.param(n).class_index(p[n]) for n in spec.names] for p in patches.values()])
+    targets = spec.values_to_classes(np.array([spec.to_array(p) for p in patches.values()]))
     heard = audible_mask(spec, targets)
     for i, ((name, patch), clip, match) in enumerate(zip(patches.items(), audio, matches, strict=True)):
         estimate = np.array([match.classes[n] for n in spec.names])
