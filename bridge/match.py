@@ -30,6 +30,9 @@ class Match:
     """One file's estimate: patch in real units, classes, confidences and the re-synthesis."""
 
     source: str
+    synth: str
+    model: str
+    model_file: str
     patch: dict[str, float]
     classes: dict[str, int]
     confidence: dict[str, float]
@@ -37,10 +40,10 @@ class Match:
     target: np.ndarray = field(repr=False)
     resynthesis: np.ndarray = field(repr=False)
 
-    def to_json(self, model: str) -> dict[str, object]:
+    def to_json(self) -> dict[str, object]:
         return {
             "file": self.source,
-            "model": model,
+            "model": self.model,
             "params": self.patch,
             "classes": self.classes,
             "confidence": self.confidence,
@@ -70,6 +73,9 @@ def match_clips(estimator: Estimator, clips: np.ndarray, sources: Sequence[str])
         matches.append(
             Match(
                 source=source,
+                synth=spec.name,
+                model=estimator.model_name,
+                model_file=estimator.path.name,
                 patch=estimate.patch(spec, i),
                 classes={n: int(c) for n, c in zip(spec.names, estimate.classes[i], strict=True)},
                 confidence={n: round(float(c), 4) for n, c in zip(spec.names, estimate.confidence[i], strict=True)},
@@ -95,18 +101,18 @@ def match_files(estimator: Estimator, paths: Sequence[Path]) -> tuple[list[Match
     return match_clips(estimator, np.stack(clips), sources), failures
 
 
-def save_preset(match: Match, name: str, bank: Bank, estimator: Estimator) -> Path:
+def save_preset(match: Match, name: str, bank: Bank) -> Path:
     """Save a match as a preset whose provenance says where it came from and how sure the model was."""
     preset = Preset.new(
-        estimator.spec.name,
+        match.synth,
         name,
         match.patch,
         tags=("matched",),
         description=f"matched from {Path(match.source).name}",
         provenance={
             "source": match.source,
-            "model": estimator.model_name,
-            "model_file": estimator.path.name,
+            "model": match.model,
+            "model_file": match.model_file,
             "confidence": match.confidence,
             "distance_db": match.distance_db,
         },

@@ -7,6 +7,12 @@ graph in :meth:`Voice.build`, and says in :meth:`Voice.envelope` how its
 envelope params become segments. The real-time server and the offline
 renderer create the very same objects; only the smoothing time differs
 (0 offline, so a rendered clip holds its patch from the first sample).
+
+Live voices (``bend`` given) also play notes: the param named by
+``pitch_param`` then follows the played note times the shared pitch-bend
+ratio instead of the patch, the envelope can be gated (held until
+:meth:`Voice.release`), and a retriggered voice starts from its current
+level and phase, so stealing a sounding voice does not click.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ from inversynth.engine.envelope import Segment, breakpoints
 from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.spec import SynthSpec
 
+SILENT_LEVEL = 1e-4  # -80 dB: below this a voice restarts its phase on a new note
+STEAL_SECONDS = 0.005  # fade of a voice silenced at once (panic)
+
 
 class Voice(ABC):
     """Base class of every synth voice.
@@ -29,20 +38,29 @@ class Voice(ABC):
 
     spec: ClassVar[SynthSpec]
     signal_params: ClassVar[tuple[str, ...]]
+    pitch_param: ClassVar[str | None] = None
 
-    def __init__(self, sample_rate: int, smoothing: float = 0.0) -> None:
+    def __init__(self, sample_rate: int, smoothing: float = 0.0, bend: Any = None) -> None:
         """Build the graph in the current pyo server.
 
         Args:
             sample_rate: the server's sample rate (Hz); envelopes snap to its sample grid.
             smoothing: glide time (s) of signal params; 0 jumps on the next sample.
+            bend: live voices only: the pyo signal of the pitch-bend ratio shared by all voices.
         """
         pyo = pyo_module()
         self.sample_rate = sample_rate
         self.patch: dict[str, float] = self.spec.defaults()
-        self.controls: dict[str, Any] = {
+        self._glides: dict[str, Any] = {
             name: pyo.SigTo(self.patch[name], time=smoothing, init=self.patch[name]) for name in self.signal_params
         }
+        self.controls: dict[str, Any] = dict(self._glides)
+        self._note_pitch: Any = None
+        if bend is not None and self.pitch_param is not None:
+            # The note's pitch jumps (a new note must not glide from the last one); the bend glides.
+            self._note_pitch = pyo.Sig(self.patch[self.pitch_param])
+            self.controls[self.pitch_param] = self._note_pitch * bend
+            del self._glides[self.pitch_param]
         self.envelope = pyo.Linseg([(0.0, 0.0), (1.0 / sample_rate, 0.0)])
         self.phase_resets: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
@@ -58,25 +76,60 @@ class Voice(ABC):
     def envelope_segments(self, gated: bool) -> list[Segment]:
         """The envelope of the current patch: the whole note, or (gated) up to the held level."""
 
+    @abstractmethod
+    def release_segments(self, level: float) -> list[Segment]:
+        """The envelope after a gated note's key is let go at ``level``."""
+
     def set(self, name: str, value: float) -> None:
         """Set one param (validated against the spec); signal params glide there."""
         real = self.spec.param(name).validate(value)
-        self.patch[name] = real
-        if name in self.controls:
-            self.controls[name].value = real
+        self.apply_validated([real if n == name else self.patch[n] for n in self.spec.names])
 
     def apply_validated(self, values: Sequence[float]) -> None:
         """Load a whole patch, in spec order, that ``SynthSpec.validate_rows`` has checked."""
         for name, value in zip(self.spec.names, values, strict=True):
             real = float(value)
             self.patch[name] = real
-            if name in self.controls:
-                self.controls[name].value = real
+            if name in self._glides:
+                self._glides[name].value = real
 
     def trigger(self, gain: float = 1.0, gated: bool = False) -> None:
         """Start a note from phase 0: the time-driven envelope, or a gated one held until release."""
         for oscillator in self.phase_resets:
             oscillator.reset()
-        segments = self.envelope_segments(gated)
-        self.envelope.setList(breakpoints(segments, self.sample_rate, gain))
+        self._start_envelope(breakpoints(self.envelope_segments(gated), self.sample_rate, gain))
+
+    def level(self) -> float:
+        """The envelope's value at the end of the last block computed (velocity included)."""
+        return float(self.envelope.get())
+
+    def play(self, pitch: float, gain: float, gated: bool) -> float:
+        """Live: start a note at ``pitch`` (Hz) from the current level; return its length in seconds.
+
+        The length is the whole envelope, or (gated) the time to reach the held level.
+        """
+        level = self.level()
+        if abs(level) < SILENT_LEVEL:
+            for oscillator in self.phase_resets:
+                oscillator.reset()
+        if self._note_pitch is not None:
+            self._note_pitch.value = float(pitch)
+        first, *rest = self.envelope_segments(gated)
+        segments = [Segment(first.seconds, level / gain, first.end), *rest]
+        points = breakpoints(segments, self.sample_rate, gain)
+        self._start_envelope(points)
+        return points[-1][0]
+
+    def release(self) -> float:
+        """Live: let go of a gated note from its current level; return the release time in seconds."""
+        points = breakpoints(self.release_segments(self.level()), self.sample_rate)
+        self._start_envelope(points)
+        return points[-1][0]
+
+    def silence(self, seconds: float = STEAL_SECONDS) -> None:
+        """Fade to silence quickly (panic, all sound off) without a click."""
+        self._start_envelope(breakpoints([Segment(seconds, self.level(), 0.0)], self.sample_rate))
+
+    def _start_envelope(self, points: list[tuple[float, float]]) -> None:
+        self.envelope.setList(points)
         self.envelope.play()

@@ -162,6 +162,48 @@ def build_parser() -> argparse.ArgumentParser:
     matcher.add_argument("--save-preset", metavar="NAME", help="save each match as a preset (NAME 1, NAME 2, ...)")
     matcher.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
 
+    server = _command(
+        commands,
+        "serve",
+        "play the synth live: audio server, OSC, MIDI, capture and auto-match",
+        "Run the synth on JACK, PortAudio or the dummy clock (no sound card needed), controlled over OSC\n"
+        "(see the README for the addresses) and MIDI; /match/capture records the output or the input,\n"
+        "estimates its patch with the model, loads it and saves it as a preset.\n\n"
+        "examples:\n  inversynth serve\n  inversynth serve --audio jack --midi-api jack --osc-port 9000\n"
+        "  inversynth serve --audio dummy --input-file voice.wav --allow ~/samples",
+        cmd.serve,
+    )
+    server.add_argument("--synth", default="original")
+    server.add_argument(
+        "--audio",
+        choices=("auto", "jack", "portaudio", "dummy"),
+        default="auto",
+        help="auto: JACK if running, else PortAudio if a device exists, else dummy",
+    )
+    server.add_argument("--sample-rate", type=_int_at_least(8000), default=48000, help="Hz (JACK imposes its own)")
+    server.add_argument("--buffer", type=_int_at_least(16), default=256, help="frames per block (JACK imposes its own)")
+    server.add_argument("--voices", type=_int_at_least(1), default=16, help="polyphony (oldest note stolen first)")
+    server.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones")
+    server.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (0.0.0.0 for the network)")
+    server.add_argument("--osc-port", type=_int_at_least(0), default=9000, help="UDP port (0 picks a free one)")
+    midi = server.add_mutually_exclusive_group()
+    midi.add_argument("--midi-in", metavar="NAME", help="open this existing MIDI input port")
+    midi.add_argument("--midi-virtual", metavar="NAME", help="open a virtual MIDI input port (default: inversynth)")
+    midi.add_argument("--no-midi", action="store_true", help="no MIDI input")
+    server.add_argument("--midi-api", choices=("alsa", "jack"), help="default: jack on the JACK backend, else alsa")
+    server.add_argument("--model", type=Path, help="ONNX model for matching (default: the shipped model)")
+    server.add_argument("--no-match", action="store_true", help="run without a model (no auto-matching)")
+    server.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
+    server.add_argument(
+        "--allow",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="folder whose files /match/file may read (repeatable; none by default)",
+    )
+    server.add_argument("--input-file", type=Path, help="dummy backend: audio file looped as the audio input")
+
     manager = _command(
         commands,
         "presets",

@@ -228,9 +228,9 @@ def match(args: argparse.Namespace) -> int:
         written = list(write_outputs(match, args.out, spec.sample_rate)) if args.out else []
         if args.save_preset:
             name = args.save_preset if len(matches) == 1 else f"{args.save_preset} {number}"
-            written.append(save_preset(match, name, bank, estimator))
+            written.append(save_preset(match, name, bank))
         if args.json:
-            print(json.dumps(match.to_json(estimator.model_name)), flush=True)
+            print(json.dumps(match.to_json()), flush=True)
             continue
         table = Table(title=f"{match.source}: log-spectral distance {match.distance_db:.2f} dB")
         for column in ("param", "value", "unit", "class", "confidence"):
@@ -299,3 +299,29 @@ def presets(args: argparse.Namespace) -> int:
 
     run(args.bank or user_bank())
     return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    from inversynth.bridge.serve import ServeOptions
+    from inversynth.bridge.serve import serve as run_server
+
+    options = ServeOptions(
+        synth=args.synth,
+        audio=args.audio,
+        sample_rate=args.sample_rate,
+        buffer_size=args.buffer,
+        voices=args.voices,
+        bend_range=args.bend_range,
+        osc_host=args.osc_host,
+        osc_port=args.osc_port,
+        midi_in=args.midi_in,
+        midi_virtual=args.midi_virtual,
+        midi_api=args.midi_api,
+        midi=not args.no_midi,
+        model=args.model,
+        matching=not args.no_match,
+        bank=args.bank,
+        allow=tuple(args.allow),
+        input_file=args.input_file,
+    )
+    return run_server(options)

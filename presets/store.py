@@ -203,8 +203,13 @@ def load_any(name_or_path: str, bank: Bank | None = None) -> Preset:
             return Preset.loads(path.read_text(encoding="utf-8"))
         except PresetError as exc:
             raise PresetError(f"{path}: {exc}") from None
+    return load_named(name_or_path, bank)
+
+
+def load_named(name: str, bank: Bank | None = None) -> Preset:
+    """A preset by name (never a path) from ``bank``, else from the factory bank."""
     for candidate in (bank, Bank(FACTORY)):
-        if candidate is not None and candidate.path_for(name_or_path).exists():
-            return candidate.load(name_or_path)
+        if candidate is not None and candidate.path_for(name).exists():
+            return candidate.load(name)
     where = " or ".join(str(b.folder) for b in (bank, Bank(FACTORY)) if b is not None)
-    raise PresetError(f"no preset named {name_or_path!r} in {where}")
+    raise PresetError(f"no preset named {name!r} in {where}")

@@ -62,6 +62,7 @@ class OriginalVoice(Voice):
 
     spec = SPEC
     signal_params = ("C", "M", "D", "A")
+    pitch_param = "C"
 
     def build(self, controls: Mapping[str, Any], envelope: Any) -> Any:
         pyo = pyo_module()
@@ -70,9 +71,8 @@ class OriginalVoice(Voice):
         lfo_phase = pyo.Phasor(freq=controls["M"], mul=TWO_PI)
         lfo = pyo.Sin(lfo_phase, mul=controls["D"], add=1.0)
         carrier_phase = pyo.Phasor(freq=lfo * controls["C"], mul=TWO_PI)
-        envelope.mul = controls["A"]
         self.phase_resets = (lfo_phase, carrier_phase)
-        return pyo.Sin(carrier_phase, mul=envelope)
+        return pyo.Sin(carrier_phase, mul=envelope * controls["A"])
 
     def envelope_segments(self, gated: bool) -> list[Segment]:
         p = self.patch
@@ -81,6 +81,9 @@ class OriginalVoice(Voice):
         if gated:
             return rise_and_fall
         return [*rise_and_fall, Segment(p["sustain"], level, level), Segment(p["release"], level, 0.0)]
+
+    def release_segments(self, level: float) -> list[Segment]:
+        return [Segment(self.patch["release"], level, 0.0)]
 
 
 def audible(values: Mapping[str, np.ndarray], clip_seconds: float) -> dict[str, np.ndarray]:

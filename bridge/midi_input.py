@@ -1,0 +1,108 @@
+"""MIDI in: mido on python-rtmidi, through ALSA or JACK, into the session.
+
+Notes play gated voices (velocity scales the level), the pitch wheel bends
+by the synth's bend range, controllers move parameters through the
+:class:`~inversynth.bridge.midi_map.CcMap`, program change loads that slot of
+the bank, CC 120/123 silence or release everything. Messages arrive on
+rtmidi's own thread; nothing here blocks the audio thread, and a message
+that cannot be used is counted and reported once per kind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from inversynth.bridge.midi_map import ALL_NOTES_OFF, ALL_SOUND_OFF
+from inversynth.bridge.session import Session
+from inversynth.errors import BackendError, InversynthError
+
+APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
+PITCH_WHEEL_RANGE = 8192
+
+
+def open_backend(api: str) -> Any:
+    import mido
+
+    if api not in APIS:
+        raise BackendError(f"MIDI API {api!r} is unknown; use one of {', '.join(APIS)}")
+    return mido.Backend(f"mido.backends.rtmidi/{APIS[api]}", load=True)
+
+
+def input_names(api: str) -> list[str]:
+    try:
+        return list(open_backend(api).get_input_names())
+    except Exception as exc:  # rtmidi raises its own errors when the MIDI system is missing
+        raise BackendError(f"no {api.upper()} MIDI system ({exc})") from None
+
+
+class MidiInput:
+    """One open MIDI input port (a named existing port or a virtual one) driving ``session``."""
+
+    def __init__(self, session: Session, api: str, port: str | None = None, virtual: str | None = None) -> None:
+        self.session = session
+        self.api = api
+        self.received = 0
+        self.ignored: Counter[str] = Counter()
+        backend = open_backend(api)
+        try:
+            if virtual is not None:
+                self.port = backend.open_input(virtual, virtual=True, callback=self.handle)
+            else:
+                names = backend.get_input_names()
+                if port not in names:
+                    raise BackendError(f"no MIDI input named {port!r}; {api} has: {', '.join(names) or 'none'}")
+                self.port = backend.open_input(port, callback=self.handle)
+        except BackendError:
+            raise
+        except Exception as exc:  # rtmidi: no ALSA sequencer, no JACK server, ...
+            raise BackendError(f"cannot open MIDI input through {api.upper()} ({exc})") from None
+        self.name = virtual if virtual is not None else port
+
+    def handle(self, message: Any) -> None:
+        """One MIDI message from rtmidi's thread."""
+        self.received += 1
+        synth = self.session.synth
+        try:
+            kind = message.type
+            if kind == "note_on":
+                synth.note_on(message.note, message.velocity)
+            elif kind == "note_off":
+                synth.note_off(message.note)
+            elif kind == "pitchwheel":
+                synth.bend_normalised(message.pitch / PITCH_WHEEL_RANGE)
+            elif kind == "control_change":
+                self._control(message.control, message.value)
+            elif kind == "program_change":
+                self.session.program(message.program)
+            else:
+                self._ignore(kind, f"{kind} messages are not used")
+        except InversynthError as exc:
+            self._ignore(getattr(message, "type", "?"), str(exc))
+        except Exception as exc:  # a bug must not silence the MIDI thread
+            self._ignore("error", f"{type(exc).__name__}: {exc}")
+
+    def _control(self, cc: int, value: int) -> None:
+        synth, cc_map = self.session.synth, self.session.cc_map
+        if cc == ALL_SOUND_OFF:
+            synth.panic()
+            return
+        if cc == ALL_NOTES_OFF:
+            synth.all_notes_off()
+            return
+        learned = cc_map.take_learned(cc)
+        if learned is not None:
+            self.session.log(f"midi: CC {cc} now moves '{learned.name}' (saved to {cc_map.path})")
+        param = learned or cc_map.param_for(cc)
+        if param is None:
+            self._ignore(f"cc{cc}", f"CC {cc} is not bound to a parameter")
+            return
+        synth.set_param(param.name, param.denormalise(value / 127.0), f"midi cc {cc}")
+
+    def _ignore(self, kind: str, reason: str) -> None:
+        self.ignored[kind] += 1
+        if self.ignored[kind] == 1:
+            self.session.log(f"midi: {reason} (further ones are only counted)")
+
+    def close(self) -> None:
+        self.port.close()

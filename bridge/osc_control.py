@@ -1,0 +1,248 @@
+"""OSC in and out: the session's control surface for DAWs, controllers and scripts.
+
+Addresses (``<name>`` is any parameter of the synth's spec; the routes are
+made from the spec, so a new synth gets its own):
+
+====================================  ===========================================================
+``/synth/param/<name> f``             set in real units (reply-free; subscribers hear the change)
+``/synth/norm/<name> f``              set in 0..1 along the parameter's scale
+``/synth/get/<name>``                 reply ``/synth/param/<name> f``
+``/synth/describe``                   reply one ``/synth/describe s f f s f`` (name, min, max,
+                                      unit, value) per parameter
+``/synth/note_on i i``                key down (note, velocity); ``/synth/note_off i`` key up
+``/synth/note i i f``                 fixed-length note (note, velocity, seconds; 0 = whole envelope)
+``/synth/bend f``                     pitch bend in semitones
+``/synth/panic``                      silence every voice
+``/preset/load s``, ``/preset/save s`` by name, in the server's bank (names never become paths)
+``/preset/list``                      reply ``/preset/list s...``
+``/match/source s``                   ``output`` or ``input``
+``/match/capture f``                  capture that many seconds, match, load, save
+``/match/file s``                     match a file inside a folder allowed with ``--allow``
+``/midi/learn s``                     the next CC moved controls that parameter
+``/subscribe i`` | ``/subscribe s i`` push every change and ``/match/done s f`` to that port
+``/unsubscribe i`` | ``… s i``        stop pushing
+``/status``                           reply ``/status s i i i i f`` (backend, voices sounding,
+                                      xruns, bad OSC messages, matches, last match latency ms)
+====================================  ===========================================================
+
+Replies go to the sender's address. A message with the wrong types or
+arity, an unknown address, a value out of range or an unparsable packet is
+counted and logged once per address; it never stops the server.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pythonosc import osc_packet
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message_builder import build_msg
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from inversynth.bridge.session import MatchReport, Session
+from inversynth.errors import InversynthError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9000
+UNPARSABLE = "<unparsable packet>"
+MAX_LOGGED_ADDRESSES = 64  # random garbage can carry endless addresses: log this many, count all
+
+Address = tuple[str, int]
+
+
+class BadMessage(InversynthError):
+    """An OSC message the server cannot take (types, arity, values)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """What an address accepts: one or more type signatures (``i`` int, ``f`` number, ``s`` string)."""
+
+    signatures: tuple[str, ...]
+    handler: Callable[..., None]
+
+
+def check_args(address: str, signatures: tuple[str, ...], args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The args converted to the first signature they fit, or BadMessage."""
+    for signature in signatures:
+        if len(signature) == len(args) and all(_fits(kind, arg) for kind, arg in zip(signature, args, strict=True)):
+            return tuple(
+                float(a) if kind == "f" else int(a) if kind == "i" else a
+                for kind, a in zip(signature, args, strict=True)
+            )
+    got = "".join(_type_tag(a) for a in args) or "nothing"
+    wanted = " or ".join(s or "no arguments" for s in signatures)
+    raise BadMessage(f"{address} takes {wanted}, got {got}")
+
+
+def _fits(kind: str, arg: Any) -> bool:
+    if isinstance(arg, bool):
+        return False
+    if kind == "f":
+        return isinstance(arg, int | float)
+    if kind == "i":  # controllers that send everything as floats may send whole numbers as 60.0
+        return isinstance(arg, int) or (isinstance(arg, float) and arg.is_integer())
+    return isinstance(arg, str)
+
+
+def _type_tag(arg: Any) -> str:
+    return {bool: "T", int: "i", float: "f", str: "s", bytes: "b"}.get(type(arg), "?")
+
+
+class _Server(BlockingOSCUDPServer):
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return True  # let every datagram reach the dispatcher, which counts the ones that are not OSC
+
+
+class OscControl(Dispatcher):
+    """Listens on ``host:port`` in its own thread and drives ``session``."""
+
+    def __init__(self, session: Session, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> None:
+        super().__init__(strict_timing=False)
+        self.session = session
+        self.routes = self._routes()
+        self.received = 0
+        self.bad: Counter[str] = Counter()
+        self._subscribers: set[Address] = set()
+        self._lock = threading.Lock()
+        try:
+            self._server = _Server((host, port), self)
+        except OSError as exc:
+            raise InversynthError(f"cannot listen for OSC on {host}:{port} ({exc.strerror or exc})") from None
+        self.address: Address = self._server.server_address[:2]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="inversynth-osc", daemon=True)
+        session.synth.on_change(self._push_param)
+        session.on_match(self._push_match)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- receiving --------------------------------------------------------------------------
+
+    def call_handlers_for_packet(self, data: bytes, client_address: Address) -> list:
+        try:
+            messages = [timed.message for timed in osc_packet.OscPacket(data).messages]
+        except (osc_packet.ParseError, ValueError, IndexError, UnicodeDecodeError):
+            self._reject(UNPARSABLE, f"{len(data)}-byte datagram is not OSC")
+            return []
+        for message in messages:
+            self.received += 1
+            route = self.routes.get(message.address)
+            if route is None:
+                self._reject(message.address, f"{message.address}: unknown address")
+                continue
+            try:
+                route.handler(client_address, *check_args(message.address, route.signatures, tuple(message.params)))
+            except InversynthError as exc:
+                self._reject(message.address, str(exc))
+            except Exception as exc:  # a bug must not take the control surface down
+                self._reject(message.address, f"{message.address}: {type(exc).__name__}: {exc}")
+        return []
+
+    def _reject(self, address: str, reason: str) -> None:
+        with self._lock:
+            if address not in self.bad and len(self.bad) >= MAX_LOGGED_ADDRESSES:
+                address = "<other addresses>"
+            self.bad[address] += 1
+            first = self.bad[address] == 1
+        if first:
+            self.session.log(f"osc: {reason} (further errors at this address are only counted)")
+
+    @property
+    def bad_total(self) -> int:
+        return sum(self.bad.values())
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def send(self, target: Address, address: str, *args: Any) -> None:
+        try:
+            self._server.socket.sendto(build_msg(address, args).dgram, target)
+        except OSError as exc:  # a subscriber that went away must not break the sender
+            self.session.log(f"osc: cannot send to {target[0]}:{target[1]} ({exc.strerror or exc})")
+
+    def _publish(self, address: str, *args: Any) -> None:
+        with self._lock:
+            targets = list(self._subscribers)
+        for target in targets:
+            self.send(target, address, *args)
+
+    def _push_param(self, name: str, value: float, _source: str) -> None:
+        self._publish(f"/synth/param/{name}", value)
+
+    def _push_match(self, report: MatchReport) -> None:
+        self._publish("/match/done", report.preset, report.match.distance_db)
+
+    # --- routes -----------------------------------------------------------------------------
+
+    def _routes(self) -> dict[str, Route]:
+        session, synth = self.session, self.session.synth
+        routes = {
+            "/synth/describe": Route(("",), self._describe),
+            "/synth/note_on": Route(("ii",), lambda _c, note, velocity: synth.note_on(note, velocity)),
+            "/synth/note_off": Route(("i",), lambda _c, note: synth.note_off(note)),
+            "/synth/note": Route(("iif", "ii"), lambda _c, n, v, s=0.0: synth.note(n, v, s)),
+            "/synth/bend": Route(("f",), lambda _c, semitones: synth.bend(semitones)),
+            "/synth/panic": Route(("",), lambda _c: synth.panic()),
+            "/preset/load": Route(("s",), lambda _c, name: session.load_preset(name)),
+            "/preset/save": Route(("s",), lambda _c, name: session.save_preset(name)),
+            "/preset/list": Route(("",), lambda c: self.send(c, "/preset/list", *session.preset_names())),
+            "/match/source": Route(("s",), lambda _c, source: session.set_capture_source(source)),
+            "/match/capture": Route(("f",), lambda _c, seconds: session.match_capture(seconds)),
+            "/match/file": Route(("s",), lambda _c, path: session.match_file(path)),
+            "/midi/learn": Route(("s",), lambda _c, name: session.cc_map.learn(name)),
+            "/subscribe": Route(("i", "si"), self._subscribe),
+            "/unsubscribe": Route(("i", "si"), self._unsubscribe),
+            "/status": Route(("",), self._status),
+        }
+        for param in session.spec.params:
+            name = param.name
+            routes[f"/synth/param/{name}"] = Route(("f",), lambda _c, v, n=name: synth.set_param(n, v, "osc"))
+            routes[f"/synth/norm/{name}"] = Route(("f",), lambda _c, v, n=name: synth.set_normalised(n, v, "osc"))
+            routes[f"/synth/get/{name}"] = Route(
+                ("",), lambda c, n=name: self.send(c, f"/synth/param/{n}", synth.patch[n])
+            )
+        return routes
+
+    def _describe(self, client: Address) -> None:
+        for p in self.session.spec.params:
+            self.send(client, "/synth/describe", p.name, p.minimum, p.maximum, p.unit, self.session.synth.patch[p.name])
+
+    def _target(self, client: Address, args: tuple[Any, ...]) -> Address:
+        host, port = (client[0], args[0]) if len(args) == 1 else args
+        if not 1 <= port <= 65535:
+            raise BadMessage(f"/subscribe: port {port} is outside 1..65535")
+        try:
+            return socket.gethostbyname(host), port
+        except OSError:
+            raise BadMessage(f"/subscribe: unknown host {host!r}") from None
+
+    def _subscribe(self, client: Address, *args: Any) -> None:
+        with self._lock:
+            self._subscribers.add(self._target(client, args))
+
+    def _unsubscribe(self, client: Address, *args: Any) -> None:
+        with self._lock:
+            self._subscribers.discard(self._target(client, args))
+
+    def _status(self, client: Address) -> None:
+        session, server = self.session, self.session.synth.server
+        last = session.reports[-1].latency_ms if session.reports else 0.0
+        self.send(
+            client,
+            "/status",
+            server.backend,
+            session.synth.active_voices(),
+            server.xruns,
+            self.bad_total,
+            len(session.reports),
+            float(last),
+        )

@@ -1,0 +1,159 @@
+"""``inversynth serve``: the live synth with OSC, MIDI and auto-matching around it.
+
+:class:`Studio` assembles the parts in order (audio server, voices, model
+worker, session, OSC, MIDI) and takes them down in reverse; :func:`serve`
+runs one until Ctrl-C or SIGTERM with a live status line.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from rich.live import Live
+from rich.markup import escape
+from rich.text import Text
+
+from inversynth.bridge.match_worker import MatchWorker
+from inversynth.bridge.midi_input import MidiInput
+from inversynth.bridge.osc_control import DEFAULT_HOST, DEFAULT_PORT, OscControl
+from inversynth.bridge.session import Session
+from inversynth.console import errors
+from inversynth.engine.backends import DEFAULT_BUFFER, DEFAULT_RATE, LiveServer, ServerOptions
+from inversynth.engine.live import DEFAULT_BEND_RANGE, DEFAULT_VOICES, LiveSynth
+from inversynth.errors import BackendError
+from inversynth.presets.store import Bank, user_bank
+
+DEFAULT_MIDI_PORT = "inversynth"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    synth: str = "original"
+    audio: str = "auto"
+    sample_rate: int = DEFAULT_RATE
+    buffer_size: int = DEFAULT_BUFFER
+    voices: int = DEFAULT_VOICES
+    bend_range: float = DEFAULT_BEND_RANGE
+    osc_host: str = DEFAULT_HOST
+    osc_port: int = DEFAULT_PORT
+    midi_in: str | None = None
+    midi_virtual: str | None = None
+    midi_api: str | None = None  # default: jack on the JACK backend, else alsa
+    midi: bool = True
+    model: Path | None = None
+    matching: bool = True
+    bank: Path | None = None
+    allow: Sequence[Path] = field(default_factory=tuple)
+    input_file: Path | None = None
+
+
+def default_log(message: str) -> None:
+    errors.print(escape(message), soft_wrap=True)
+
+
+class Studio:
+    """Every running part of a session; ``close()`` stops them in reverse order."""
+
+    def __init__(self, options: ServeOptions, log: Callable[[str], None] = default_log) -> None:
+        self.options = options
+        self.log = log
+        self._closers: list[Callable[[], None]] = []
+        try:
+            self._build(options)
+        except BaseException:
+            self.close()
+            raise
+
+    def _build(self, options: ServeOptions) -> None:
+        server = LiveServer(ServerOptions(options.audio, options.sample_rate, options.buffer_size))
+        self.synth = LiveSynth(options.synth, server, options.voices, options.bend_range, input_file=options.input_file)
+        self._closers.append(self.synth.close)
+        self.worker = MatchWorker(self.synth.spec, options.model) if options.matching else None
+        bank = Bank(options.bank or user_bank())
+        self.session = Session(self.synth, bank, self.worker, options.allow, log=self.log)
+        self._closers.append(self.session.close)
+        self.osc = OscControl(self.session, options.osc_host, options.osc_port)
+        self.osc.start()
+        self._closers.append(self.osc.close)
+        self.midi = self._open_midi(options, server.backend) if options.midi else None
+        if self.midi is not None:
+            self._closers.append(self.midi.close)
+
+    def _open_midi(self, options: ServeOptions, backend: str) -> MidiInput | None:
+        api = options.midi_api or ("jack" if backend == "jack" else "alsa")
+        virtual = options.midi_virtual if options.midi_in is None else None
+        try:
+            return MidiInput(
+                self.session, api, options.midi_in, virtual or (None if options.midi_in else DEFAULT_MIDI_PORT)
+            )
+        except BackendError as exc:
+            self.log(f"warning: MIDI input is off: {exc}")
+            return None
+
+    def describe(self) -> str:
+        host, port = self.osc.address
+        midi = f"MIDI in '{self.midi.name}' ({self.midi.api})" if self.midi else "no MIDI"
+        model = f"model {self.worker.model_file}" if self.worker else "no model"
+        return (
+            f"synth '{self.synth.spec.name}' × {len(self.synth.voices)} voices on {self.synth.server.describe()}; "
+            f"OSC on {host}:{port}; {midi}; {model}; bank {self.session.bank.folder}"
+        )
+
+    def status(self) -> Text:
+        server, session = self.synth.server, self.session
+        line = Text()
+        line.append(f"{server.backend} ", style="bold")
+        line.append(f"cpu {server.cpu_load:4.1f}%  voices {self.synth.active_voices():2d}/{len(self.synth.voices)}  ")
+        line.append(f"xruns {server.xruns}  ", style="red" if server.xruns else "")
+        line.append(f"osc {self.osc.received} ({self.osc.bad_total} bad)  ")
+        if self.midi is not None:
+            line.append(f"midi {self.midi.received}  ")
+        if session.cc_map.learning:
+            line.append(f"learning CC for {session.cc_map.learning}  ", style="yellow")
+        if session.reports:
+            last = session.reports[-1]
+            line.append(f"last match '{last.preset}' {last.match.distance_db:.2f} dB in {last.latency_ms:.0f} ms")
+        return line
+
+    def close(self) -> None:
+        while self._closers:
+            closer = self._closers.pop()
+            try:
+                closer()
+            except Exception as exc:  # keep closing the rest
+                self.log(f"while stopping: {type(exc).__name__}: {exc}")
+
+
+def serve(options: ServeOptions) -> int:
+    """Run until Ctrl-C or SIGTERM; return the exit status."""
+    stop = threading.Event()
+
+    def on_signal(_number: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    studio = Studio(options)
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        errors.print(f"[bold]inversynth serve[/]: {escape(studio.describe())}", soft_wrap=True)
+        errors.print("ready; Ctrl-C stops", soft_wrap=True)
+        if errors.is_terminal:
+            with Live(studio.status(), console=errors, refresh_per_second=4, transient=True) as live:
+                while not stop.wait(0.25):
+                    live.update(studio.status())
+        else:
+            while not stop.wait(0.25):
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        started = time.perf_counter()
+        studio.close()
+        errors.print(f"stopped cleanly in {(time.perf_counter() - started) * 1000:.0f} ms", soft_wrap=True)
+    return 0

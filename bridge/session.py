@@ -1,0 +1,185 @@
+"""One running studio session: the live synth, its preset bank and the auto-matcher.
+
+OSC and MIDI are two ways in to the same :class:`Session`; whatever either
+asks, the session does it the same way, counts it for the status line and
+tells its listeners. Slow work (capture, inference, preset files) runs on the
+session's matcher thread, never on the thread that asked or on the audio
+thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from inversynth.bridge.audio_input import load_clip, to_clip
+from inversynth.bridge.match import Match, save_preset
+from inversynth.bridge.match_worker import MatchWorker
+from inversynth.bridge.midi_map import CcMap
+from inversynth.engine.live import CAPTURE_SOURCES, LiveSynth
+from inversynth.errors import InversynthError, SpecError
+from inversynth.presets.preset import Preset, PresetError
+from inversynth.presets.store import Bank, load_named
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """A finished auto-match: the saved preset and how long each step took."""
+
+    preset: str
+    path: Path
+    match: Match
+    capture_seconds: float
+    latency_ms: float  # end of the capture (or of reading the file) -> estimated patch sounding
+
+
+MatchListener = Callable[[MatchReport], None]
+
+
+class Session:
+    """The synth plus everything that OSC and MIDI may ask of it."""
+
+    def __init__(
+        self,
+        synth: LiveSynth,
+        bank: Bank,
+        worker: MatchWorker | None,
+        allowed_folders: Sequence[Path] = (),
+        cc_map: CcMap | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.synth = synth
+        self.spec = synth.spec
+        self.cc_map = cc_map or CcMap(synth.spec)
+        self.bank = bank
+        self.worker = worker
+        self.allowed = [Path(folder).resolve() for folder in allowed_folders]
+        self.log = log
+        self.capture_source = "output"
+        self.reports: list[MatchReport] = []
+        self._match_listeners: list[MatchListener] = []
+        self._matcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inversynth-match")
+        self._lock = threading.Lock()
+
+    # --- presets ---------------------------------------------------------------------------
+
+    def load_preset(self, name: str) -> Preset:
+        """Load a preset by name (the bank, then the factory bank) into the synth."""
+        preset = load_named(name, self.bank)
+        if preset.synth != self.spec.name:
+            raise PresetError(f"preset {name!r} is for synth '{preset.synth}', this server plays '{self.spec.name}'")
+        self.synth.load_patch(preset.params, source=f"preset {name}")
+        return preset
+
+    def save_preset(self, name: str) -> Path:
+        """Save the current patch as a preset in the bank (overwriting one of that name)."""
+        try:
+            existing = self.bank.load(name)
+        except PresetError:
+            existing = None
+        preset = (
+            existing.changed(params=dict(self.synth.patch))
+            if existing is not None and existing.synth == self.spec.name
+            else Preset.new(self.spec.name, name, dict(self.synth.patch))
+        )
+        return self.bank.save(preset)
+
+    def preset_names(self) -> list[str]:
+        """The bank's presets in program-change order (by name)."""
+        return sorted(p.name for p in self.bank.scan()[0] if p.synth == self.spec.name)
+
+    def program(self, number: int) -> Preset:
+        """Load slot ``number`` (0-based, MIDI program change) of the bank."""
+        names = self.preset_names()
+        if not 0 <= number < len(names):
+            raise PresetError(f"program {number} is empty: the bank {self.bank.folder} holds {len(names)} presets")
+        return self.load_preset(names[number])
+
+    # --- matching --------------------------------------------------------------------------
+
+    def on_match(self, listener: MatchListener) -> None:
+        self._match_listeners.append(listener)
+
+    def set_capture_source(self, source: str) -> None:
+        if source not in CAPTURE_SOURCES:
+            raise SpecError(f"capture source {source!r} is unknown; use one of {', '.join(CAPTURE_SOURCES)}")
+        self.capture_source = source
+
+    def match_capture(self, seconds: float) -> Future[MatchReport]:
+        """Start capturing now; match, load and save when done (on the matcher thread)."""
+        self._require_worker()
+        source = self.capture_source
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            raise SpecError(f"capture length {seconds!r} is not a number of seconds")
+        return self._submit(self._capture_and_match, float(seconds), source)
+
+    def match_file(self, path: str) -> Future[MatchReport]:
+        """Match an audio file inside one of the allowed folders."""
+        self._require_worker()
+        return self._submit(self._file_and_match, self._allowed_file(path))
+
+    def _allowed_file(self, text: str) -> Path:
+        if not self.allowed:
+            raise SpecError("matching files is off: start the server with --allow DIR to allow a folder")
+        path = Path(text).expanduser().resolve()
+        if not any(path.is_relative_to(folder) for folder in self.allowed):
+            raise SpecError(f"{text} is outside the allowed folders ({', '.join(map(str, self.allowed))})")
+        return path
+
+    def _require_worker(self) -> None:
+        if self.worker is None:
+            raise SpecError("matching is off: the server runs without a model")
+
+    def _submit(self, fn: Callable[..., MatchReport], *args: object) -> Future[MatchReport]:
+        future = self._matcher.submit(fn, *args)
+        future.add_done_callback(self._report_failure)
+        return future
+
+    def _report_failure(self, future: Future[MatchReport]) -> None:
+        exc = future.exception()
+        if isinstance(exc, InversynthError):
+            self.log(f"match failed: {exc}")
+        elif exc is not None:
+            self.log(f"match failed: {type(exc).__name__}: {exc}")
+
+    def _capture_and_match(self, seconds: float, source: str) -> MatchReport:
+        capture = self.synth.capture(seconds, source)
+        label = f"capture of the {source}"
+        clip = to_clip(capture.audio, capture.sample_rate, self.spec, label)
+        return self._finish(clip, label, capture.ended, seconds)
+
+    def _file_and_match(self, path: Path) -> MatchReport:
+        clip = load_clip(path, self.spec)
+        return self._finish(clip, str(path), time.monotonic(), 0.0)
+
+    def _finish(self, clip, source: str, ended: float, seconds: float) -> MatchReport:
+        assert self.worker is not None
+        match = self.worker.match(clip, source)
+        self.synth.load_patch(match.patch, source="match")
+        latency_ms = (time.monotonic() - ended) * 1000
+        name = self._new_preset_name()
+        path = save_preset(match, name, self.bank)
+        report = MatchReport(name, path, match, seconds, latency_ms)
+        with self._lock:
+            self.reports.append(report)
+        for listener in self._match_listeners:
+            listener(report)
+        return report
+
+    def _new_preset_name(self) -> str:
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        taken = set(self.bank.names())
+        name, number = f"Match {stamp}", 2
+        while name in taken:
+            name, number = f"Match {stamp} ({number})", number + 1
+        return name
+
+    def close(self) -> None:
+        self._matcher.shutdown(wait=True, cancel_futures=True)
+        if self.worker is not None:
+            self.worker.close()
