@@ -101,8 +101,11 @@ def match_files(estimator: Estimator, paths: Sequence[Path]) -> tuple[list[Match
     return match_clips(estimator, np.stack(clips), sources), failures
 
 
-def save_preset(match: Match, name: str, bank: Bank) -> Path:
-    """Save a match as a preset whose provenance says where it came from and how sure the model was."""
+def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) -> Path:
+    """Save a match as a preset whose provenance says where it came from and how sure the model was.
+
+    ``audio``: where the matched sound was kept (captures), recorded in the provenance.
+    """
     preset = Preset.new(
         match.synth,
         name,
@@ -115,6 +118,7 @@ def save_preset(match: Match, name: str, bank: Bank) -> Path:
             "model_file": match.model_file,
             "confidence": match.confidence,
             "distance_db": match.distance_db,
+            **({"audio": str(audio)} if audio is not None else {}),
         },
     )
     return bank.save(preset)

@@ -18,6 +18,7 @@ from inversynth.bridge.session import Session
 from inversynth.errors import BackendError, InversynthError
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
+CLIENT_NAME = "inversynth-midi"  # ports appear as inversynth-midi:<port name> (JACK) / in ALSA's client list
 PITCH_WHEEL_RANGE = 8192
 
 
@@ -47,12 +48,12 @@ class MidiInput:
         backend = open_backend(api)
         try:
             if virtual is not None:
-                self.port = backend.open_input(virtual, virtual=True, callback=self.handle)
+                self.port = backend.open_input(virtual, virtual=True, callback=self.handle, client_name=CLIENT_NAME)
             else:
                 names = backend.get_input_names()
                 if port not in names:
                     raise BackendError(f"no MIDI input named {port!r}; {api} has: {', '.join(names) or 'none'}")
-                self.port = backend.open_input(port, callback=self.handle)
+                self.port = backend.open_input(port, callback=self.handle, client_name=CLIENT_NAME)
         except BackendError:
             raise
         except Exception as exc:  # rtmidi: no ALSA sequencer, no JACK server, ...

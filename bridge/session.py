@@ -17,14 +17,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
+from inversynth.atomic import ensure_folder
+from inversynth.audio_files import write_wav
 from inversynth.bridge.audio_input import load_clip, to_clip
 from inversynth.bridge.match import Match, save_preset
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_map import CcMap
-from inversynth.engine.live import CAPTURE_SOURCES, LiveSynth
+from inversynth.engine.live import CAPTURE_SOURCES, Capture, LiveSynth
 from inversynth.errors import InversynthError, SpecError
 from inversynth.presets.preset import Preset, PresetError
-from inversynth.presets.store import Bank, load_named
+from inversynth.presets.store import Bank, file_name, load_named
+
+CAPTURES = "captures"  # subfolder of the bank keeping the audio of each captured match
 
 
 @dataclass(frozen=True)
@@ -151,19 +157,25 @@ class Session:
         capture = self.synth.capture(seconds, source)
         label = f"capture of the {source}"
         clip = to_clip(capture.audio, capture.sample_rate, self.spec, label)
-        return self._finish(clip, label, capture.ended, seconds)
+        return self._finish(clip, label, capture.ended, seconds, capture)
 
     def _file_and_match(self, path: Path) -> MatchReport:
         clip = load_clip(path, self.spec)
         return self._finish(clip, str(path), time.monotonic(), 0.0)
 
-    def _finish(self, clip, source: str, ended: float, seconds: float) -> MatchReport:
+    def _finish(
+        self, clip: np.ndarray, source: str, ended: float, seconds: float, capture: Capture | None = None
+    ) -> MatchReport:
         assert self.worker is not None
         match = self.worker.match(clip, source)
         self.synth.load_patch(match.patch, source="match")
         latency_ms = (time.monotonic() - ended) * 1000
         name = self._new_preset_name()
-        path = save_preset(match, name, self.bank)
+        audio = None
+        if capture is not None:  # keep what was heard next to the preset it became
+            audio = ensure_folder(self.bank.folder / CAPTURES) / Path(file_name(name)).with_suffix(".wav").name
+            write_wav(audio, capture.audio, capture.sample_rate)
+        path = save_preset(match, name, self.bank, audio)
         report = MatchReport(name, path, match, seconds, latency_ms)
         with self._lock:
             self.reports.append(report)

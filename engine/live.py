@@ -104,6 +104,7 @@ class LiveSynth:
         # The dry sum is what captures hear (a voice at full velocity peaks at A, as in a rendered clip).
         self.dry = pyo.Mix([v.output for v in self.voices], voices=1)
         self._out = pyo.Sig([self.dry] * CHANNELS, mul=gain).out()
+        self._input_player: Any = None
         self.input = self._input_signal(input_file)
         # Captures reuse one table and recorder: creating and freeing pyo objects
         # while the server runs costs the audio thread and has crashed pyo.
@@ -114,7 +115,11 @@ class LiveSynth:
         server.start_clock()
 
     def _input_signal(self, input_file: Path | None) -> Any:
-        """The audio input: the device's first input, or on the dummy backend a file played in a loop."""
+        """The audio input: the device's first input, or on the dummy backend a file.
+
+        The file plays once from its start whenever a capture of the input
+        starts, like a sound played into a microphone after pressing record.
+        """
         pyo = pyo_module()
         if self.server.backend != "dummy":
             return pyo.Input(chnl=0)
@@ -128,8 +133,9 @@ class LiveSynth:
             import soxr
 
             mono = soxr.resample(mono, rate, self.server.sample_rate)
-        table = pyo.DataTable(size=len(mono), init=[float(x) for x in mono])
-        return pyo.TableRead(table, freq=table.getRate(), loop=True).play()
+        table = pyo.DataTable(size=len(mono), init=mono.tolist())
+        self._input_player = pyo.TableRead(table, freq=table.getRate(), loop=False)
+        return self._input_player
 
     # --- parameters -------------------------------------------------------------------------
 
@@ -279,6 +285,9 @@ class LiveSynth:
         with self._capture_lock:
             with self._lock:
                 self._tap.value = self.dry if source == "output" else self.input
+                if source == "input" and self._input_player is not None:
+                    self._input_player.reset()
+                    self._input_player.play()
                 self._recorder.play()
             started = time.monotonic()
             time.sleep(seconds + 2 * block)  # the recorder starts on the next block

@@ -1,0 +1,202 @@
+"""Real parts for the live tests: a JACK server on its dummy driver, ``inversynth serve`` on it, a JACK recorder.
+
+pyo allows one server per process and the test process already renders
+offline, so the live server always runs as a real ``inversynth serve``
+subprocess, driven from here over OSC (UDP on 127.0.0.1) and JACK MIDI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inversynth.bridge.osc_client import OscClient, OscTimeout
+
+RATE = 48000
+PERIOD = 256
+STARTUP_SECONDS = 60.0
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def jack_server() -> Iterator[str]:
+    """A JACK server on the dummy driver (48 kHz, 256-frame periods), named uniquely; stopped afterwards."""
+    if shutil.which("jackd") is None:
+        pytest.fail("jackd is not installed: apt-get install --no-install-recommends jackd2 (see .ci/run)")
+    name = f"inversynth-test-{os.getpid()}"
+    process = subprocess.Popen(
+        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    previous = os.environ.get("JACK_DEFAULT_SERVER")
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    deadline = time.monotonic() + 10
+    while subprocess.run(["jack_lsp"], capture_output=True, check=False).returncode != 0:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"jackd did not start: {process.stderr.read() if process.stderr else ''}")
+        time.sleep(0.1)
+    yield name
+    process.terminate()
+    process.wait(timeout=10)
+    if previous is None:
+        os.environ.pop("JACK_DEFAULT_SERVER", None)
+    else:
+        os.environ["JACK_DEFAULT_SERVER"] = previous
+
+
+@dataclass
+class Served:
+    """A running ``inversynth serve`` and what the tests need to reach it."""
+
+    process: subprocess.Popen[str]
+    port: int
+    bank: Path
+    config: Path
+    midi_port: str
+    log: Path
+
+    def client(self) -> OscClient:
+        return OscClient("127.0.0.1", self.port)
+
+    def stderr(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def start_serve(tmp: Path, *args: str, midi_port: str = "") -> Served:
+    """Start ``inversynth serve`` and wait until it answers ``/status``."""
+    port = free_udp_port()
+    bank, config, log = tmp / "bank", tmp / "config", tmp / "serve.log"
+    env = {**os.environ, "XDG_CONFIG_HOME": str(config), "XDG_DATA_HOME": str(tmp / "data"), "COLUMNS": "200"}
+    command = [sys.executable, "-m", "inversynth.cli", "serve", "--osc-port", str(port), "--bank", str(bank), *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env, text=True)
+    served = Served(process, port, bank, config, midi_port, log)
+    client = served.client()
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"inversynth serve exited with {process.returncode}: {served.stderr()}")
+            try:
+                client.request("/status", timeout=0.5)
+                break
+            except OscTimeout:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    pytest.fail(f"inversynth serve did not answer within {STARTUP_SECONDS:g} s: {served.stderr()}")
+    finally:
+        client.close()
+    return served
+
+
+def stop_serve(served: Served) -> str:
+    """SIGTERM, as a service manager would; the server must stop cleanly with status 0."""
+    served.process.send_signal(signal.SIGTERM)
+    try:
+        code = served.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        served.process.kill()
+        pytest.fail("inversynth serve ignored SIGTERM for 20 s")
+    log = served.stderr()
+    assert code == 0, log
+    assert "stopped cleanly" in log
+    return log
+
+
+@pytest.fixture(scope="module")
+def jack_serve(jack_server, tmp_path_factory) -> Iterator[Served]:
+    """``inversynth serve`` on the test JACK server with a virtual JACK MIDI input."""
+    tmp = tmp_path_factory.mktemp("serve-jack")
+    allowed = tmp / "allowed"
+    allowed.mkdir()
+    served = start_serve(
+        tmp,
+        "--audio",
+        "jack",
+        "--midi-api",
+        "jack",
+        "--midi-virtual",
+        "synth-in",
+        "--allow",
+        str(allowed),
+        midi_port="inversynth-midi:synth-in",
+    )
+    yield served
+    if served.process.poll() is None:
+        stop_serve(served)
+
+
+class JackRecorder:
+    """A separate JACK client that records the server's left output into memory."""
+
+    def __init__(self, source: str = "inversynth:output_1") -> None:
+        import jack
+
+        self._client = jack.Client(f"recorder-{os.getpid()}", no_start_server=True)
+        self._port = self._client.inports.register("in")
+        self._blocks: list[np.ndarray] = []
+        self._recording = threading.Event()
+        self._client.set_process_callback(self._process)
+        self._client.activate()
+        self._client.connect(source, self._port)
+        self.sample_rate = self._client.samplerate
+
+    def _process(self, _frames: int) -> None:
+        if self._recording.is_set():
+            self._blocks.append(np.array(self._port.get_array(), dtype=np.float32))
+
+    def record(self, seconds: float) -> np.ndarray:
+        self._blocks = []
+        self._recording.set()
+        time.sleep(seconds)
+        self._recording.clear()
+        return np.concatenate(self._blocks) if self._blocks else np.zeros(0, np.float32)
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+@pytest.fixture
+def recorder(jack_serve) -> Iterator[JackRecorder]:
+    rec = JackRecorder()
+    yield rec
+    rec.close()
+
+
+@pytest.fixture
+def osc(jack_serve) -> Iterator[OscClient]:
+    client = jack_serve.client()
+    yield client
+    client.send("/synth/panic")
+    client.close()
+
+
+def peak_frequency(audio: np.ndarray, sample_rate: int = RATE) -> float:
+    """The strongest frequency of a clip (Hz), interpolated between FFT bins."""
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)), n=8 * len(audio)))
+    return float(np.argmax(spectrum) * sample_rate / (8 * len(audio)))
+
+
+def rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0

@@ -1,0 +1,125 @@
+"""MIDI into ``inversynth serve`` through real JACK MIDI ports (mido on python-rtmidi's JACK API)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+
+import mido
+import numpy as np
+import pytest
+
+from inversynth.engine.synths import get_spec
+from tests.live.conftest import peak_frequency, rms
+
+SPEC = get_spec("original")
+
+
+@pytest.fixture(scope="module")
+def midi_out(jack_serve) -> Iterator[mido.ports.BaseOutput]:
+    """A virtual JACK MIDI output of the test, connected to the server's virtual input."""
+    backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+    port = backend.open_output("keys", virtual=True, client_name="midi-test")
+    subprocess.run(["jack_connect", "midi-test:keys", jack_serve.midi_port], check=True, timeout=10)
+    time.sleep(0.1)
+    yield port
+    port.close()
+
+
+@pytest.fixture
+def sustained(osc) -> None:
+    for name, value in {"D": 0.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.05}.items():
+        osc.send(f"/synth/param/{name}", value)
+    osc.request("/status")
+
+
+def test_note_on_velocity_and_note_off(midi_out, sustained, recorder):
+    midi_out.send(mido.Message("note_on", note=76, velocity=127))
+    loud = recorder.record(0.4)[4800:]
+    midi_out.send(mido.Message("note_on", note=76, velocity=0))  # running-status style note off
+    time.sleep(0.2)
+    midi_out.send(mido.Message("note_on", note=76, velocity=32))
+    soft = recorder.record(0.4)[4800:]
+    midi_out.send(mido.Message("note_off", note=76))
+    time.sleep(0.2)
+    silent = recorder.record(0.2)
+
+    assert peak_frequency(loud) == pytest.approx(440 * 2 ** (7 / 12), abs=2.0)
+    assert rms(soft) / rms(loud) == pytest.approx(32 / 127, rel=0.05)
+    assert np.max(np.abs(silent)) < 1e-4
+
+
+def test_pitch_wheel_bends_two_semitones(midi_out, sustained, recorder):
+    midi_out.send(mido.Message("pitchwheel", pitch=-8192))
+    midi_out.send(mido.Message("note_on", note=69, velocity=100))
+    time.sleep(0.1)
+    audio = recorder.record(0.5)
+    midi_out.send(mido.Message("pitchwheel", pitch=0))
+    midi_out.send(mido.Message("note_off", note=69))
+    assert peak_frequency(audio) == pytest.approx(440 * 2 ** (-2 / 12), abs=2.0)
+
+
+def test_default_cc_map_comes_from_the_spec_and_pushes_to_subscribers(midi_out, osc):
+    osc.send("/subscribe", osc.port)
+    osc.request("/status")
+    for param in SPEC.params:
+        if param.midi_cc is None:
+            continue
+        midi_out.send(mido.Message("control_change", control=param.midi_cc, value=127))
+        (value,) = osc.wait_for(f"/synth/param/{param.name}")[0]
+        assert value == pytest.approx(param.maximum)
+    osc.send("/unsubscribe", osc.port)
+
+
+def test_cc_123_releases_and_cc_120_silences(midi_out, sustained, osc, recorder):
+    for note in (60, 64, 67):
+        midi_out.send(mido.Message("note_on", note=note, velocity=100))
+    time.sleep(0.1)
+    assert osc.request("/status")[1] == 3
+    midi_out.send(mido.Message("control_change", control=123, value=0))
+    time.sleep(0.2)
+    assert osc.request("/status")[1] == 0
+    assert np.max(np.abs(recorder.record(0.1))) < 1e-4
+    midi_out.send(mido.Message("note_on", note=60, velocity=100))
+    time.sleep(0.1)
+    midi_out.send(mido.Message("control_change", control=120, value=0))
+    time.sleep(0.1)
+    assert np.max(np.abs(recorder.record(0.1))) < 1e-4
+
+
+def test_program_change_loads_that_slot_of_the_bank(jack_serve, midi_out, osc):
+    for name, m in (("Slot A", 2.0), ("Slot B", 20.0)):
+        osc.send("/synth/param/M", m)
+        osc.send("/preset/save", name)
+    names = osc.request("/preset/list")
+    midi_out.send(mido.Message("program_change", program=names.index("Slot A")))
+    time.sleep(0.2)
+    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(2.0)
+    midi_out.send(mido.Message("program_change", program=names.index("Slot B")))
+    time.sleep(0.2)
+    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(20.0)
+
+
+def test_midi_learn_binds_the_next_cc_and_persists_it(jack_serve, midi_out, osc):
+    osc.send("/midi/learn", "release")
+    osc.request("/status")
+    midi_out.send(mido.Message("control_change", control=21, value=0))
+    time.sleep(0.2)
+    midi_out.send(mido.Message("control_change", control=21, value=127))
+    time.sleep(0.2)
+    assert osc.request("/synth/get/release", reply="/synth/param/release")[0] == pytest.approx(1.0)
+    saved = json.loads((jack_serve.config / "inversynth" / "midi-original.json").read_text())
+    assert saved["cc"] == {"21": "release"}
+    assert "CC 21 now moves 'release'" in jack_serve.stderr()
+
+
+def test_garbage_and_unused_midi_never_stop_the_server(midi_out, osc):
+    midi_out.send(mido.Message("sysex", data=[1, 2, 3]))
+    midi_out.send(mido.Message("aftertouch", value=10))
+    midi_out.send(mido.Message("control_change", control=3, value=10))  # unbound
+    midi_out.send(mido.Message("program_change", program=127))  # empty slot
+    midi_out.send(mido.Message("note_on", note=60, velocity=100))
+    time.sleep(0.2)
+    assert osc.request("/status")[1] == 1  # still playing what makes sense

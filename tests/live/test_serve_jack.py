@@ -1,0 +1,162 @@
+"""``inversynth serve`` on a real JACK server: audio, OSC (python-osc, oscsend, oscdump) and replies."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from inversynth.engine.synths import get_spec
+from tests.live.conftest import RATE, peak_frequency, rms
+
+SPEC = get_spec("original")
+SUSTAINED = {"D": 0.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.4, "A": 1.0}
+
+
+def oscsend(port: int, address: str, types: str = "", *args: object) -> None:
+    subprocess.run(["oscsend", "127.0.0.1", str(port), address, types, *map(str, args)], check=True, timeout=10)
+
+
+def set_patch(osc, patch: dict[str, float]) -> None:
+    for name, value in patch.items():
+        osc.send(f"/synth/param/{name}", float(value))
+    osc.request("/synth/get/release", reply="/synth/param/release")  # a round trip: the sets before it are done
+
+
+def test_describe_lists_every_parameter_of_the_spec(osc):
+    osc.send("/synth/describe")
+    replies = osc.wait_for("/synth/describe", count=len(SPEC.params))
+    assert [r[0] for r in replies] == list(SPEC.names)
+    for (_name, low, high, unit, value), param in zip(replies, SPEC.params, strict=True):
+        assert (low, high) == pytest.approx((param.minimum, param.maximum), rel=1e-6)
+        assert unit == param.unit
+        assert param.minimum <= value <= param.maximum
+
+
+def test_param_norm_and_get_round_trip(osc):
+    osc.send("/synth/param/M", 3.5)
+    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(3.5)
+    osc.send("/synth/norm/D", 1.0)
+    assert osc.request("/synth/get/D", reply="/synth/param/D")[0] == pytest.approx(SPEC.param("D").maximum)
+    osc.send("/synth/param/M", 99.0)  # out of range: refused, value kept
+    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(3.5)
+
+
+def test_oscsend_note_sounds_at_its_pitch_then_releases_to_silence(jack_serve, osc, recorder):
+    set_patch(osc, SUSTAINED)
+    before = recorder.record(0.3)
+    oscsend(jack_serve.port, "/synth/note_on", "ii", 81, 127)
+    held = recorder.record(0.6)
+    oscsend(jack_serve.port, "/synth/note_off", "i", 81)
+    tail = recorder.record(0.3)
+    time.sleep(0.3)
+    after = recorder.record(0.3)
+
+    assert np.max(np.abs(before)) == 0.0
+    sounding = held[RATE // 10 :]
+    assert peak_frequency(sounding) == pytest.approx(880.0, abs=2.0)
+    assert rms(sounding) > 0.1
+    # The release: falling, not cut (the first 100 ms of the tail are louder than the last).
+    assert rms(tail[: RATE // 10]) > 2 * rms(tail[-RATE // 20 :]) > 0
+    assert np.max(np.abs(after)) < 1e-4
+
+
+def test_fixed_length_note_follows_the_time_driven_envelope(jack_serve, osc, recorder):
+    set_patch(osc, {**SUSTAINED, "sustain": 0.2, "release": 0.0, "sustain_level": 1.0})
+    osc.send("/synth/note", 69, 127, 0.0)
+    audio = recorder.record(0.8)
+    loud = np.flatnonzero(np.abs(audio) > 1e-3)
+    assert loud.size
+    assert (loud[-1] - loud[0]) / RATE == pytest.approx(0.2, abs=0.02)
+    assert peak_frequency(audio[loud[0] : loud[-1]]) == pytest.approx(440.0, abs=3.0)
+
+
+def test_pitch_bend_over_osc_moves_the_pitch(osc, recorder):
+    set_patch(osc, SUSTAINED)
+    osc.send("/synth/bend", 2.0)
+    osc.send("/synth/note_on", 69, 100)
+    time.sleep(0.1)
+    audio = recorder.record(0.5)
+    osc.send("/synth/bend", 0.0)
+    osc.send("/synth/note_off", 69)
+    assert peak_frequency(audio) == pytest.approx(440.0 * 2 ** (2 / 12), abs=2.0)
+
+
+def test_polyphony_steals_the_oldest_note(osc, recorder):
+    set_patch(osc, SUSTAINED)
+    notes = list(range(60, 77))  # 17 notes on 16 voices
+    for note in notes:
+        osc.send("/synth/note_on", note, 100)
+        time.sleep(0.01)
+    time.sleep(0.1)
+    status = osc.request("/status")
+    audio = recorder.record(0.5)
+    osc.send("/synth/panic")
+    assert status[1] == 16
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    level = {note: spectrum[round(440 * 2 ** ((note - 69) / 12) * len(audio) / RATE)] for note in notes}
+    assert level[60] < 1e-2 * level[76]  # its voice now plays note 76
+    assert all(level[n] > 0.1 * level[76] for n in notes[1:])
+
+
+def test_subscribers_hear_every_change_via_oscdump(jack_serve, osc):
+    listen = _free_port()
+    dump = subprocess.Popen(["oscdump", "-L", str(listen)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        oscsend(jack_serve.port, "/subscribe", "i", listen)
+        oscsend(jack_serve.port, "/synth/param/M", "f", 7.25)
+        osc.send("/preset/load", "Police Siren")  # a preset load pushes every parameter
+        time.sleep(0.5)
+        oscsend(jack_serve.port, "/unsubscribe", "i", listen)
+        time.sleep(0.2)
+    finally:
+        dump.terminate()
+        out, _ = dump.communicate(timeout=5)
+    messages = [line.split(" ", 1)[1] for line in out.splitlines()]  # oscdump: "<timetag> <address> <types> <args>"
+    assert messages[0] == "/synth/param/M f 7.250000", out
+    assert sorted(m.split()[0] for m in messages[1:]) == sorted(f"/synth/param/{n}" for n in SPEC.names)
+
+
+def test_presets_save_list_and_load_stay_inside_the_bank(jack_serve, osc):
+    osc.send("/synth/param/M", 4.0)
+    osc.send("/preset/save", "../../escape attempt")
+    osc.send("/synth/param/M", 9.0)
+    names = osc.request("/preset/list")
+    assert "../../escape attempt" in names
+    files = list(jack_serve.bank.glob("*.json"))
+    assert files and all(f.parent == jack_serve.bank for f in files)
+    assert not list(jack_serve.bank.parent.parent.glob("escape*"))
+    osc.send("/preset/load", "../../escape attempt")
+    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(4.0)
+
+
+def test_match_file_only_inside_allowed_folders(jack_serve, osc, tmp_path):
+    from inversynth.audio_files import write_wav
+    from inversynth.engine.render import render
+
+    outside = tmp_path / "outside.wav"
+    write_wav(outside, render("original", {"M": 5.0}), SPEC.sample_rate)
+    bad_before = osc.request("/status")[3]
+    osc.send("/match/file", str(outside))
+    time.sleep(0.3)
+    assert osc.request("/status")[3] == bad_before + 1
+    assert "outside the allowed folders" in jack_serve.stderr()
+
+    osc.send("/subscribe", osc.port)
+    inside = jack_serve.bank.parent / "allowed" / "target.wav"
+    write_wav(inside, render("original", {"C": 659.255, "M": 5.0, "D": 0.5, "attack": 0.1}), SPEC.sample_rate)
+    osc.send("/match/file", str(inside))
+    name, distance = osc.wait_for("/match/done", timeout=20)[0]
+    assert name.startswith("Match ")
+    assert distance < 3.0
+    assert osc.request("/synth/get/C", reply="/synth/param/C")[0] == pytest.approx(659.255, rel=1e-4)
+    osc.send("/unsubscribe", osc.port)
+
+
+def _free_port() -> int:
+    from tests.live.conftest import free_udp_port
+
+    return free_udp_port()
