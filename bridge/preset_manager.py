@@ -3,9 +3,14 @@
 A searchable list filtered by tag, a detail pane with every parameter (value,
 unit, a bar for its place in the range and, for matched presets, the model's
 confidence), and keys for every bank operation. Live actions (load into the
-running synth, audition, match now) need ``inversynth serve``; until one is
-connected the status line says plainly that the manager is offline, and the
-bank can still be edited.
+running synth, audition, match now) talk to ``inversynth serve`` over OSC
+(``--connect HOST:PORT``); without an answering server the status line says
+plainly that the manager is offline, and the bank can still be edited.
+
+Load sends the preset's parameters one by one (``/synth/param/<name>``), so
+it works whatever bank the server reads; "match now" asks the server to
+capture and match, and the new preset appears in the list when the server
+saves it into the bank shown here (start both with the same ``--bank``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
+from inversynth.bridge.osc_client import OscClient
+from inversynth.engine.live import audition_note
 from inversynth.engine.synths import get_spec
 from inversynth.errors import InversynthError
 from inversynth.presets.preset import Preset
@@ -31,6 +38,9 @@ from inversynth.presets.store import Bank
 
 BAR_WIDTH = 20
 OFFLINE = "offline: no synth server connected (live load, audition and match need 'inversynth serve')"
+CONNECT_TIMEOUT = 2.0  # seconds to wait for the server's /status
+MATCH_SECONDS = 2.0
+AUDITION_VELOCITY = 100
 
 
 def range_bar(position: float, width: int = BAR_WIDTH) -> str:
@@ -104,10 +114,13 @@ class PresetManager(App[None]):
     status: reactive[str] = reactive(OFFLINE)
     """The status line: connection state, or what the last action did."""
 
-    def __init__(self, bank: Bank) -> None:
+    def __init__(self, bank: Bank, server: tuple[str, int] | None = None) -> None:
         super().__init__()
         self.bank = bank
         self.presets: list[Preset] = []
+        self.server = server
+        self.online = False
+        self._client: OscClient | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -125,6 +138,47 @@ class PresetManager(App[None]):
         self.sub_title = str(self.bank.folder)
         self.refresh_list()
         table.focus()
+        if self.server is not None:
+            self._connect(*self.server)
+
+    def on_unmount(self) -> None:
+        if self._client is not None:
+            self._client.send("/unsubscribe", self._client.port)
+            self._client.close()
+
+    # --- the server ------------------------------------------------------------------------------
+
+    def _connect(self, host: str, port: int) -> None:
+        try:
+            self._client = OscClient(host, port, listener=self._heard)
+        except OSError as exc:
+            self.status = f"{OFFLINE}; cannot reach {host}:{port} ({exc.strerror or exc})"
+            return
+        self._client.send("/subscribe", self._client.port)
+        self._client.send("/status")
+        self.status = f"connecting to {host}:{port} ..."
+        self.set_timer(CONNECT_TIMEOUT, self._connect_timed_out)
+
+    def _connect_timed_out(self) -> None:
+        if not self.online and self.server is not None:
+            self.status = f"{OFFLINE}; no answer from {self.server[0]}:{self.server[1]}"
+
+    def _heard(self, address: str, args: tuple) -> None:
+        """A message from the server (on the OSC client's thread)."""
+        if address == "/status" and not self.online:
+            self.call_from_thread(self._went_online, str(args[0]) if args else "?")
+        elif address == "/match/done" and len(args) == 2:
+            self.call_from_thread(self._matched, str(args[0]), float(args[1]))
+
+    def _went_online(self, backend: str) -> None:
+        self.online = True
+        assert self.server is not None
+        self.status = f"connected to inversynth serve at {self.server[0]}:{self.server[1]} ({backend})"
+
+    def _matched(self, name: str, distance: float) -> None:
+        self.refresh_list(keep=name)
+        where = "" if name in self.bank.names() else f" (in the server's bank, not {self.bank.folder})"
+        self.status = f"matched: '{name}', {distance:.2f} dB from the capture{where}"
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -276,8 +330,24 @@ class PresetManager(App[None]):
         self._ask("export this bank to file:", str(Path.cwd() / f"{self.bank.folder.name}-bank.json"), export_file)
 
     def action_live(self, what: str) -> None:
-        self.status = f"cannot {what}: {OFFLINE}"
+        client, preset = self._client, self.selected
+        if client is None or not self.online:
+            self.status = f"cannot {what}: {OFFLINE}"
+            return
+        if what == "match":
+            client.send("/match/capture", MATCH_SECONDS)
+            self.status = f"capturing {MATCH_SECONDS:g} s on the server to match: play the sound now"
+            return
+        if preset is None:
+            return
+        for name, value in preset.params.items():
+            client.send(f"/synth/param/{name}", float(value))
+        self.status = f"loaded '{preset.name}' into the synth"
+        if what == "audition":
+            note = audition_note(preset.synth, preset.params)
+            client.send("/synth/note", note, AUDITION_VELOCITY, 0.0)
+            self.status = f"auditioning '{preset.name}' (note {note})"
 
 
-def run(bank_folder: Path) -> None:
-    PresetManager(Bank(bank_folder)).run()
+def run(bank_folder: Path, server: tuple[str, int] | None = None) -> None:
+    PresetManager(Bank(bank_folder), server).run()

@@ -46,6 +46,12 @@ def nearest_note(frequency: float) -> int:
     return round(69 + 12 * math.log2(frequency / 440.0))
 
 
+def audition_note(synth: str, patch: Mapping[str, float]) -> int:
+    """The note that plays ``patch`` as rendered: its pitch parameter's nearest note (A4 if it has none)."""
+    pitch = get_voice(synth).pitch_param
+    return min(127, max(0, nearest_note(patch[pitch]))) if pitch else 69
+
+
 def check_note(note: object, velocity: object = 64) -> tuple[int, int]:
     if isinstance(note, bool) or not isinstance(note, int) or not 0 <= note <= 127:
         raise SpecError(f"note {note!r} is not a MIDI note number 0..127")

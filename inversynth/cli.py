@@ -208,11 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "presets",
         "manage a preset bank in an interactive terminal UI",
-        "Browse, search (tag:bell), rename, tag, duplicate, delete (u undoes), import and export presets.\n\n"
-        "example:\n  inversynth presets --bank ~/my-bank",
+        "Browse, search (tag:bell), rename, tag, duplicate, delete (u undoes), import and export presets;\n"
+        "with --connect, load (l), audition (a) and match now (m) on a running 'inversynth serve'.\n\n"
+        "examples:\n  inversynth presets --bank ~/my-bank\n  inversynth presets --connect 127.0.0.1:9000",
         cmd.presets,
     )
     manager.add_argument("--bank", type=Path, help="bank folder (default: ~/.local/share/inversynth/presets)")
+    manager.add_argument(
+        "--connect", metavar="HOST:PORT", help="inversynth serve's OSC address for load, audition and match now"
+    )
 
     bench = _command(
         commands,

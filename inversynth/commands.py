@@ -294,10 +294,11 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def presets(args: argparse.Namespace) -> int:
+    from inversynth.bridge.osc_client import parse_host_port
     from inversynth.bridge.preset_manager import run
     from inversynth.presets.store import user_bank
 
-    run(args.bank or user_bank())
+    run(args.bank or user_bank(), parse_host_port(args.connect) if args.connect else None)
     return 0
 
 

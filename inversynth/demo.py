@@ -1,12 +1,15 @@
-"""``inversynth demo``: the main job on the embedded default (no sound card, no MIDI, no GPU).
+"""``inversynth demo``: the whole loop on the embedded default (no sound card, no MIDI, no GPU).
 
-Renders contrasting factory presets of the ``original`` synth with the real
-engine, matches each clip with the shipped model (onnxruntime), re-synthesises
-the estimates and prints target, estimate and distance side by side.
+Starts the live server on the dummy backend, then, over OSC like any client:
+loads a factory preset, plays its note, captures the synth's output, lets the
+model (in its worker process) estimate the patch, which the server loads and
+saves as a preset; then it captures the estimate sounding, compares the two
+and writes both as WAV files. Every step is printed with its timing.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -15,76 +18,107 @@ from rich.table import Table
 
 from inversynth.atomic import ensure_folder
 from inversynth.audio_files import write_wav
-from inversynth.bridge.inference import Estimator
-from inversynth.bridge.match import match_clips
-from inversynth.console import console, patch_table
-from inversynth.engine.render import render_batch
-from inversynth.engine.synths import get_spec
+from inversynth.bridge.audio_input import to_clip
+from inversynth.bridge.osc_client import OscClient
+from inversynth.bridge.serve import ServeOptions, Studio
+from inversynth.console import console
+from inversynth.engine.analysis import log_spectral_distance
+from inversynth.engine.live import audition_note
 from inversynth.presets.store import FACTORY, Bank
 from inversynth.training.metrics import audible_mask
 
-SYNTH = "original"
-PRESETS = ("Original Sample", "Pluck", "Police Siren", "Vibrato Lead", "Slow Swell", "Through-zero Growl")
+PRESETS = ("Vibrato Lead", "Police Siren", "Original Sample")
+CAPTURE_SECONDS = 1.5
+NOTE_DELAY = 0.1  # seconds between starting a capture and playing the note
 
 
 def _slug(name: str) -> str:
     return name.lower().replace(" ", "-")
 
 
+def _ms(started: float) -> str:
+    return f"{(time.perf_counter() - started) * 1000:.0f} ms"
+
+
 def run(out: Path) -> list[Path]:
-    """Render, match and re-synthesise the demo presets into ``out``; return the files written."""
-    spec = get_spec(SYNTH)
-    bank = Bank(FACTORY)
-    patches = {name: dict(bank.load(name).params) for name in PRESETS}
-    started = time.perf_counter()
-    audio = render_batch(SYNTH, [spec.to_array(p) for p in patches.values()])
-    render_ms = (time.perf_counter() - started) * 1000
-    console.print(patch_table(spec, patches, title=f"synth '{SYNTH}': {len(patches)} factory presets"))
-    console.print(
-        f"1. rendered {len(patches)} × {spec.clip_seconds:g} s at {spec.sample_rate} Hz with pyo "
-        f"in {render_ms:.0f} ms (server boot included)"
-    )
-
-    started = time.perf_counter()
-    estimator = Estimator()
-    load_ms = (time.perf_counter() - started) * 1000
-    started = time.perf_counter()
-    matches = match_clips(estimator, audio, list(patches))
-    match_ms = (time.perf_counter() - started) * 1000
-    console.print(
-        f"2. loaded {estimator.path.name} ({estimator.model_name}) in {load_ms:.0f} ms; estimated and "
-        f"re-rendered all {len(matches)} in {match_ms:.0f} ms"
-    )
-
-    table = Table(title="3. target vs estimate (16 classes per parameter; 'heard': audible in the clip)")
-    for column in ("preset", "exact", "exact where heard", "confidence", "distance (LSD)", "largest audible miss"):
-        table.add_column(column, justify="left" if column in ("preset", "largest audible miss") else "right")
+    """Run the loop for the demo presets; write captures, matches and the bank into ``out``."""
     ensure_folder(out)
-    files = []
-    targets = spec.values_to_classes(np.array([spec.to_array(p) for p in patches.values()]))
-    heard = audible_mask(spec, targets)
-    for i, ((name, patch), clip, match) in enumerate(zip(patches.items(), audio, matches, strict=True)):
-        estimate = np.array([match.classes[n] for n in spec.names])
-        right = targets[i] == estimate
-        misses = np.where(heard[i], np.abs(targets[i] - estimate), 0)
-        worst = spec.params[int(np.argmax(misses))]
-        largest = (
-            "-"
-            if not misses.any()
-            else (f"{worst.name} {patch[worst.name]:.3g}→{match.patch[worst.name]:.3g}{worst.unit}")
-        )
-        table.add_row(
-            name,
-            f"{int(right.sum())}/{len(right)}",
-            f"{int(right[heard[i]].sum())}/{int(heard[i].sum())}",
-            f"{np.mean(list(match.confidence.values())):.2f}",
-            f"{match.distance_db:.2f} dB",
-            largest,
-        )
-        for suffix, samples in (("", clip), (".match", match.resynthesis)):
-            path = out / f"{_slug(name)}{suffix}.wav"
-            write_wav(path, samples, spec.sample_rate)
-            files.append(path)
+    started = time.perf_counter()
+    studio = Studio(ServeOptions(audio="dummy", osc_port=0, midi=False, bank=out / "bank"), log=console.print)
+    try:
+        console.print(f"1. started the server in {_ms(started)}: {studio.describe()}")
+        client = OscClient(*studio.osc.address)
+        try:
+            rows, files = [], []
+            for name in PRESETS:
+                row, written = _round_trip(studio, client, name, out)
+                rows.append(row)
+                files.extend(written)
+        finally:
+            client.close()
+    finally:
+        studio.close()
+    table = Table(title="the loop, per preset (distances: log-spectral, dB; 0 = identical)")
+    columns = (
+        "preset",
+        "exact",
+        "exact where heard",
+        "capture vs model's re-synthesis",
+        "capture vs estimate sounding",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "preset" else "right")
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
-    console.print(f"4. wrote each target and its re-synthesis (*.match.wav) → [bold]{out}/[/]")
+    console.print(f"wrote captures (*.target.wav), the estimates sounding (*.match.wav) and the bank → [bold]{out}/[/]")
     return files
+
+
+def _round_trip(studio: Studio, client: OscClient, name: str, out: Path) -> tuple[list[str], list[Path]]:
+    spec, synth = studio.synth.spec, studio.synth
+    preset = Bank(FACTORY).load(name)
+    console.print(f"[bold]{name}[/]")
+    client.send("/synth/panic")  # the last note may still ring; a capture should hear this preset alone
+    client.send("/subscribe", client.port)
+    started = time.perf_counter()
+    client.send("/preset/load", name)
+    client.request("/status")
+    console.print(f"   2. /preset/load over OSC: {len(spec.params)} parameters glide into the voices ({_ms(started)})")
+    time.sleep(0.05)  # the glides (and the panic's fade) are over
+    started = time.perf_counter()
+    client.send("/match/capture", CAPTURE_SECONDS)
+    time.sleep(NOTE_DELAY)
+    client.send("/synth/note", audition_note(preset.synth, preset.params), 127, 0.0)
+    console.print(f"   3. /match/capture {CAPTURE_SECONDS:g} s while /synth/note plays the preset's note")
+    saved, distance = client.wait_for("/match/done", timeout=60)[0]
+    report = studio.session.reports[-1]
+    console.print(
+        f"   4. captured, estimated in the model worker, loaded into the synth and saved as '{saved}' "
+        f"({_ms(started)} in all; {report.latency_ms:.0f} ms from the end of the capture to the estimate sounding)"
+    )
+    client.send("/unsubscribe", client.port)
+    sounding = _capture_while_playing(studio, audition_note(preset.synth, preset.params))  # the estimate, loaded
+    heard = to_clip(sounding, synth.server.sample_rate, spec, "re-capture")
+    original = report.match.target
+    again = log_spectral_distance(original[None], heard[None])[0]
+    console.print(f"   5. played the estimate and captured it: {again:.2f} dB from the first capture")
+    truth = spec.values_to_classes(spec.to_array(preset.params)[None])
+    estimate = spec.values_to_classes(spec.to_array(report.match.patch)[None])
+    right, heard_params = (truth == estimate)[0], audible_mask(spec, truth)[0]
+    files = [out / f"{_slug(name)}.target.wav", out / f"{_slug(name)}.match.wav"]
+    write_wav(files[0], original, spec.sample_rate)
+    write_wav(files[1], heard, spec.sample_rate)
+    exact = f"{int(right.sum())}/{right.size}"
+    where_heard = f"{int(right[heard_params].sum())}/{int(heard_params.sum())}"
+    return [name, exact, where_heard, f"{distance:.2f}", f"{again:.2f}"], files
+
+
+def _capture_while_playing(studio: Studio, note: int) -> np.ndarray:
+    result: dict[str, np.ndarray] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("audio", studio.synth.capture(CAPTURE_SECONDS).audio))
+    thread.start()
+    time.sleep(NOTE_DELAY)
+    studio.synth.note(note, 127)
+    thread.join()
+    return result["audio"]

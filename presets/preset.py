@@ -10,6 +10,12 @@ On disk a preset is one JSON object::
      "provenance": null | {"source": ..., "model": ..., "confidence": {...}, "distance_db": ...}}
 
 Every check raises PresetError with one line naming the file or field.
+
+Older schema versions are upgraded in memory when read (:data:`UPGRADES`,
+one step per version) and written back in the current version on the next
+save; a file from a newer inversynth is refused, never rewritten. Version 0
+is the hand-written form: an object with ``synth``, ``name`` and ``params``
+and nothing else required.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +38,37 @@ MAX_NAME = 200
 
 class PresetError(InversynthError):
     """A preset or bank file is invalid, or a bank operation cannot be done."""
+
+
+def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
+    """Hand-written presets: fill in the envelope of the format around synth, name and params."""
+    synth = data.get("synth")
+    try:
+        spec_version = get_spec(synth).version if isinstance(synth, str) else None
+    except SpecError as exc:
+        raise PresetError(str(exc)) from None
+    return {"tags": [], **data, "format": FORMAT, "schema_version": 1, "spec_version": spec_version}
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_v0}
+"""schema version n -> the function that turns a version-n object into version n + 1."""
+
+
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """A preset object of any supported schema version, brought to the current one."""
+    version = data.get("schema_version", 0 if "format" not in data else None)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise PresetError(f"schema version {version!r} is not a whole number")
+    if version > SCHEMA_VERSION:
+        raise PresetError(
+            f"schema version {version} is newer than this inversynth reads ({SCHEMA_VERSION}); upgrade it"
+        )
+    while version < SCHEMA_VERSION:
+        if version not in UPGRADES:
+            raise PresetError(f"schema version {version} is not supported (this inversynth reads {SCHEMA_VERSION})")
+        data = UPGRADES[version](data)
+        version = data["schema_version"]
+    return data
 
 
 def now() -> str:
@@ -110,11 +148,9 @@ class Preset:
     def from_json(cls, data: object) -> Preset:
         if not isinstance(data, dict):
             raise PresetError("a preset must be a JSON object")
-        if data.get("format") != FORMAT:
+        if "format" in data and data["format"] != FORMAT:
             raise PresetError(f"not an inversynth preset (format {data.get('format')!r})")
-        version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise PresetError(f"schema version {version!r} is not supported (this inversynth reads {SCHEMA_VERSION})")
+        data = upgrade(data)
         synth = _text(data, "synth")
         try:
             spec = get_spec(synth)

@@ -91,19 +91,24 @@ def test_existing_file_is_replaced_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # no temporary left behind
 
 
-def test_demo_renders_matches_and_resynthesises(tmp_path):
-    result = run_cli("demo", "--out", str(tmp_path / "demo"))
+def test_demo_runs_the_whole_loop_on_the_dummy_backend(tmp_path):
+    from inversynth.demo import PRESETS
+    from inversynth.presets.store import Bank
+
+    out = tmp_path / "demo"
+    result = run_cli("demo", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    targets = sorted(p for p in (tmp_path / "demo").glob("*.wav") if not p.name.endswith(".match.wav"))
-    assert len(targets) >= 5
-    clips = [sf.read(f)[0] for f in targets]
-    assert all(np.max(np.abs(c)) > 0.05 for c in clips)
-    for i in range(len(clips)):
-        for j in range(i + 1, len(clips)):
-            assert np.max(np.abs(clips[i] - clips[j])) > 0.05, (targets[i].name, targets[j].name)
-    for target in targets:
-        assert sf.info(target.with_suffix(".match.wav")).frames == 16384
-    assert "Pluck" in result.stdout and "target vs estimate" in result.stdout
+    assert "on dummy 48000 Hz" in result.stdout
+    saved = Bank(out / "bank").scan()[0]
+    assert len(saved) == len(PRESETS)
+    assert all(p.provenance["source"] == "capture of the output" and p.tags == ("matched",) for p in saved)
+    for name in PRESETS:
+        slug = name.lower().replace(" ", "-")
+        target, match = (sf.read(out / f"{slug}.{kind}.wav")[0] for kind in ("target", "match"))
+        assert len(target) == len(match) == 16384
+        assert np.max(np.abs(target)) > 0.05 and np.max(np.abs(match)) > 0.05
+        assert name in result.stdout
+    assert result.stdout.count("from the end of the capture to the estimate sounding") == len(PRESETS)
 
 
 def test_dataset_command_and_its_errors(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pythonosc.osc_message_builder import build_msg
 
-from inversynth.engine.live import nearest_note
+from inversynth.engine.live import audition_note
 from inversynth.engine.synths import get_spec
 from inversynth.presets.store import FACTORY, Bank
 from tests.live.conftest import peak_frequency, start_serve, stop_serve
@@ -34,7 +34,7 @@ def play_and_match(osc, preset: str) -> tuple[dict, tuple]:
     time.sleep(0.05)  # let the parameter glides finish
     osc.send("/match/capture", 1.5)
     time.sleep(0.1)
-    osc.send("/synth/note", nearest_note(params["C"]), 127, 0.0)
+    osc.send("/synth/note", audition_note("original", params), 127, 0.0)
     done = osc.wait_for("/match/done", timeout=30)[0]
     osc.send("/unsubscribe", osc.port)
     return params, done

@@ -50,8 +50,9 @@ def test_presets_are_immutable_and_edits_are_validated(spec):
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda d: d.pop("format"), "not an inversynth preset"),
-        (lambda d: d.update(schema_version=99), "schema version 99 is not supported"),
+        (lambda d: d.update(format="vst-fxp"), "not an inversynth preset"),
+        (lambda d: d.update(schema_version=99), "schema version 99 is newer than this inversynth reads"),
+        (lambda d: d.update(schema_version="1"), "schema version '1' is not a whole number"),
         (lambda d: d.update(synth="paper23"), "unknown synth 'paper23'"),
         (lambda d: d.update(spec_version=7), "made for version 7 of synth 'original'"),
         (lambda d: d["params"].update(M="fast"), "parameter 'M' = 'fast' is not a number"),
@@ -68,6 +69,22 @@ def test_corrupt_presets_are_rejected_with_one_line(spec, mutate, message):
     with pytest.raises(PresetError, match=message) as info:
         Preset.from_json(data)
     assert "\n" not in str(info.value)
+
+
+def test_older_schema_versions_upgrade_on_read_and_save_as_current(tmp_path, spec):
+    """Version 0, the hand-written form: synth, name and params; the next save writes the current version."""
+    from inversynth.presets.preset import SCHEMA_VERSION
+
+    bank = Bank(tmp_path)
+    path = bank.path_for("Hand made")
+    path.write_text(json.dumps({"synth": "original", "name": "Hand made", "params": _complete(spec)}))
+    preset = bank.load("Hand made")
+    assert preset.params["M"] == spec.param("M").default and preset.tags == ()
+    assert json.loads(path.read_text()).get("schema_version") is None  # reading never rewrites
+    bank.save(preset.changed(tags=("pad",)))
+    saved = json.loads(path.read_text())
+    assert saved["schema_version"] == SCHEMA_VERSION and saved["format"] == "inversynth-preset"
+    assert saved["tags"] == ["pad"]
 
 
 def test_truncated_and_nan_files_are_reported_and_left_alone(tmp_path, spec):

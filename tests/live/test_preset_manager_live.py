@@ -1,0 +1,99 @@
+"""The preset manager's live actions against a real ``inversynth serve`` on the dummy backend."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+
+import pytest
+from textual.widgets import DataTable
+
+from inversynth.bridge.preset_manager import OFFLINE, PresetManager
+from inversynth.engine.live import audition_note
+from inversynth.presets.store import FACTORY, Bank
+from tests.live.conftest import free_udp_port, start_serve, stop_serve
+
+
+@pytest.fixture(scope="module")
+def dummy_serve(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("serve-dummy")
+    shutil.copytree(FACTORY, tmp / "bank")
+    served = start_serve(tmp, "--audio", "dummy", "--no-midi")
+    yield served
+    stop_serve(served)
+
+
+async def _until(pilot, condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting after {seconds:g} s; status: {pilot.app.status}")
+        await pilot.pause(0.1)
+
+
+def _select(app: PresetManager, name: str) -> None:
+    table = app.query_one("#list", DataTable)
+    table.move_cursor(row=[p.name for p in app.presets].index(name))
+
+
+def test_load_audition_and_match_now(dummy_serve):
+    bank = Bank(dummy_serve.bank)
+    osc = dummy_serve.client()
+
+    async def scenario() -> None:
+        app = PresetManager(bank, ("127.0.0.1", dummy_serve.port))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: app.online)
+            assert app.status.startswith("connected to inversynth serve") and "dummy" in app.status
+
+            _select(app, "Wobble")
+            await pilot.press("l")
+            await pilot.pause(0.3)
+            wobble = bank.load("Wobble").params
+            for name in ("M", "D", "release"):
+                assert osc.request(f"/synth/get/{name}", reply=f"/synth/param/{name}")[0] == pytest.approx(wobble[name])
+
+            _select(app, "Glass Bell")
+            await pilot.press("a")
+            await pilot.pause(0.2)
+            assert osc.request("/status")[1] == 1  # one voice sounding
+            assert app.status.startswith("auditioning 'Glass Bell'")
+            await pilot.pause(1.5)
+
+            _select(app, "Vibrato Lead")
+            await pilot.press("l")
+            await pilot.pause(0.1)
+            before = len(app.presets)
+            await pilot.press("m")
+            await pilot.pause(0.2)
+            vibrato = bank.load("Vibrato Lead").params
+            osc.send("/synth/note", audition_note("original", vibrato), 127, 0.0)
+            await _until(pilot, lambda: app.status.startswith("matched:"))
+            assert len(app.presets) == before + 1
+            assert app.selected is not None and app.selected.name.startswith("Match ")
+            assert app.selected.provenance["confidence"]  # the detail pane shows the model's confidence
+            assert "confidence" in app.export_screenshot()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        osc.close()
+
+
+def test_no_server_says_offline_and_still_edits(tmp_path):
+    shutil.copytree(FACTORY, tmp_path / "bank")
+    bank = Bank(tmp_path / "bank")
+
+    async def scenario() -> None:
+        app = PresetManager(bank, ("127.0.0.1", free_udp_port()))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: "no answer from" in app.status, seconds=10)
+            assert app.status.startswith(OFFLINE)
+            await pilot.press("l")
+            assert app.status.startswith(f"cannot load: {OFFLINE}")
+            await pilot.press("c")  # duplicate still works offline
+            await pilot.pause()
+            assert len(bank.names()) == 19
+
+    asyncio.run(scenario())
