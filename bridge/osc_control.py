@@ -21,8 +21,9 @@ made from the spec, so a new synth gets its own):
 ``/midi/learn s``                     the next CC moved controls that parameter
 ``/subscribe i`` | ``/subscribe s i`` push every change and ``/match/done s f`` to that port
 ``/unsubscribe i`` | ``… s i``        stop pushing
-``/status``                           reply ``/status s i i i i f`` (backend, voices sounding,
-                                      xruns, bad OSC messages, matches, last match latency ms)
+``/status``                           reply ``/status s i i i i f f`` (backend, voices sounding,
+                                      xruns, bad OSC messages, matches, last match latency ms,
+                                      DSP load %)
 ====================================  ===========================================================
 
 Replies go to the sender's address. A message with the wrong types or
@@ -245,4 +246,5 @@ class OscControl(Dispatcher):
             self.bad_total,
             len(session.reports),
             float(last),
+            float(server.cpu_load),
         )

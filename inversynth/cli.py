@@ -222,15 +222,20 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "bench",
         "measure render throughput or match latency (see docs/BENCHMARKS.md)",
-        "examples:\n  inversynth bench render --clips 1024 --repeats 7\n  inversynth bench match --runs 1000",
+        "examples:\n  inversynth bench render --clips 1024 --repeats 7\n  inversynth bench match --runs 1000\n"
+        "  inversynth bench live --seconds 60 --period 64   (starts its own JACK server on the dummy driver)",
         cmd.bench,
     )
-    bench.add_argument("what", choices=("render", "match"), help="render throughput, or match latency")
+    bench.add_argument(
+        "what", choices=("render", "match", "live"), help="render throughput, match latency, or the live server"
+    )
     bench.add_argument("--model", type=Path, help="ONNX model for 'match' (default: the shipped model)")
     bench.add_argument("--runs", type=_int_at_least(10), default=1000, help="clips timed one by one for 'match'")
     bench.add_argument("--clips", type=_int_at_least(16), default=1024, help="clips per timed run")
     bench.add_argument("--repeats", type=_int_at_least(1), default=7, help="timed runs; medians are reported")
     bench.add_argument("--workers", type=_int_at_least(1), help="processes for the parallel figure")
+    bench.add_argument("--seconds", type=float, default=60.0, help="'live': length of the full-load phase")
+    bench.add_argument("--period", type=_int_at_least(16), default=64, help="'live': JACK period in frames")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     return parser
 

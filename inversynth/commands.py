@@ -258,6 +258,8 @@ def bench(args: argparse.Namespace) -> int:
 
     from inversynth.bench import bench_inference, bench_render
 
+    if args.what == "live":
+        return _bench_live(args)
     if args.what == "match":
         latency = bench_inference(args.model, runs=args.runs)
         if args.json:
@@ -290,6 +292,35 @@ def bench(args: argparse.Namespace) -> int:
     console.print(table)
     m = results["machine"]
     console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    return 0
+
+
+def _bench_live(args: argparse.Namespace) -> int:
+    from inversynth.bench_live import bench_live
+
+    with console.status("measuring: idle, voices, then full load (OSC stream + matches) ..."):
+        results = bench_live(seconds=args.seconds, period=args.period)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    full, jack = results["full_load"], results["jack"]
+    console.print(
+        f"JACK dummy driver {jack['sample_rate']} Hz, {jack['period']}-frame periods; {results['voices']} voices"
+    )
+    console.print(
+        f"xruns: idle {results['idle']['xruns']}, voices {results['voices_only']['xruns']}, "
+        f"full load {full['xruns']} in {full['seconds']} s "
+        f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches)"
+    )
+    console.print(
+        f"DSP load: idle {results['idle']['dsp_load_percent']:.1f}%, "
+        f"{results['voices']} voices {results['voices_only']['dsp_load_percent']:.1f}% "
+        f"({results['dsp_load_per_voice_percent']:.2f}% per voice), full load {full['dsp_load_percent']:.1f}%"
+    )
+    console.print(
+        f"capture end -> estimate sounding: p50 {full['match_latency_ms_p50']:.1f} ms, "
+        f"p99 {full['match_latency_ms_p99']:.1f} ms"
+    )
     return 0
 
 
