@@ -10,6 +10,7 @@ one clip at a time.
 from __future__ import annotations
 
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -19,12 +20,15 @@ from inversynth.bridge.inference import Estimator, ModelFileError
 from inversynth.bridge.match import Match, match_clips
 from inversynth.engine.spec import SynthSpec
 
+WORKER_NICENESS = 10
 _estimator: Estimator | None = None
 
 
 def _load(model: str | None) -> tuple[str, str, str]:
     """Load the model and warm up the session and the renderer; return (synth, model name, file name)."""
     global _estimator
+    # Below the live process: a preempted thread there may hold the GIL that pyo's audio callback needs.
+    os.nice(WORKER_NICENESS)
     _estimator = Estimator(Path(model) if model else None)
     _estimator.estimate(np.zeros((1, _estimator.spec.clip_samples), np.float32))  # warm the session up
     match_clips(_estimator, np.full((1, _estimator.spec.clip_samples), 0.1, np.float32), ["warm-up"])

@@ -25,6 +25,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
@@ -227,7 +228,10 @@ class PresetManager(App[None]):
 
     @on(DataTable.RowHighlighted, "#list")
     def row_changed(self) -> None:
-        self.show_detail()
+        try:
+            self.show_detail()
+        except NoMatches:  # a highlight that arrives while the app is closing
+            pass
 
     @on(Input.Changed, "#search")
     def search_changed(self, event: Input.Changed) -> None:

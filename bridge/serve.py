@@ -8,6 +8,7 @@ runs one until Ctrl-C or SIGTERM with a live status line.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +31,7 @@ from inversynth.errors import BackendError
 from inversynth.presets.store import Bank, user_bank
 
 DEFAULT_MIDI_PORT = "inversynth"
+SWITCH_INTERVAL = 0.0002  # seconds: see serve()
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,9 @@ def serve(options: ServeOptions) -> int:
     def on_signal(_number: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    # pyo's JACK callback needs the GIL every block (1.3 ms at 64 frames); Python hands it over
+    # only every switch interval (5 ms by default), so a busy OSC or match thread would make it late.
+    sys.setswitchinterval(SWITCH_INTERVAL)
     studio = Studio(options)
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:

@@ -25,6 +25,7 @@ from inversynth.engine.backends import CHANNELS, LiveServer
 from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec, get_voice
+from inversynth.engine.voice import SharedControls
 from inversynth.errors import SpecError
 
 DEFAULT_VOICES = 16
@@ -102,9 +103,9 @@ class LiveSynth:
         self.patch = self.spec.defaults()
         self._lock = server.lock  # held for every pyo call: see engine/backends.py
         self._listeners: list[ChangeListener] = []
-        self._bend = pyo.SigTo(1.0, time=smoothing, init=1.0)
         voice_class = get_voice(synth)
-        self.voices = [voice_class(server.sample_rate, smoothing, bend=self._bend) for _ in range(voices)]
+        self.shared = SharedControls.create(voice_class, self.patch, smoothing)
+        self.voices = [voice_class(server.sample_rate, shared=self.shared) for _ in range(voices)]
         self._states = [VoiceState() for _ in self.voices]
         self._counter = itertools.count(1)
         # The dry sum is what captures hear (a voice at full velocity peaks at A, as in a rendered clip).
@@ -154,8 +155,9 @@ class LiveSynth:
         real = self.spec.param(name).validate(value)
         with self._lock:
             self.patch[name] = real
+            self.shared.set(name, real)
             for voice in self.voices:
-                voice.set(name, real)
+                voice.patch[name] = real
         self._notify({name: real}, source)
         return real
 
@@ -170,9 +172,10 @@ class LiveSynth:
         checked = {name: self.spec.param(name).validate(value) for name, value in values.items()}
         with self._lock:
             self.patch.update(checked)
-            row = [self.patch[n] for n in self.spec.names]
+            for name, value in checked.items():
+                self.shared.set(name, value)
             for voice in self.voices:
-                voice.apply_validated(row)
+                voice.patch.update(checked)
         self._notify(checked, source)
         return dict(self.patch)
 
@@ -236,7 +239,7 @@ class LiveSynth:
             raise SpecError(f"pitch bend {semitones} is not a number")
         clamped = max(-self.bend_range, min(self.bend_range, semitones))
         with self._lock:
-            self._bend.value = 2.0 ** (clamped / 12.0)
+            self.shared.bend.value = 2.0 ** (clamped / 12.0)
 
     def bend_normalised(self, position: float) -> None:
         """Pitch bend from -1..1 (a MIDI pitch wheel) to ± bend range."""

@@ -8,17 +8,20 @@ envelope params become segments. The real-time server and the offline
 renderer create the very same objects; only the smoothing time differs
 (0 offline, so a rendered clip holds its patch from the first sample).
 
-Live voices (``bend`` given) also play notes: the param named by
-``pitch_param`` then follows the played note times the shared pitch-bend
-ratio instead of the patch, the envelope can be gated (held until
-:meth:`Voice.release`), and a retriggered voice starts from its current
-level and phase, so stealing a sounding voice does not click.
+Live voices (given :class:`SharedControls`) also play notes. One patch plays
+on every live voice, so they share one smoothed control per signal param
+(a parameter change costs one pyo call, not one per voice); the param
+named by ``pitch_param`` follows the played note times the shared pitch-bend
+ratio instead; the envelope can be gated (held until :meth:`Voice.release`);
+and a retriggered voice starts from its current level and phase, so
+stealing a sounding voice does not click.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from inversynth.engine.envelope import Segment, breakpoints
@@ -40,27 +43,30 @@ class Voice(ABC):
     signal_params: ClassVar[tuple[str, ...]]
     pitch_param: ClassVar[str | None] = None
 
-    def __init__(self, sample_rate: int, smoothing: float = 0.0, bend: Any = None) -> None:
+    def __init__(self, sample_rate: int, smoothing: float = 0.0, shared: SharedControls | None = None) -> None:
         """Build the graph in the current pyo server.
 
         Args:
             sample_rate: the server's sample rate (Hz); envelopes snap to its sample grid.
-            smoothing: glide time (s) of signal params; 0 jumps on the next sample.
-            bend: live voices only: the pyo signal of the pitch-bend ratio shared by all voices.
+            smoothing: glide time (s) of this voice's own signal params; 0 jumps on the next sample.
+            shared: live voices only: the controls every voice shares (then ``smoothing`` is theirs).
         """
         pyo = pyo_module()
         self.sample_rate = sample_rate
         self.patch: dict[str, float] = self.spec.defaults()
-        self._glides: dict[str, Any] = {
-            name: pyo.SigTo(self.patch[name], time=smoothing, init=self.patch[name]) for name in self.signal_params
-        }
-        self.controls: dict[str, Any] = dict(self._glides)
         self._note_pitch: Any = None
-        if bend is not None and self.pitch_param is not None:
-            # The note's pitch jumps (a new note must not glide from the last one); the bend glides.
-            self._note_pitch = pyo.Sig(self.patch[self.pitch_param])
-            self.controls[self.pitch_param] = self._note_pitch * bend
-            del self._glides[self.pitch_param]
+        if shared is None:
+            self._glides: dict[str, Any] = {
+                name: pyo.SigTo(self.patch[name], time=smoothing, init=self.patch[name]) for name in self.signal_params
+            }
+            self.controls: dict[str, Any] = dict(self._glides)
+        else:
+            self._glides = {}
+            self.controls = dict(shared.glides)
+            if self.pitch_param is not None:
+                # The note's pitch jumps (a new note must not glide from the last one); the bend glides.
+                self._note_pitch = pyo.Sig(self.patch[self.pitch_param])
+                self.controls[self.pitch_param] = self._note_pitch * shared.bend
         self.envelope = pyo.Linseg([(0.0, 0.0), (1.0 / sample_rate, 0.0)])
         self.phase_resets: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
@@ -133,3 +139,22 @@ class Voice(ABC):
     def _start_envelope(self, points: list[tuple[float, float]]) -> None:
         self.envelope.setList(points)
         self.envelope.play()
+
+
+@dataclass(frozen=True)
+class SharedControls:
+    """The smoothed controls that all live voices of one synth share: one per signal param, and the bend."""
+
+    glides: Mapping[str, Any]
+    bend: Any
+
+    @classmethod
+    def create(cls, voice: type[Voice], patch: Mapping[str, float], smoothing: float) -> SharedControls:
+        pyo = pyo_module()
+        names = [n for n in voice.signal_params if n != voice.pitch_param]
+        glides = {n: pyo.SigTo(patch[n], time=smoothing, init=patch[n]) for n in names}
+        return cls(glides, pyo.SigTo(1.0, time=smoothing, init=1.0))
+
+    def set(self, name: str, value: float) -> None:
+        if name in self.glides:
+            self.glides[name].value = float(value)

@@ -1,17 +1,22 @@
 """``inversynth bench live``: xruns, DSP load and match latency of ``inversynth serve`` on JACK.
 
-Starts its own JACK server on the dummy driver (48 kHz, ``period`` frames),
-runs a real ``inversynth serve`` on it and drives it over OSC like a client,
-in three phases measured in the same run:
+Starts its own JACK server on the dummy driver (48 kHz, ``period`` frames,
+realtime scheduling when the machine allows it), runs real ``inversynth
+serve`` processes on it and drives them over OSC like a client. Phases, all
+in the same run:
 
-1. idle: nothing sounding (the baseline);
-2. voices: ``voices`` held notes, nothing else (DSP load per voice);
-3. full load: the same voices, an OSC parameter stream at ``osc_rate`` Hz
+0. JACK alone: no client but our monitor (the machine's own xruns: the
+   baseline every other figure is read against);
+1. a 1-voice server, idle, then 2. a ``voices``-voice server, idle: every
+   voice computes all the time, so the CPU difference is the cost per voice;
+3. ``voices`` held notes;
+4. full load: the same notes, an OSC parameter stream at ``osc_rate`` Hz
    that the server echoes to us as a subscriber, and a capture -> match ->
    load -> save every ``match_every`` seconds.
 
-xruns are JACK's own count (the server's monitor client); the match
-latency is the server's: end of the capture to the estimated patch loaded.
+xruns are JACK's own count; CPU is the server process's CPU time over wall
+time (100 % = one core); the match latency is the server's, from the end of
+the capture to the estimated patch loaded into the voices.
 """
 
 from __future__ import annotations
@@ -19,11 +24,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +42,7 @@ from inversynth.errors import BackendError
 
 RATE = 48000
 HELD = {"D": 0.3, "M": 5.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "A": 0.5, "release": 0.2}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -40,85 +50,147 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-class _Rig:
-    """jackd + inversynth serve, started and stopped together."""
-
-    def __init__(self, period: int, voices: int, folder: Path) -> None:
-        if shutil.which("jackd") is None:
-            raise BackendError("jackd is not installed (apt-get install --no-install-recommends jackd2)")
-        self.name = f"inversynth-bench-{os.getpid()}"
-        self.env = {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
-        self.jackd = subprocess.Popen(
-            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
+@contextmanager
+def jack_server(period: int) -> Iterator[tuple[str, bool]]:
+    """A JACK server on the dummy driver: (its name, whether it runs with realtime scheduling)."""
+    if shutil.which("jackd") is None:
+        raise BackendError("jackd is not installed (apt-get install --no-install-recommends jackd2)")
+    name = f"inversynth-bench-{os.getpid()}"
+    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
+    for realtime in (["-R"], ["--no-realtime"]):
+        jackd = subprocess.Popen(
+            ["jackd", *realtime, "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.serve: subprocess.Popen[bytes] | None = None
-        deadline = time.monotonic() + 10
-        while subprocess.run(["jack_lsp"], env=self.env, capture_output=True, check=False).returncode != 0:
-            if time.monotonic() > deadline or self.jackd.poll() is not None:
-                self.close()
-                raise BackendError("jackd did not start")
+        deadline = time.monotonic() + 5
+        while jackd.poll() is None and time.monotonic() < deadline:
+            if subprocess.run(["jack_lsp"], env=env, capture_output=True, check=False).returncode == 0:
+                try:
+                    yield name, realtime == ["-R"]
+                finally:
+                    jackd.terminate()
+                    jackd.wait(timeout=10)
+                return
             time.sleep(0.1)
-        import socket
+        jackd.kill()
+        jackd.wait()
+    raise BackendError("jackd did not start on the dummy driver")
 
+
+class JackXruns:
+    """Our own JACK client: counts the server's xruns."""
+
+    def __init__(self, server: str) -> None:
+        import jack
+
+        self.count = 0
+        self._client = jack.Client(f"bench-monitor-{os.getpid()}", servername=server, no_start_server=True)
+        self._client.set_xrun_callback(self._xrun)
+        self._client.activate()
+
+    def _xrun(self, _delay: float) -> None:
+        self.count += 1
+
+    def during(self, seconds: float) -> int:
+        before = self.count
+        time.sleep(seconds)
+        return self.count - before
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+class ServeProcess:
+    """``inversynth serve --audio jack`` on the bench's JACK server, reachable over OSC."""
+
+    def __init__(self, server: str, folder: Path, *options: str) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+            port = probe.getsockname()[1]
         command = [sys.executable, "-m", "inversynth.cli", "serve", "--audio", "jack", "--no-midi"]
-        options = ["--voices", str(voices), "--osc-port", str(self.port), "--bank", str(folder / "bank")]
-        self.serve = subprocess.Popen(
-            [*command, *options],
-            env={**self.env, "XDG_CONFIG_HOME": str(folder / "config")},
+        self.process = subprocess.Popen(
+            [*command, "--osc-port", str(port), "--bank", str(folder / "bank"), *options],
+            env={**os.environ, "JACK_DEFAULT_SERVER": server, "XDG_CONFIG_HOME": str(folder / "config")},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.client = OscClient("127.0.0.1", self.port)
+        self.client = OscClient("127.0.0.1", port)
         deadline = time.monotonic() + 60
         while True:
             try:
-                self.client.request("/status", timeout=0.5)
+                self.status()
                 return
             except OscTimeout:
-                if time.monotonic() > deadline or self.serve.poll() is not None:
+                if time.monotonic() > deadline or self.process.poll() is not None:
                     self.close()
                     raise BackendError("inversynth serve did not start on the bench's JACK server") from None
 
     def status(self) -> tuple[Any, ...]:
-        return self.client.request("/status")
+        return self.client.request("/status", timeout=2.0)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+
+    def cpu_percent(self, seconds: float) -> float:
+        """The server's CPU use over the next ``seconds`` (100 = one core)."""
+        before, started = self.cpu_seconds(), time.perf_counter()
+        time.sleep(seconds)
+        return 100 * (self.cpu_seconds() - before) / (time.perf_counter() - started)
 
     def close(self) -> None:
-        if self.serve is not None and self.serve.poll() is None:
-            self.serve.send_signal(signal.SIGTERM)
-            self.serve.wait(timeout=30)
-        if hasattr(self, "client"):
-            self.client.close()
-        self.jackd.terminate()
-        self.jackd.wait(timeout=10)
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.client.close()
 
 
-def _sample_load(rig: _Rig, seconds: float) -> tuple[list[float], int]:
-    """DSP load samples (every 0.5 s) and the xruns during ``seconds``."""
-    xruns = rig.status()[2]
-    loads = []
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        time.sleep(0.5)
-        loads.append(float(rig.status()[6]))
-    return loads, rig.status()[2] - xruns
-
-
-def _stream(rig: _Rig, rate: float, stop: threading.Event, sent: list[int]) -> None:
+def _stream(client: OscClient, rate: float, stop: threading.Event, sent: list[int]) -> None:
     """/synth/param/M sweeping 1..30 Hz at ``rate`` messages per second, on a deadline schedule."""
     period, count, next_at = 1.0 / rate, 0, time.perf_counter()
     while not stop.is_set():
-        rig.client.send("/synth/param/M", 1.0 + 29.0 * ((count % 1000) / 999))
+        client.send("/synth/param/M", 1.0 + 29.0 * ((count % 1000) / 999))
         count += 1
         next_at += period
         delay = next_at - time.perf_counter()
         if delay > 0:
             time.sleep(delay)
     sent.append(count)
+
+
+def _full_load(serve: ServeProcess, xruns: JackXruns, seconds: float, osc_rate: float, every: float) -> dict:
+    client = serve.client
+    client.send("/subscribe", client.port)
+    stop, sent = threading.Event(), []
+    streamer = threading.Thread(target=_stream, args=(client, osc_rate, stop, sent), daemon=True)
+    before, cpu_before = xruns.count, serve.cpu_seconds()
+    started = time.perf_counter()
+    streamer.start()
+    latencies: list[float] = []
+    next_match = started
+    while next_match < started + seconds:
+        time.sleep(max(0.0, next_match - time.perf_counter()))
+        next_match += every
+        client.send("/match/capture", 1.0)
+        try:
+            client.wait_for("/match/done", timeout=30)
+        except OscTimeout:
+            continue
+        latencies.append(float(serve.status()[5]))
+    stop.set()
+    streamer.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "seconds": round(elapsed, 1),
+        "xruns": xruns.count - before,
+        "cpu_percent": 100 * (serve.cpu_seconds() - cpu_before) / elapsed,
+        "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
+        "matches": len(latencies),
+        "match_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
+        "match_latency_ms_p99": _percentile(latencies, 99),
+    }
 
 
 def bench_live(
@@ -128,62 +200,38 @@ def bench_live(
     osc_rate: float = 1000.0,
     match_every: float = 2.0,
     phase_seconds: float = 15.0,
-    folder: Path | None = None,
 ) -> dict[str, Any]:
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp:
-        rig = _Rig(period, voices, Path(folder or tmp))
+    results: dict[str, Any] = {"machine": machine(), "voices": voices}
+    with tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp, jack_server(period) as (name, realtime):
+        results["jack"] = {"sample_rate": RATE, "period": period, "driver": "dummy", "realtime": realtime}
+        xruns = JackXruns(name)
         try:
-            idle_load, idle_xruns = _sample_load(rig, phase_seconds)
-            for name, value in HELD.items():
-                rig.client.send(f"/synth/param/{name}", value)
-            for i in range(voices):
-                rig.client.send("/synth/note_on", 48 + 2 * i, 100)
-            time.sleep(0.5)
-            sounding = rig.status()[1]
-            voice_load, voice_xruns = _sample_load(rig, phase_seconds)
-
-            rig.client.send("/subscribe", rig.client.port)
-            stop, sent = threading.Event(), []
-            streamer = threading.Thread(target=_stream, args=(rig, osc_rate, stop, sent), daemon=True)
-            xruns_before = rig.status()[2]
-            started = time.perf_counter()
-            streamer.start()
-            latencies, loads, count = [], [], 0
-            while time.perf_counter() - started < seconds:
-                time.sleep(max(0.0, started + count * match_every - time.perf_counter()))
-                count += 1
-                rig.client.send("/match/capture", 1.0)
-                try:
-                    rig.client.wait_for("/match/done", timeout=30)
-                except OscTimeout:
-                    continue
-                status = rig.status()
-                latencies.append(float(status[5]))
-                loads.append(float(status[6]))
-            stop.set()
-            streamer.join()
-            elapsed = time.perf_counter() - started
-            full_xruns = rig.status()[2] - xruns_before
+            results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
+            one = ServeProcess(name, Path(tmp) / "one", "--voices", "1", "--no-match")
+            try:
+                cpu_one = one.cpu_percent(phase_seconds)
+            finally:
+                one.close()
+            serve = ServeProcess(name, Path(tmp) / "many", "--voices", str(voices))
+            try:
+                before = xruns.count
+                cpu_idle = serve.cpu_percent(phase_seconds)
+                results["idle"] = {"xruns": xruns.count - before, "cpu_percent": cpu_idle, "cpu_one_voice": cpu_one}
+                results["cpu_percent_per_voice"] = (cpu_idle - cpu_one) / max(1, voices - 1)
+                for param, value in HELD.items():
+                    serve.client.send(f"/synth/param/{param}", value)
+                for i in range(voices):
+                    serve.client.send("/synth/note_on", 48 + 2 * i, 100)
+                time.sleep(0.5)
+                before = xruns.count
+                results["voices_sounding"] = {
+                    "count": serve.status()[1],
+                    "cpu_percent": serve.cpu_percent(phase_seconds),
+                    "xruns": xruns.count - before,
+                }
+                results["full_load"] = _full_load(serve, xruns, seconds, osc_rate, match_every)
+            finally:
+                serve.close()
         finally:
-            rig.close()
-    idle, held = statistics.median(idle_load), statistics.median(voice_load)
-    return {
-        "machine": machine(),
-        "jack": {"sample_rate": RATE, "period": period, "driver": "dummy", "realtime": False},
-        "voices": voices,
-        "voices_sounding": sounding,
-        "idle": {"seconds": phase_seconds, "xruns": idle_xruns, "dsp_load_percent": idle},
-        "voices_only": {"seconds": phase_seconds, "xruns": voice_xruns, "dsp_load_percent": held},
-        "dsp_load_per_voice_percent": (held - idle) / max(1, voices),
-        "full_load": {
-            "seconds": round(elapsed, 1),
-            "xruns": full_xruns,
-            "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
-            "matches": len(latencies),
-            "match_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
-            "match_latency_ms_p99": _percentile(latencies, 99),
-            "dsp_load_percent": statistics.median(loads) if loads else float("nan"),
-        },
-    }
+            xruns.close()
+    return results

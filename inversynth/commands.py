@@ -298,24 +298,26 @@ def bench(args: argparse.Namespace) -> int:
 def _bench_live(args: argparse.Namespace) -> int:
     from inversynth.bench_live import bench_live
 
-    with console.status("measuring: idle, voices, then full load (OSC stream + matches) ..."):
+    with console.status("measuring: JACK alone, idle servers, held voices, then full load ..."):
         results = bench_live(seconds=args.seconds, period=args.period)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    full, jack = results["full_load"], results["jack"]
+    full, jack, idle, held = results["full_load"], results["jack"], results["idle"], results["voices_sounding"]
     console.print(
-        f"JACK dummy driver {jack['sample_rate']} Hz, {jack['period']}-frame periods; {results['voices']} voices"
+        f"JACK dummy driver {jack['sample_rate']} Hz, {jack['period']}-frame periods"
+        f"{' (realtime)' if jack['realtime'] else ''}; {results['voices']} voices"
     )
     console.print(
-        f"xruns: idle {results['idle']['xruns']}, voices {results['voices_only']['xruns']}, "
+        f"xruns: JACK alone {results['jack_alone']['xruns']} in {results['jack_alone']['seconds']:g} s; "
+        f"server idle {idle['xruns']}; {held['count']} voices sounding {held['xruns']}; "
         f"full load {full['xruns']} in {full['seconds']} s "
         f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches)"
     )
     console.print(
-        f"DSP load: idle {results['idle']['dsp_load_percent']:.1f}%, "
-        f"{results['voices']} voices {results['voices_only']['dsp_load_percent']:.1f}% "
-        f"({results['dsp_load_per_voice_percent']:.2f}% per voice), full load {full['dsp_load_percent']:.1f}%"
+        f"server CPU (100% = one core): 1-voice server {idle['cpu_one_voice']:.1f}%, idle {idle['cpu_percent']:.1f}%, "
+        f"sounding {held['cpu_percent']:.1f}%, full load {full['cpu_percent']:.1f}%; "
+        f"{results['cpu_percent_per_voice']:.2f}% per voice"
     )
     console.print(
         f"capture end -> estimate sounding: p50 {full['match_latency_ms_p50']:.1f} ms, "
