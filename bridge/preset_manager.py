@@ -16,6 +16,7 @@ saves it into the bank shown here (start both with the same ``--bank``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -228,10 +229,8 @@ class PresetManager(App[None]):
 
     @on(DataTable.RowHighlighted, "#list")
     def row_changed(self) -> None:
-        try:
+        with suppress(NoMatches):  # a highlight can arrive while the app is closing
             self.show_detail()
-        except NoMatches:  # a highlight that arrives while the app is closing
-            pass
 
     @on(Input.Changed, "#search")
     def search_changed(self, event: Input.Changed) -> None:
