@@ -158,6 +158,7 @@ def serve(options: ServeOptions) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        errors.print(studio.status(), soft_wrap=True)  # the last status line stays in the log
         started = time.perf_counter()
         studio.close()
         errors.print(f"stopped cleanly in {(time.perf_counter() - started) * 1000:.0f} ms", soft_wrap=True)

@@ -110,32 +110,24 @@ class LiveServer:
         monitor.set_xrun_callback(self._count_xrun)
         monitor.activate()
         self._monitor = monitor
-        server = pyo_module().Server(
-            sr=self.sample_rate,
-            nchnls=CHANNELS,
-            buffersize=self.buffer_size,
-            duplex=1,
-            audio="jack",
-            jackname=client_name,
-            verbosity=PYO_ERRORS_ONLY,
-        )
-        return self._start(server, "JACK")
+        return self._start("jack", "JACK", jackname=client_name)
 
     def _boot_portaudio(self) -> Any:
         if not sound_device_present():
             raise BackendError("no sound device found for PortAudio; use --audio jack or --audio dummy")
+        return self._start("portaudio", "PortAudio")
+
+    def _start(self, audio: str, what: str, **options: Any) -> Any:
+        """Boot and start a duplex pyo server on a device backend."""
         server = pyo_module().Server(
             sr=self.sample_rate,
             nchnls=CHANNELS,
             buffersize=self.buffer_size,
             duplex=1,
-            audio="portaudio",
+            audio=audio,
             verbosity=PYO_ERRORS_ONLY,
+            **options,
         )
-        return self._start(server, "PortAudio")
-
-    @staticmethod
-    def _start(server: Any, what: str) -> Any:
         server.deactivateMidi()  # MIDI comes in through mido, not pyo's PortMidi
         server.boot()
         if not server.getIsBooted():

@@ -120,6 +120,7 @@ def stop_serve(served: Served) -> str:
     log = served.stderr()
     assert code == 0, log
     assert "stopped cleanly" in log
+    assert "voices " in log and "xruns " in log and "osc " in log  # the final status line
     return log
 
 
