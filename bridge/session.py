@@ -185,9 +185,8 @@ class Session:
 
     def _new_preset_name(self) -> str:
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        taken = set(self.bank.names())
         name, number = f"Match {stamp}", 2
-        while name in taken:
+        while self.bank.path_for(name).exists():  # not a scan: that parses every preset in the bank
             name, number = f"Match {stamp} ({number})", number + 1
         return name
 
