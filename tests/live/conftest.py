@@ -109,9 +109,9 @@ def start_serve(tmp: Path, *args: str, midi_port: str = "") -> Served:
     return served
 
 
-def stop_serve(served: Served) -> str:
-    """SIGTERM, as a service manager would; the server must stop cleanly with status 0."""
-    served.process.send_signal(signal.SIGTERM)
+def stop_serve(served: Served, how: signal.Signals = signal.SIGTERM) -> str:
+    """SIGTERM as a service manager would (or SIGINT, Ctrl-C); the server must stop cleanly with status 0."""
+    served.process.send_signal(how)
     try:
         code = served.process.wait(timeout=20)
     except subprocess.TimeoutExpired:

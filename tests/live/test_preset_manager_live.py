@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import time
 
 import pytest
@@ -21,7 +22,7 @@ def dummy_serve(tmp_path_factory):
     shutil.copytree(FACTORY, tmp / "bank")
     served = start_serve(tmp, "--audio", "dummy", "--no-midi")
     yield served
-    stop_serve(served)
+    stop_serve(served, signal.SIGINT)  # Ctrl-C
 
 
 async def _until(pilot, condition, seconds: float = 30.0) -> None:

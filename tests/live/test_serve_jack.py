@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 
 import numpy as np
@@ -71,6 +72,26 @@ def test_fixed_length_note_follows_the_time_driven_envelope(jack_serve, osc, rec
     assert loud.size
     assert (loud[-1] - loud[0]) / RATE == pytest.approx(0.2, abs=0.02)
     assert peak_frequency(audio[loud[0] : loud[-1]]) == pytest.approx(440.0, abs=3.0)
+
+
+def test_parameter_jumps_are_smoothed_into_glides(osc, recorder):
+    """A (level) jumping between 1.0 and 0.1 on a sounding 440 Hz note: no step in the waveform."""
+    set_patch(osc, SUSTAINED)
+    osc.send("/synth/note_on", 69, 127)
+    time.sleep(0.1)
+    result: dict[str, np.ndarray] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("audio", recorder.record(0.6)))
+    thread.start()
+    for level in (0.1, 1.0, 0.1, 1.0):
+        time.sleep(0.12)
+        osc.send("/synth/param/A", level)
+    thread.join()
+    osc.send("/synth/note_off", 69)
+    audio = result["audio"]
+    peaks = np.abs(audio[: len(audio) // 480 * 480]).reshape(-1, 480).max(axis=1)  # 10 ms frames
+    assert peaks.min() < 0.2 * peaks.max()  # the level really moved (the output gain scales it all)
+    slope = 2 * np.pi * 440 / RATE * peaks.max()  # the largest sample-to-sample change of the loud sine
+    assert np.max(np.abs(np.diff(audio))) < 1.1 * slope  # but never stepped
 
 
 def test_pitch_bend_over_osc_moves_the_pitch(osc, recorder):
