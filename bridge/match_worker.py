@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from inversynth.engine.spec import SynthSpec
 
 WORKER_NICENESS = 10
 _estimator: Estimator | None = None
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C reaches the whole process group; the server, not its worker, decides what happens."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _load(model: str | None) -> tuple[str, str, str]:
@@ -44,7 +50,9 @@ class MatchWorker:
     """One worker process estimating patches for ``spec``'s synth with the ONNX model at ``model``."""
 
     def __init__(self, spec: SynthSpec, model: Path | None = None) -> None:
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts
+        )
         try:
             synth, self.model_name, self.model_file = self._pool.submit(_load, str(model) if model else None).result()
         except Exception as exc:

@@ -15,6 +15,7 @@ from typing import Any
 
 from inversynth.bridge.midi_map import ALL_NOTES_OFF, ALL_SOUND_OFF
 from inversynth.bridge.session import Session
+from inversynth.console import native_stderr_silenced
 from inversynth.errors import BackendError, InversynthError
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
@@ -47,18 +48,21 @@ class MidiInput:
         self.ignored: Counter[str] = Counter()
         backend = open_backend(api)
         try:
-            if virtual is not None:
-                self.port = backend.open_input(virtual, virtual=True, callback=self.handle, client_name=CLIENT_NAME)
-            else:
-                names = backend.get_input_names()
-                if port not in names:
-                    raise BackendError(f"no MIDI input named {port!r}; {api} has: {', '.join(names) or 'none'}")
-                self.port = backend.open_input(port, callback=self.handle, client_name=CLIENT_NAME)
+            with native_stderr_silenced():  # alsa-lib and libjack print their own failures
+                self.port = self._open(backend, port, virtual)
         except BackendError:
             raise
         except Exception as exc:  # rtmidi: no ALSA sequencer, no JACK server, ...
             raise BackendError(f"cannot open MIDI input through {api.upper()} ({exc})") from None
         self.name = virtual if virtual is not None else port
+
+    def _open(self, backend: Any, port: str | None, virtual: str | None) -> Any:
+        if virtual is not None:
+            return backend.open_input(virtual, virtual=True, callback=self.handle, client_name=CLIENT_NAME)
+        names = backend.get_input_names()
+        if port not in names:
+            raise BackendError(f"no MIDI input named {port!r}; {self.api} has: {', '.join(names) or 'none'}")
+        return backend.open_input(port, callback=self.handle, client_name=CLIENT_NAME)
 
     def handle(self, message: Any) -> None:
         """One MIDI message from rtmidi's thread."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from inversynth.console import native_stderr_silenced
 from inversynth.engine.pyo_runtime import PYO_ERRORS_ONLY, boot_manual_server, pyo_module
 from inversynth.errors import BackendError
 
@@ -60,7 +61,8 @@ def _jack_client(name: str) -> Any:
     except OSError:  # libjack missing: no JACK on this machine
         return None
     try:
-        return jack.Client(name, no_start_server=True)
+        with native_stderr_silenced():  # libjack explains at length that no server runs
+            return jack.Client(name, no_start_server=True)
     except jack.JackError:
         return None
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.table import Table
@@ -23,3 +26,17 @@ def patch_table(spec: SynthSpec, patches: Mapping[str, Mapping[str, float]], tit
     for p in spec.params:
         table.add_row(p.name, p.unit, *(f"{patch[p.name]:.4g}" for patch in patches.values()))
     return table
+
+
+@contextmanager
+def native_stderr_silenced() -> Iterator[None]:
+    """Hide what C libraries (libjack, alsa-lib) print on stderr while probing; our own one-line reports stay."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
