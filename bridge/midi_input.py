@@ -10,6 +10,7 @@ that cannot be used is counted and reported once per kind.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from typing import Any
 
@@ -38,6 +39,22 @@ def input_names(api: str) -> list[str]:
         raise BackendError(f"no {api.upper()} MIDI system ({exc})") from None
 
 
+def _jack_connect(source: str, own_port: str) -> None:
+    """Connect the JACK MIDI port ``source`` to our input port named ``own_port``."""
+    import jack
+
+    client = jack.Client(f"{CLIENT_NAME}-connect", no_start_server=True)
+    try:
+        ours = client.get_ports(name_pattern=f":{own_port}$", is_midi=True, is_input=True)
+        if not ours:
+            raise BackendError(f"cannot find our JACK MIDI port {own_port!r}")
+        client.connect(source, ours[0])
+    except jack.JackError as exc:
+        raise BackendError(f"cannot connect JACK MIDI port {source!r} ({exc})") from None
+    finally:
+        client.close()
+
+
 class MidiInput:
     """One open MIDI input port (a named existing port or a virtual one) driving ``session``."""
 
@@ -62,7 +79,13 @@ class MidiInput:
         names = backend.get_input_names()
         if port not in names:
             raise BackendError(f"no MIDI input named {port!r}; {self.api} has: {', '.join(names) or 'none'}")
-        return backend.open_input(port, callback=self.handle, client_name=CLIENT_NAME)
+        if self.api != "jack":
+            return backend.open_input(port, callback=self.handle, client_name=CLIENT_NAME)
+        # rtmidi's JACK API creates the port but does not connect it: open our own and connect it with JACK.
+        own = f"in-{os.getpid()}"
+        opened = backend.open_input(own, virtual=True, callback=self.handle, client_name=CLIENT_NAME)
+        _jack_connect(port, own)
+        return opened
 
     def handle(self, message: Any) -> None:
         """One MIDI message from rtmidi's thread."""

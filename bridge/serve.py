@@ -81,11 +81,11 @@ class Studio:
         self.session = Session(self.synth, bank, self.worker, options.allow, log=self.log)
         self._closers.append(self.session.close)
         self.osc = OscControl(self.session, options.osc_host, options.osc_port)
-        self.osc.start()
-        self._closers.append(self.osc.close)
         self.midi = self._open_midi(options, server.backend) if options.midi else None
         if self.midi is not None:
             self._closers.append(self.midi.close)
+        self.osc.start()  # last: a client that gets an answer finds everything else up
+        self._closers.append(self.osc.close)
 
     def _open_midi(self, options: ServeOptions, backend: str) -> MidiInput | None:
         api = options.midi_api or ("jack" if backend == "jack" else "alsa")

@@ -58,7 +58,12 @@ def jack_server() -> Iterator[str]:
         time.sleep(0.1)
     yield name
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()  # never leave a JACK server behind
+        process.wait()
+        pytest.fail("jackd ignored SIGTERM for 10 s")
     if previous is None:
         os.environ.pop("JACK_DEFAULT_SERVER", None)
     else:

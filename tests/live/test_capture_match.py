@@ -140,3 +140,13 @@ def test_port_in_use_is_one_clear_line(jack_serve, tmp_path):
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot listen for OSC on 127.0.0.1:{jack_serve.port}")
+
+
+def test_a_model_for_another_synth_or_no_model_is_one_line(tmp_path):
+    from tests.helpers import run_cli
+
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not a model")
+    result = run_cli("serve", "--audio", "dummy", "--no-midi", "--osc-port", "0", "--model", str(broken))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"error: {broken} is not a loadable ONNX model (InvalidProtobuf)"
