@@ -57,13 +57,22 @@ def to_clip(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "a
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
         raise AudioInputError(f"{name}: is silent (peak below {20 * np.log10(SILENCE_PEAK):.0f} dBFS)")
-    if sample_rate != spec.sample_rate:
-        mono = soxr.resample(mono, sample_rate, spec.sample_rate, quality="HQ")
+    mono = resample(mono, sample_rate, spec.sample_rate)
     onset = int(np.argmax(np.abs(mono) >= peak * 10 ** (ONSET_DB / 20)))
     clip = np.zeros(spec.clip_samples, dtype=np.float32)
     body = mono[onset : onset + spec.clip_samples]
     clip[: body.size] = body
     return clip
+
+
+def resample(mono: np.ndarray, rate: int, target: int) -> np.ndarray:
+    return mono if rate == target else soxr.resample(mono, rate, target, quality="HQ")
+
+
+def load_mono(path: Path, sample_rate: int) -> np.ndarray:
+    """A whole audio file, channels averaged, at ``sample_rate`` (float64)."""
+    audio, rate = read_audio(path)
+    return resample(audio.mean(axis=1), rate, sample_rate)
 
 
 def load_clip(path: Path, spec: SynthSpec) -> np.ndarray:

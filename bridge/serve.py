@@ -89,11 +89,9 @@ class Studio:
 
     def _open_midi(self, options: ServeOptions, backend: str) -> MidiInput | None:
         api = options.midi_api or ("jack" if backend == "jack" else "alsa")
-        virtual = options.midi_virtual if options.midi_in is None else None
+        virtual = None if options.midi_in else (options.midi_virtual or DEFAULT_MIDI_PORT)
         try:
-            return MidiInput(
-                self.session, api, options.midi_in, virtual or (None if options.midi_in else DEFAULT_MIDI_PORT)
-            )
+            return MidiInput(self.session, api, options.midi_in, virtual)
         except BackendError as exc:
             self.log(f"warning: MIDI input is off: {exc}")
             return None

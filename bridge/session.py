@@ -25,7 +25,7 @@ from inversynth.bridge.audio_input import load_clip, to_clip
 from inversynth.bridge.match import Match, save_preset
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_map import CcMap
-from inversynth.engine.live import CAPTURE_SOURCES, Capture, LiveSynth
+from inversynth.engine.live import Capture, LiveSynth, check_capture_source
 from inversynth.errors import InversynthError, SpecError
 from inversynth.presets.preset import Preset, PresetError
 from inversynth.presets.store import Bank, file_name, load_named
@@ -112,9 +112,7 @@ class Session:
         self._match_listeners.append(listener)
 
     def set_capture_source(self, source: str) -> None:
-        if source not in CAPTURE_SOURCES:
-            raise SpecError(f"capture source {source!r} is unknown; use one of {', '.join(CAPTURE_SOURCES)}")
-        self.capture_source = source
+        self.capture_source = check_capture_source(source)
 
     def match_capture(self, seconds: float) -> Future[MatchReport]:
         """Start capturing now; match, load and save when done (on the matcher thread)."""

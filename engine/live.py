@@ -53,6 +53,12 @@ def audition_note(synth: str, patch: Mapping[str, float]) -> int:
     return min(127, max(0, nearest_note(patch[pitch]))) if pitch else 69
 
 
+def check_capture_source(source: str) -> str:
+    if source not in CAPTURE_SOURCES:
+        raise SpecError(f"capture source {source!r} is unknown; use one of {', '.join(CAPTURE_SOURCES)}")
+    return source
+
+
 def check_note(note: object, velocity: object = 64) -> tuple[int, int]:
     if isinstance(note, bool) or not isinstance(note, int) or not 0 <= note <= 127:
         raise SpecError(f"note {note!r} is not a MIDI note number 0..127")
@@ -132,14 +138,9 @@ class LiveSynth:
             return pyo.Input(chnl=0)
         if input_file is None:
             return pyo.Sig(0.0)
-        from inversynth.bridge.audio_input import read_audio  # soundfile + soxr, no pyo
+        from inversynth.bridge.audio_input import load_mono  # soundfile + soxr, no pyo
 
-        audio, rate = read_audio(input_file)
-        mono = audio.mean(axis=1)
-        if rate != self.server.sample_rate:
-            import soxr
-
-            mono = soxr.resample(mono, rate, self.server.sample_rate)
+        mono = load_mono(input_file, self.server.sample_rate)
         table = pyo.DataTable(size=len(mono), init=mono.tolist())
         self._input_player = pyo.TableRead(table, freq=table.getRate(), loop=False)
         return self._input_player
@@ -152,14 +153,7 @@ class LiveSynth:
 
     def set_param(self, name: str, value: object, source: str = "") -> float:
         """Set one parameter in real units (validated; sounding voices glide there)."""
-        real = self.spec.param(name).validate(value)
-        with self._lock:
-            self.patch[name] = real
-            self.shared.set(name, real)
-            for voice in self.voices:
-                voice.patch[name] = real
-        self._notify({name: real}, source)
-        return real
+        return self.load_patch({name: value}, source)[name]
 
     def set_normalised(self, name: str, position: object, source: str = "") -> float:
         param = self.spec.param(name)
@@ -285,8 +279,7 @@ class LiveSynth:
         Call from a worker thread: the audio thread only fills a table. The
         capture ends (``Capture.ended``) ``seconds`` after the request, give or take a block.
         """
-        if source not in CAPTURE_SOURCES:
-            raise SpecError(f"capture source {source!r} is unknown; use one of {', '.join(CAPTURE_SOURCES)}")
+        check_capture_source(source)
         if not math.isfinite(seconds) or not 0.05 <= seconds <= MAX_CAPTURE_SECONDS:
             raise SpecError(f"capture length {seconds} s is outside 0.05..{MAX_CAPTURE_SECONDS:g} s")
         n_samples = round(seconds * self.server.sample_rate)

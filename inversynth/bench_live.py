@@ -22,7 +22,6 @@ the capture to the estimated patch loaded into the voices.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -31,16 +30,14 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from inversynth.bench import machine
 from inversynth.bridge.osc_client import OscClient, OscTimeout
 from inversynth.errors import BackendError
+from inversynth.jack_dummy import RATE, dummy_jack_server
 
-RATE = 48000
 HELD = {"D": 0.3, "M": 5.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "A": 0.5, "release": 0.2}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -48,34 +45,6 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
-
-
-@contextmanager
-def jack_server(period: int) -> Iterator[tuple[str, bool]]:
-    """A JACK server on the dummy driver: (its name, whether it runs with realtime scheduling)."""
-    if shutil.which("jackd") is None:
-        raise BackendError("jackd is not installed (apt-get install --no-install-recommends jackd2)")
-    name = f"inversynth-bench-{os.getpid()}"
-    env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
-    for realtime in (["-R"], ["--no-realtime"]):
-        jackd = subprocess.Popen(
-            ["jackd", *realtime, "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 5
-        while jackd.poll() is None and time.monotonic() < deadline:
-            if subprocess.run(["jack_lsp"], env=env, capture_output=True, check=False).returncode == 0:
-                try:
-                    yield name, realtime == ["-R"]
-                finally:
-                    jackd.terminate()
-                    jackd.wait(timeout=10)
-                return
-            time.sleep(0.1)
-        jackd.kill()
-        jackd.wait()
-    raise BackendError("jackd did not start on the dummy driver")
 
 
 class JackXruns:
@@ -202,7 +171,10 @@ def bench_live(
     phase_seconds: float = 15.0,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "voices": voices}
-    with tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp, jack_server(period) as (name, realtime):
+    with (
+        tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp,
+        dummy_jack_server("inversynth-bench", period, try_realtime=True) as (name, realtime),
+    ):
         results["jack"] = {"sample_rate": RATE, "period": period, "driver": "dummy", "realtime": realtime}
         xruns = JackXruns(name)
         try:

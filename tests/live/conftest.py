@@ -8,7 +8,6 @@ subprocess, driven from here over OSC (UDP on 127.0.0.1) and JACK MIDI.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,8 +22,8 @@ import numpy as np
 import pytest
 
 from inversynth.bridge.osc_client import OscClient, OscTimeout
+from inversynth.jack_dummy import RATE, dummy_jack_server
 
-RATE = 48000
 PERIOD = 256
 STARTUP_SECONDS = 60.0
 
@@ -38,32 +37,11 @@ def free_udp_port() -> int:
 @pytest.fixture(scope="session")
 def jack_server() -> Iterator[str]:
     """A JACK server on the dummy driver (48 kHz, 256-frame periods), named uniquely; stopped afterwards."""
-    if shutil.which("jackd") is None:
-        pytest.fail("jackd is not installed: apt-get install --no-install-recommends jackd2 (see .ci/run)")
-    name = f"inversynth-test-{os.getpid()}"
-    process = subprocess.Popen(
-        ["jackd", "--no-realtime", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    previous = os.environ.get("JACK_DEFAULT_SERVER")
-    os.environ["JACK_DEFAULT_SERVER"] = name
-    os.environ["JACK_NO_START_SERVER"] = "1"
-    deadline = time.monotonic() + 10
-    while subprocess.run(["jack_lsp"], capture_output=True, check=False).returncode != 0:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"jackd did not start: {process.stderr.read() if process.stderr else ''}")
-        time.sleep(0.1)
-    yield name
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()  # never leave a JACK server behind
-        process.wait()
-        pytest.fail("jackd ignored SIGTERM for 10 s")
+    with dummy_jack_server("inversynth-test", PERIOD) as (name, _realtime):
+        previous = os.environ.get("JACK_DEFAULT_SERVER")
+        os.environ["JACK_DEFAULT_SERVER"] = name
+        os.environ["JACK_NO_START_SERVER"] = "1"
+        yield name
     if previous is None:
         os.environ.pop("JACK_DEFAULT_SERVER", None)
     else:
