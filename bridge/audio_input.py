@@ -1,14 +1,18 @@
-"""Audio from the outside world -> one clip in the spec's format.
+"""Audio from the outside world -> clips in the spec's format.
 
 Any file soundfile reads (WAV, FLAC, OGG, …), any sample rate (resampled with
-soxr), mono or multichannel (averaged), any length: the clip starts at the
-onset, the first moment the sound rises above -60 dB of its own peak (the
-synth's clips start at their onset), and is cropped or zero-padded to the clip
-length. Everything that cannot be a synth sound is refused with one line.
+soxr), mono or multichannel (averaged), any length: a clip starts at a note's
+onset (the synth's clips start at theirs) and is cropped or zero-padded to the
+clip length. One note: its onset is the first moment the sound rises above
+-60 dB of its own peak. A longer take holds several notes: :func:`find_onsets`
+finds where each starts (the energy of 10 ms frames jumping up), and a note's
+span ends at the next note or after one clip length. Everything that cannot
+be a synth sound is refused with one line.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,8 +45,8 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
-def to_clip(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "audio") -> np.ndarray:
-    """Mono float32 [clip_samples] at the spec's rate, starting at the onset."""
+def _mono(audio: np.ndarray, sample_rate: int, name: str) -> np.ndarray:
+    """Checked mono float64 samples (channels averaged)."""
     samples = np.asarray(audio, dtype=np.float64)
     mono = samples.mean(axis=1) if samples.ndim == 2 else samples
     if mono.size == 0:
@@ -57,12 +61,64 @@ def to_clip(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "a
     peak = float(np.max(np.abs(mono)))
     if peak < SILENCE_PEAK:
         raise AudioInputError(f"{name}: is silent (peak below {20 * np.log10(SILENCE_PEAK):.0f} dBFS)")
-    mono = resample(mono, sample_rate, spec.sample_rate)
-    onset = int(np.argmax(np.abs(mono) >= peak * 10 ** (ONSET_DB / 20)))
+    return mono
+
+
+def to_clip(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "audio") -> np.ndarray:
+    """Mono float32 [clip_samples] at the spec's rate, starting at the onset."""
+    mono = resample(_mono(audio, sample_rate, name), sample_rate, spec.sample_rate)
+    onset = int(np.argmax(np.abs(mono) >= np.max(np.abs(mono)) * 10 ** (ONSET_DB / 20)))
+    return _cut(mono, onset, onset + spec.clip_samples, spec)
+
+
+def _cut(mono: np.ndarray, start: int, stop: int, spec: SynthSpec) -> np.ndarray:
     clip = np.zeros(spec.clip_samples, dtype=np.float32)
-    body = mono[onset : onset + spec.clip_samples]
+    body = mono[start : min(stop, start + spec.clip_samples)]
     clip[: body.size] = body
     return clip
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note of a take: its clip and the span of the take it came from (seconds)."""
+
+    clip: np.ndarray
+    start: float
+    end: float
+
+
+FRAME_SECONDS = 0.01
+RISE_DB = 12.0  # a note starts where the frame energy jumps this much above the last 50 ms
+FLOOR_DB = -50.0  # ... and is within this of the take's loudest frame
+MIN_GAP_SECONDS = 0.1
+
+
+def find_onsets(mono: np.ndarray, sample_rate: int) -> list[int]:
+    """Sample indices where notes start; the first is the take's own onset (-60 dB of its peak)."""
+    hop = max(1, round(FRAME_SECONDS * sample_rate))
+    frames = mono[: mono.size // hop * hop].reshape(-1, hop)
+    energy = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+    first = int(np.argmax(np.abs(mono) >= np.max(np.abs(mono)) * 10 ** (ONSET_DB / 20)))
+    onsets, look_back = [first], max(1, round(0.05 / FRAME_SECONDS))
+    for i in range(1, energy.size):
+        recent = energy[max(0, i - look_back) : i].min()
+        if energy[i] - recent >= RISE_DB and energy[i] >= energy.max() + FLOOR_DB:
+            start = (i - 1) * hop  # the jump happened inside the frame before
+            if start - onsets[-1] >= MIN_GAP_SECONDS * sample_rate:
+                onsets.append(start)
+    return onsets
+
+
+def notes(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "audio") -> list[Note]:
+    """Every note of a take, each cut at the next one's onset, at the spec's rate."""
+    mono = resample(_mono(audio, sample_rate, name), sample_rate, spec.sample_rate)
+    onsets = find_onsets(mono, spec.sample_rate)
+    ends = [*onsets[1:], mono.size]
+    rate = spec.sample_rate
+    return [
+        Note(_cut(mono, start, stop, spec), start / rate, min(stop, start + spec.clip_samples) / rate)
+        for start, stop in zip(onsets, ends, strict=True)
+    ]
 
 
 def resample(mono: np.ndarray, rate: int, target: int) -> np.ndarray:
@@ -75,6 +131,8 @@ def load_mono(path: Path, sample_rate: int) -> np.ndarray:
     return resample(audio.mean(axis=1), rate, sample_rate)
 
 
-def load_clip(path: Path, spec: SynthSpec) -> np.ndarray:
+def load_notes(path: Path, spec: SynthSpec, each_note: bool = False) -> list[Note]:
+    """The first note of an audio file (its span ends at the next note), or with ``each_note`` all of them."""
     audio, rate = read_audio(path)
-    return to_clip(audio, rate, spec, str(path))
+    found = notes(audio, rate, spec, str(path))
+    return found if each_note else found[:1]

@@ -28,24 +28,74 @@ class ModelFileError(InversynthError):
     """A model file is unreadable or does not fit the synth."""
 
 
+DECODINGS = ("expected", "argmax")
+DEFAULT_DECODING = "expected"  # closer in audio distance on held-out clips (docs/BENCHMARKS.md)
+
+
 @dataclass(frozen=True)
 class Estimate:
     """Estimated patches of a batch of clips.
 
     Attributes:
-        classes: int [n, params], the most likely class per parameter.
-        confidence: float [n, params], its softmax probability.
-        probabilities: float [n, params, classes].
-        values: float [n, params], the class values in real units.
+        probabilities: float [n, params, bins], each head's softmax (calibrated when the model says how).
+        argmax: float [n, params], real value of the most likely bin.
+        expected: float [n, params], real value of the expectation over the head (between bins).
+        confidence: float [n, params], the probability that the truth lies within one bin of ``values``.
+        values: float [n, params], the estimate chosen by the decoding.
+        classes: int [n, params], the class nearest to ``values`` (the paper's grid).
     """
 
-    classes: np.ndarray
-    confidence: np.ndarray
     probabilities: np.ndarray
+    argmax: np.ndarray
+    expected: np.ndarray
+    confidence: np.ndarray
     values: np.ndarray
+    classes: np.ndarray
+
+    @classmethod
+    def from_probabilities(cls, spec: SynthSpec, probabilities: np.ndarray, decoding: str) -> Estimate:
+        if decoding not in DECODINGS:
+            raise SpecError(f"decoding {decoding!r} is not one of {', '.join(DECODINGS)}")
+        positions = np.zeros((len(spec.params), probabilities.shape[2]))
+        for j, p in enumerate(spec.params):
+            positions[j, : p.n_bins] = p.bin_positions()
+        best = probabilities.argmax(axis=-1)
+        argmax = spec.denormalise_rows(np.take_along_axis(positions[None], best[..., None], axis=-1)[..., 0])
+        expected_positions = np.einsum("npk,pk->np", probabilities, positions)
+        expected = spec.denormalise_rows(expected_positions)
+        values = expected if decoding == "expected" else argmax
+        chosen = spec.normalise_rows(values)
+        spacing = np.array([1.0 / (p.n_bins - 1) for p in spec.params])
+        near = np.abs(positions[None] - chosen[..., None]) <= spacing[None, :, None] * (1 + 1e-9)
+        confidence = np.where(near, probabilities, 0.0).sum(axis=-1)
+        return cls(probabilities, argmax, expected, confidence, values, spec.values_to_classes(values))
 
     def patch(self, spec: SynthSpec, row: int) -> dict[str, float]:
         return spec.from_array(self.values[row])
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What ``inversynth calibrate`` measured on held-out clips and stored in the model file.
+
+    Attributes:
+        temperatures: per parameter, the softmax temperature that makes confidences honest.
+        exact_db, reach_db: verdict thresholds on the log-spectral distance of the final match.
+    """
+
+    temperatures: np.ndarray
+    exact_db: float = 1.0
+    reach_db: float = 6.0
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], spec: SynthSpec) -> Calibration:
+        data = json.loads(metadata.get("calibration", "{}"))
+        temperatures = data.get("temperature", {})
+        return cls(
+            np.array([float(temperatures.get(name, 1.0)) for name in spec.names]),
+            float(data.get("exact_db", cls.exact_db)),
+            float(data.get("reach_db", cls.reach_db)),
+        )
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -73,6 +123,7 @@ class Estimator:
             raise ModelFileError(f"{self.path} is not a loadable ONNX model ({type(exc).__name__})") from None
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.spec = self._check_metadata()
+        self.calibration = Calibration.from_metadata(self.metadata, self.spec)
 
     def _check_metadata(self) -> SynthSpec:
         meta, name = self.metadata, self.path.name
@@ -105,18 +156,21 @@ class Estimator:
         return self.metadata.get("model", "unknown")
 
     def logits(self, audio: np.ndarray) -> np.ndarray:
-        """float32 [n, clip_samples] -> logits [n, params, classes]."""
+        """float32 [n, clip_samples] -> logits [n, params, max_bins]."""
         batch = np.ascontiguousarray(audio, dtype=np.float32)
         if batch.ndim != 2 or batch.shape[1] != self.spec.clip_samples:
             raise ModelFileError(f"model input must be [n, {self.spec.clip_samples}], got {list(batch.shape)}")
         return self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]
 
-    def estimate(self, audio: np.ndarray) -> Estimate:
+    def probabilities(self, audio: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """float32 [n, clip_samples] -> each head's softmax [n, params, max_bins] (temperature-scaled)."""
         logits = self.logits(audio).astype(np.float64)
         broken = ~np.isfinite(logits).all(axis=(1, 2))
         if broken.any():
             raise ModelFileError(f"{self.path.name} gave non-finite scores for {int(broken.sum())} clip(s)")
-        probabilities = softmax(logits)
-        classes = probabilities.argmax(axis=-1)
-        confidence = np.take_along_axis(probabilities, classes[..., None], axis=-1)[..., 0]
-        return Estimate(classes, confidence, probabilities, self.spec.classes_to_values(classes))
+        if calibrated:
+            logits = logits / self.calibration.temperatures[None, :, None]
+        return softmax(logits)
+
+    def estimate(self, audio: np.ndarray, decoding: str = DEFAULT_DECODING) -> Estimate:
+        return Estimate.from_probabilities(self.spec, self.probabilities(audio), decoding)

@@ -1,4 +1,14 @@
-"""Matching: audio files -> estimated patches, re-synthesised and scored.
+"""Matching: audio -> an estimated patch, refined, re-synthesised, scored and judged.
+
+The pipeline per clip: the network's heads give each parameter a value
+(expectation or arg-max) and a calibrated confidence; parameters the clip
+cannot determine (the synth's audibility rule: their part of the sound starts
+after the clip, or is silent) keep a fallback value instead of a guess; the
+engine re-renders the estimate and its log-spectral distance to the target is
+measured; optionally the refinement (:mod:`~inversynth.bridge.refine`)
+searches from there; and a verdict says how far the synth got: ``exact``,
+``close`` or ``out of reach`` with the likely reason (no steady pitch, a pitch
+outside what the synth plays, or a timbre it cannot make).
 
 The model loads once for any number of files; files that cannot be read or
 are not usable audio are collected with their one-line reason and the run goes
@@ -7,47 +17,99 @@ on with the others.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from inversynth.bridge.audio_input import AudioInputError, load_clip
-from inversynth.bridge.inference import Estimator
+from inversynth.bridge.audio_input import AudioInputError, Note, load_notes
+from inversynth.bridge.inference import DEFAULT_DECODING, Calibration, Estimate, Estimator
+from inversynth.bridge.refine import DEFAULT_BUDGET, Budget, Refinement, first_steps, refine
 from inversynth.engine.analysis import log_spectral_distance
+from inversynth.engine.pitch import Pitch, find_pitch
 from inversynth.engine.render import renderer
+from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synths import get_audibility, get_voice
 from inversynth.errors import InversynthError
 from inversynth.presets.preset import Preset
 from inversynth.presets.store import Bank
 
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
+VERDICTS = ("exact", "close", "out of reach")
+RUNNER_UP_SHARE = 0.15  # a parameter whose second-best bin holds this much is tried there too
+
+
+@dataclass(frozen=True)
+class MatchOptions:
+    """How to match: which decoding of the heads, whether to refine and with what budget."""
+
+    decoding: str = DEFAULT_DECODING
+    refine: bool = False
+    budget: Budget = DEFAULT_BUDGET
 
 
 @dataclass
 class Match:
-    """One file's estimate: patch in real units, classes, confidences and the re-synthesis."""
+    """One clip's answer and how far it got.
+
+    ``patch`` is the final patch (refined when refinement ran); ``network_patch`` the network's own.
+    ``undetermined`` names the parameters the clip could not tell, which kept their fallback value.
+    ``span`` is the part of the source (seconds) that was matched.
+    """
 
     source: str
     synth: str
     model: str
     model_file: str
     patch: dict[str, float]
+    network_patch: dict[str, float]
     classes: dict[str, int]
     confidence: dict[str, float]
+    undetermined: tuple[str, ...]
+    pitch: Pitch
+    network_distance_db: float
     distance_db: float
-    target: np.ndarray = field(repr=False)
-    resynthesis: np.ndarray = field(repr=False)
+    verdict: str
+    reason: str
+    span: tuple[float, float]
+    refinement: Refinement | None = None
+    target: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    resynthesis: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    starts: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # where a refinement may start
+
+    @property
+    def saveable(self) -> bool:
+        """Whether a preset is made from it without being asked twice."""
+        return self.verdict != "out of reach"
 
     def to_json(self) -> dict[str, object]:
+        refined = self.refinement
         return {
             "file": self.source,
+            "span_seconds": [round(self.span[0], 4), round(self.span[1], 4)],
             "model": self.model,
             "params": self.patch,
             "classes": self.classes,
             "confidence": self.confidence,
+            "undetermined": list(self.undetermined),
+            "pitch_hz": None if not self.pitch.pitched else round(self.pitch.hz, 3),
+            "periodic_share": round(self.pitch.periodic_share, 3),
             "log_spectral_distance_db": self.distance_db,
+            "network_distance_db": self.network_distance_db,
+            "verdict": self.verdict,
+            "reason": self.reason,
+            "refinement": None
+            if refined is None
+            else {
+                "network_params": self.network_patch,
+                "renders": refined.renders,
+                "generations": refined.generations,
+                "ms": round(refined.elapsed_ms, 1),
+                "stopped": refined.stopped,
+            },
         }
 
 
@@ -62,50 +124,176 @@ def expand(inputs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def match_clips(estimator: Estimator, clips: np.ndarray, sources: Sequence[str]) -> list[Match]:
-    """Estimate, re-render with the engine and score a batch of clips [n, clip_samples]."""
+def judge(spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch) -> tuple[str, str]:
+    """(verdict, reason): exact and close need no reason; out of reach says what the synth lacks."""
+    if distance_db <= calibration.exact_db:
+        return "exact", ""
+    if distance_db <= calibration.reach_db:
+        return "close", ""
+    pitch_name = get_voice(spec.name).pitch_param
+    far = f"the closest patch is {distance_db:.1f} dB away"
+    if not pitch.pitched:
+        return "out of reach", f"no steady pitch (noise or an unpitched sound): {far}"
+    if pitch_name is not None:
+        param = spec.param(pitch_name)
+        if not param.minimum <= pitch.hz <= param.maximum:
+            return "out of reach", f"its pitch {pitch.hz:.1f} Hz is outside what the synth plays ({param.range_text()})"
+    return "out of reach", f"a waveform or timbre this synth cannot make: {far}"
+
+
+def undetermined(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
+    """bool [n, params]: parameters the clip cannot tell (the synth module's audibility rule)."""
+    rule = get_audibility(spec.name)
+    out = np.zeros(values.shape, dtype=bool)
+    if rule is None:
+        return out
+    heard = rule({name: values[:, j] for j, name in enumerate(spec.names)}, spec.clip_seconds)
+    for j, name in enumerate(spec.names):
+        if name in heard:
+            out[:, j] = ~np.asarray(heard[name], dtype=bool)
+    return out
+
+
+def _start_candidates(spec: SynthSpec, estimate: Estimate, row: int, values: np.ndarray, pitch: Pitch) -> np.ndarray:
+    """Where the search may start: the chosen values, the arg-max, runner-up bins, the measured pitch."""
+    candidates = [values, np.where(np.isnan(values), values, estimate.argmax[row])]
+    probabilities = estimate.probabilities[row]
+    for j, p in enumerate(spec.params):
+        order = np.argsort(probabilities[j, : p.n_bins])[::-1]
+        if probabilities[j, order[1]] >= RUNNER_UP_SHARE:
+            candidate = values.copy()
+            candidate[j] = p.denormalise_array(p.bin_positions()[order[1]])
+            candidates.append(candidate)
+    pitch_name = get_voice(spec.name).pitch_param
+    if pitch_name is not None and pitch.pitched:
+        param = spec.param(pitch_name)
+        if param.minimum <= pitch.hz <= param.maximum:
+            candidate = values.copy()
+            candidate[spec.names.index(pitch_name)] = pitch.hz
+            candidates.append(candidate)
+    return np.array(candidates)
+
+
+def estimate_notes(
+    estimator: Estimator,
+    notes: Sequence[Note],
+    sources: Sequence[str],
+    options: MatchOptions = MatchOptions(),
+    fallback: Mapping[str, float] | None = None,
+) -> list[Match]:
+    """The network's matches of a batch of notes, re-rendered and judged (no refinement yet).
+
+    ``fallback``: the values undetermined parameters keep (default: the spec's defaults).
+    """
     spec = estimator.spec
-    estimate = estimator.estimate(clips)
-    resynthesis = renderer(spec.name).render(estimate.values, spec.clip_samples)
+    clips = np.stack([note.clip for note in notes])
+    estimate = Estimate.from_probabilities(spec, estimator.probabilities(clips), options.decoding)
+    kept = spec.to_array(spec.patch(fallback))
+    unknown = undetermined(spec, estimate.values)
+    values = np.where(unknown, kept[None, :], estimate.values)
+    resynthesis = renderer(spec.name).render(values, spec.clip_samples)
     distances = log_spectral_distance(clips, resynthesis)
     matches = []
-    for i, source in enumerate(sources):
+    for i, (note, source) in enumerate(zip(notes, sources, strict=True)):
+        pitch = find_pitch(note.clip, spec.sample_rate)
+        distance = round(float(distances[i]), 3)
+        patch = spec.from_array(values[i])
+        verdict, reason = judge(spec, estimator.calibration, distance, pitch)
         matches.append(
             Match(
                 source=source,
                 synth=spec.name,
                 model=estimator.model_name,
                 model_file=estimator.path.name,
-                patch=estimate.patch(spec, i),
-                classes={n: int(c) for n, c in zip(spec.names, estimate.classes[i], strict=True)},
+                patch=patch,
+                network_patch=patch,
+                classes={n: int(c) for n, c in zip(spec.names, spec.values_to_classes(values[i]), strict=True)},
                 confidence={n: round(float(c), 4) for n, c in zip(spec.names, estimate.confidence[i], strict=True)},
-                distance_db=round(float(distances[i]), 3),
-                target=clips[i],
+                undetermined=tuple(n for n, u in zip(spec.names, unknown[i], strict=True) if u),
+                pitch=pitch,
+                network_distance_db=distance,
+                distance_db=distance,
+                verdict=verdict,
+                reason=reason,
+                span=(note.start, note.end),
+                target=note.clip,
                 resynthesis=resynthesis[i],
+                probabilities=estimate.probabilities[i],
+                starts=_start_candidates(spec, estimate, i, values[i], pitch),
             )
         )
     return matches
 
 
-def match_files(estimator: Estimator, paths: Sequence[Path]) -> tuple[list[Match], list[tuple[Path, str]]]:
-    """Matches of every usable file, and (file, reason) for the others."""
-    clips, sources, failures = [], [], []
+def refine_match(
+    estimator: Estimator, match: Match, budget: Budget = DEFAULT_BUDGET, cancelled: Callable[[], bool] = lambda: False
+) -> Match:
+    """The match after an analysis-by-synthesis search from the network's estimate (never a worse one)."""
+    spec = estimator.spec
+    free = np.array([name not in match.undetermined for name in spec.names])
+    search = refine(
+        spec,
+        renderer(spec.name),
+        match.target,
+        match.starts,
+        free,
+        first_steps(spec, match.probabilities),
+        budget,
+        cancelled,
+    )
+    resynthesis = renderer(spec.name).render(search.values[None, :], spec.clip_samples)[0]
+    distance = round(float(log_spectral_distance(match.target, resynthesis)), 3)
+    if distance >= match.network_distance_db:  # the search's objective is not the reported distance
+        return replace(match, refinement=search)
+    verdict, reason = judge(spec, estimator.calibration, distance, match.pitch)
+    patch = spec.from_array(search.values)
+    return replace(
+        match,
+        patch=patch,
+        classes={n: int(c) for n, c in zip(spec.names, spec.values_to_classes(search.values), strict=True)},
+        distance_db=distance,
+        verdict=verdict,
+        reason=reason,
+        refinement=search,
+        resynthesis=resynthesis,
+    )
+
+
+def match_notes(
+    estimator: Estimator,
+    notes: Sequence[Note],
+    sources: Sequence[str],
+    options: MatchOptions = MatchOptions(),
+    fallback: Mapping[str, float] | None = None,
+) -> list[Match]:
+    """Estimate a batch of notes, then refine each one when ``options.refine`` says so."""
+    matches = estimate_notes(estimator, notes, sources, options, fallback)
+    if options.refine:
+        matches = [refine_match(estimator, m, options.budget) for m in matches]
+    return matches
+
+
+def match_files(
+    estimator: Estimator, paths: Sequence[Path], options: MatchOptions = MatchOptions(), each_note: bool = False
+) -> tuple[list[Match], list[tuple[Path, str]]]:
+    """Matches of every usable file (its first note, or each note), and (file, reason) for the others."""
+    notes, sources, failures = [], [], []
     for path in paths:
         try:
-            clips.append(load_clip(path, estimator.spec))
-            sources.append(str(path))
+            found = load_notes(path, estimator.spec, each_note)
         except (AudioInputError, InversynthError) as exc:
             failures.append((path, str(exc)))
-    if not clips:
+            continue
+        notes.extend(found)
+        sources.extend([str(path)] * len(found))
+    if not notes:
         return [], failures
-    return match_clips(estimator, np.stack(clips), sources), failures
+    return match_notes(estimator, notes, sources, options), failures
 
 
 def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) -> Path:
-    """Save a match as a preset whose provenance says where it came from and how sure the model was.
-
-    ``audio``: where the matched sound was kept (captures), recorded in the provenance.
-    """
+    """Save a match as a preset whose provenance says where it came from, how sure the model was and how
+    close it got (before and after refinement). ``audio``: where the matched sound was kept (captures)."""
     preset = Preset.new(
         match.synth,
         name,
@@ -114,22 +302,31 @@ def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) 
         description=f"matched from {Path(match.source).name}",
         provenance={
             "source": match.source,
+            "span_seconds": list(match.span),
             "model": match.model,
             "model_file": match.model_file,
             "confidence": match.confidence,
+            "undetermined": list(match.undetermined),
             "distance_db": match.distance_db,
+            "network_distance_db": match.network_distance_db,
+            "refined": match.refinement is not None,
+            "verdict": match.verdict,
+            **({"reason": match.reason} if match.reason else {}),
             **({"audio": str(audio)} if audio is not None else {}),
         },
     )
     return bank.save(preset)
 
 
-def write_outputs(match: Match, folder: Path, sample_rate: int) -> tuple[Path, Path]:
-    """The re-synthesis as WAV and a PNG of target and match spectrograms side by side."""
+def write_outputs(match: Match, folder: Path, sample_rate: int, index: int | None = None) -> tuple[Path, Path]:
+    """The re-synthesis as WAV and a PNG of target and match spectrograms side by side.
+
+    ``index``: the note's number when a file gave several.
+    """
     from inversynth.audio_files import write_wav
     from inversynth.bridge.plots import spectrogram_pair
 
-    stem = Path(match.source).stem
+    stem = Path(match.source).stem + (f".note{index}" if index is not None else "")
     wav = folder / f"{stem}.match.wav"
     png = folder / f"{stem}.match.png"
     write_wav(wav, match.resynthesis, sample_rate)
@@ -138,6 +335,6 @@ def write_outputs(match: Match, folder: Path, sample_rate: int) -> tuple[Path, P
         match.resynthesis,
         sample_rate,
         png,
-        titles=(f"target: {Path(match.source).name}", f"match: {match.distance_db:.2f} dB LSD"),
+        titles=(f"target: {Path(match.source).name}", f"match: {match.distance_db:.2f} dB LSD, {match.verdict}"),
     )
     return wav, png

@@ -16,10 +16,14 @@ made from the spec, so a new synth gets its own):
 ``/preset/load s``, ``/preset/save s`` by name, in the server's bank (names never become paths)
 ``/preset/list``                      reply ``/preset/list s...``
 ``/match/source s``                   ``output`` or ``input``
-``/match/capture f``                  capture that many seconds, match, load, save
+``/match/capture f``                  capture that many seconds, match, load, refine, save
 ``/match/file s``                     match a file inside a folder allowed with ``--allow``
+``/match/cancel``                     stop a refinement in progress (its best so far is kept)
 ``/midi/learn s``                     the next CC moved controls that parameter
-``/subscribe i`` | ``/subscribe s i`` push every change and ``/match/done s f`` to that port
+``/subscribe i`` | ``/subscribe s i`` push every change, ``/match/estimate f s`` (the network's
+                                      distance dB, verdict) and ``/match/done s f f s s`` (preset or
+                                      "" when not saved, distance and network distance dB, verdict,
+                                      reason) to that port
 ``/unsubscribe i`` | ``… s i``        stop pushing
 ``/status``                           reply ``/status s i i i i f f`` (backend, voices sounding,
                                       xruns, bad OSC messages, matches, last match latency ms,
@@ -180,7 +184,12 @@ class OscControl(Dispatcher):
         self._publish(f"/synth/param/{name}", value)
 
     def _push_match(self, report: MatchReport) -> None:
-        self._publish("/match/done", report.preset, report.match.distance_db)
+        match = report.match
+        if not report.final:
+            self._publish("/match/estimate", match.network_distance_db, match.verdict)
+            return
+        distances = (match.distance_db, match.network_distance_db)
+        self._publish("/match/done", report.preset or "", *distances, match.verdict, match.reason)
 
     # --- routes -----------------------------------------------------------------------------
 
@@ -199,6 +208,7 @@ class OscControl(Dispatcher):
             "/match/source": Route(("s",), lambda _c, source: session.set_capture_source(source)),
             "/match/capture": Route(("f",), lambda _c, seconds: session.match_capture(seconds)),
             "/match/file": Route(("s",), lambda _c, path: session.match_file(path)),
+            "/match/cancel": Route(("",), lambda _c: session.cancel_match()),
             "/midi/learn": Route(("s",), lambda _c, name: session.cc_map.learn(name)),
             "/subscribe": Route(("i", "si"), self._subscribe),
             "/unsubscribe": Route(("i", "si"), self._unsubscribe),

@@ -169,18 +169,21 @@ class PresetManager(App[None]):
         """A message from the server (on the OSC client's thread)."""
         if address == "/status" and not self.online:
             self.call_from_thread(self._went_online, str(args[0]) if args else "?")
-        elif address == "/match/done" and len(args) == 2:
-            self.call_from_thread(self._matched, str(args[0]), float(args[1]))
+        elif address == "/match/done" and len(args) == 5:
+            self.call_from_thread(self._matched, str(args[0]), float(args[1]), str(args[3]), str(args[4]))
 
     def _went_online(self, backend: str) -> None:
         self.online = True
         assert self.server is not None
         self.status = f"connected to inversynth serve at {self.server[0]}:{self.server[1]} ({backend})"
 
-    def _matched(self, name: str, distance: float) -> None:
+    def _matched(self, name: str, distance: float, verdict: str, reason: str) -> None:
+        if not name:
+            self.status = f"match {verdict}: {reason}; nothing saved"
+            return
         self.refresh_list(keep=name)
         where = "" if name in self.bank.names() else f" (in the server's bank, not {self.bank.folder})"
-        self.status = f"matched: '{name}', {distance:.2f} dB from the capture{where}"
+        self.status = f"matched ({verdict}): '{name}', {distance:.2f} dB from the capture{where}"
 
     # --- state -----------------------------------------------------------------------------------
 

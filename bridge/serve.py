@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 
@@ -20,9 +20,11 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from inversynth.bridge.match import MatchOptions
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_input import MidiInput
 from inversynth.bridge.osc_control import DEFAULT_HOST, DEFAULT_PORT, OscControl
+from inversynth.bridge.refine import DEFAULT_BUDGET
 from inversynth.bridge.session import Session
 from inversynth.console import errors
 from inversynth.engine.backends import DEFAULT_BUFFER, DEFAULT_RATE, LiveServer, ServerOptions
@@ -50,6 +52,9 @@ class ServeOptions:
     midi: bool = True
     model: Path | None = None
     matching: bool = True
+    refine: bool = True
+    refine_budget_ms: float = DEFAULT_BUDGET.ms
+    save_out_of_reach: bool = False
     bank: Path | None = None
     allow: Sequence[Path] = field(default_factory=tuple)
     input_file: Path | None = None
@@ -78,7 +83,16 @@ class Studio:
         self._closers.append(self.synth.close)
         self.worker = MatchWorker(self.synth.spec, options.model) if options.matching else None
         bank = Bank(options.bank or user_bank())
-        self.session = Session(self.synth, bank, self.worker, options.allow, log=self.log)
+        matching = MatchOptions(refine=options.refine, budget=replace(DEFAULT_BUDGET, ms=options.refine_budget_ms))
+        self.session = Session(
+            self.synth,
+            bank,
+            self.worker,
+            options.allow,
+            log=self.log,
+            match_options=matching,
+            save_out_of_reach=options.save_out_of_reach,
+        )
         self._closers.append(self.session.close)
         self.osc = OscControl(self.session, options.osc_host, options.osc_port)
         self.midi = self._open_midi(options, server.backend) if options.midi else None
@@ -118,7 +132,10 @@ class Studio:
             line.append(f"learning CC for {session.cc_map.learning}  ", style="yellow")
         if session.reports:
             last = session.reports[-1]
-            line.append(f"last match '{last.preset}' {last.match.distance_db:.2f} dB in {last.latency_ms:.0f} ms")
+            saved = f"'{last.preset}'" if last.preset else "(not saved)"
+            line.append(
+                f"last match {saved} {last.match.distance_db:.2f} dB, {last.match.verdict}, in {last.latency_ms:.0f} ms"
+            )
         return line
 
     def close(self) -> None:

@@ -2,9 +2,16 @@
 
 OSC and MIDI are two ways in to the same :class:`Session`; whatever either
 asks, the session does it the same way, counts it for the status line and
-tells its listeners. Slow work (capture, inference, preset files) runs on the
-session's matcher thread, never on the thread that asked or on the audio
-thread.
+tells its listeners. Slow work (capture, inference, refinement, preset files)
+runs on the session's matcher thread and in the model worker, never on the
+thread that asked or on the audio thread.
+
+A match comes in two steps: the network's estimate sounds at once (its
+listeners hear it as an ``estimate``), then the refinement's result follows
+and is saved as a preset with the distance before and after — unless the
+verdict is ``out of reach``, which loads and saves nothing unless the session
+was told to keep such matches. Undetermined parameters keep the patch's
+current values.
 """
 
 from __future__ import annotations
@@ -17,12 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
 from inversynth.atomic import ensure_folder
 from inversynth.audio_files import write_wav
-from inversynth.bridge.audio_input import load_clip, to_clip
-from inversynth.bridge.match import Match, save_preset
+from inversynth.bridge.audio_input import Note, load_notes, notes
+from inversynth.bridge.match import Match, MatchOptions, save_preset
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_map import CcMap
 from inversynth.engine.live import Capture, LiveSynth, check_capture_source
@@ -31,17 +36,22 @@ from inversynth.presets.preset import Preset, PresetError
 from inversynth.presets.store import Bank, file_name, load_named
 
 CAPTURES = "captures"  # subfolder of the bank keeping the audio of each captured match
+LIVE_MATCH = MatchOptions(refine=True)
 
 
 @dataclass(frozen=True)
 class MatchReport:
-    """A finished auto-match: the saved preset and how long each step took."""
+    """An auto-match: the saved preset (None when not saved) and how long each step took.
 
-    preset: str
-    path: Path
+    ``final`` is False for the network's estimate, reported before its refinement.
+    """
+
+    preset: str | None
+    path: Path | None
     match: Match
     capture_seconds: float
-    latency_ms: float  # end of the capture (or of reading the file) -> estimated patch sounding
+    latency_ms: float  # end of the capture (or of reading the file) -> this estimate sounding
+    final: bool = True
 
 
 MatchListener = Callable[[MatchReport], None]
@@ -58,6 +68,8 @@ class Session:
         allowed_folders: Sequence[Path] = (),
         cc_map: CcMap | None = None,
         log: Callable[[str], None] = print,
+        match_options: MatchOptions = LIVE_MATCH,
+        save_out_of_reach: bool = False,
     ) -> None:
         self.synth = synth
         self.spec = synth.spec
@@ -67,6 +79,8 @@ class Session:
         self.allowed = [Path(folder).resolve() for folder in allowed_folders]
         self.log = log
         self.capture_source = "output"
+        self.match_options = match_options
+        self.save_out_of_reach = save_out_of_reach
         self.reports: list[MatchReport] = []
         self._match_listeners: list[MatchListener] = []
         self._matcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inversynth-match")
@@ -115,8 +129,12 @@ class Session:
         self.capture_source = check_capture_source(source)
 
     def match_capture(self, seconds: float) -> Future[MatchReport]:
-        """Start capturing now; match, load and save when done (on the matcher thread)."""
+        """Start capturing now; match, load and save when done (on the matcher thread).
+
+        A refinement still running for an earlier match stops there, with its best patch so far.
+        """
         self._require_worker()
+        self.cancel_match()
         source = self.capture_source
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise SpecError(f"capture length {seconds!r} is not a number of seconds")
@@ -151,35 +169,54 @@ class Session:
         elif exc is not None:
             self.log(f"match failed: {type(exc).__name__}: {exc}")
 
+    def cancel_match(self) -> None:
+        """Stop a refinement in progress: its best patch so far is used."""
+        if self.worker is not None:
+            self.worker.cancel()
+
     def _capture_and_match(self, seconds: float, source: str) -> MatchReport:
         capture = self.synth.capture(seconds, source)
         label = f"capture of the {source}"
-        clip = to_clip(capture.audio, capture.sample_rate, self.spec, label)
-        return self._finish(clip, label, capture.ended, seconds, capture)
+        note = notes(capture.audio, capture.sample_rate, self.spec, label)[0]
+        return self._finish(note, label, capture.ended, seconds, capture)
 
     def _file_and_match(self, path: Path) -> MatchReport:
-        clip = load_clip(path, self.spec)
-        return self._finish(clip, str(path), time.monotonic(), 0.0)
+        note = load_notes(path, self.spec)[0]
+        return self._finish(note, str(path), time.monotonic(), 0.0)
 
     def _finish(
-        self, clip: np.ndarray, source: str, ended: float, seconds: float, capture: Capture | None = None
+        self, note: Note, source: str, ended: float, seconds: float, capture: Capture | None = None
     ) -> MatchReport:
         assert self.worker is not None
-        match = self.worker.match(clip, source)
-        self.synth.load_patch(match.patch, source="match")
+        match = self.worker.estimate(note, source, self.match_options, dict(self.synth.patch))
+        keep = match.saveable or self.save_out_of_reach
+        if keep:
+            self.synth.load_patch(match.patch, source="match")
+        if self.match_options.refine:
+            self._tell(MatchReport(None, None, match, seconds, (time.monotonic() - ended) * 1000, final=False))
+            match = self.worker.refine(match, self.match_options.budget)
+            if keep:
+                self.synth.load_patch(match.patch, source="match")
         latency_ms = (time.monotonic() - ended) * 1000
-        name = self._new_preset_name()
-        audio = None
-        if capture is not None:  # keep what was heard next to the preset it became
-            audio = ensure_folder(self.bank.folder / CAPTURES) / Path(file_name(name)).with_suffix(".wav").name
-            write_wav(audio, capture.audio, capture.sample_rate)
-        path = save_preset(match, name, self.bank, audio)
+        name, path = None, None
+        if keep:
+            name = self._new_preset_name()
+            audio = None
+            if capture is not None:  # keep what was heard next to the preset it became
+                audio = ensure_folder(self.bank.folder / CAPTURES) / Path(file_name(name)).with_suffix(".wav").name
+                write_wav(audio, capture.audio, capture.sample_rate)
+            path = save_preset(match, name, self.bank, audio)
+        else:
+            self.log(f"match of {source}: out of reach ({match.reason}); nothing loaded or saved")
         report = MatchReport(name, path, match, seconds, latency_ms)
         with self._lock:
             self.reports.append(report)
+        self._tell(report)
+        return report
+
+    def _tell(self, report: MatchReport) -> None:
         for listener in self._match_listeners:
             listener(report)
-        return report
 
     def _new_preset_name(self) -> str:
         stamp = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -189,6 +226,7 @@ class Session:
         return name
 
     def close(self) -> None:
+        self.cancel_match()
         self._matcher.shutdown(wait=True, cancel_futures=True)
         if self.worker is not None:
             self.worker.close()

@@ -23,7 +23,7 @@ import numpy as np
 
 from inversynth.engine.backends import CHANNELS, LiveServer
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import SynthSpec
+from inversynth.engine.spec import SynthSpec, nearest_note, note_frequency
 from inversynth.engine.synths import get_spec, get_voice
 from inversynth.engine.voice import SharedControls
 from inversynth.errors import SpecError
@@ -36,15 +36,6 @@ CAPTURE_SOURCES = ("output", "input")
 MAX_CAPTURE_SECONDS = 30.0
 
 ChangeListener = Callable[[str, float, str], None]
-
-
-def note_frequency(note: float) -> float:
-    """Equal-tempered pitch of a MIDI note number (A4 = 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
-
-
-def nearest_note(frequency: float) -> int:
-    return round(69 + 12 * math.log2(frequency / 440.0))
 
 
 def audition_note(synth: str, patch: Mapping[str, float]) -> int:

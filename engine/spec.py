@@ -10,6 +10,12 @@ Three views of a value exist and only this module converts between them:
 * normalised 0..1, linear or logarithmic in the real value by ``scale``;
 * class index 0..n-1, the nearest of the param's class values (measured in
   normalised space, so log-scaled params round like a musician's ear).
+
+Models do not predict classes directly: each parameter has a *head* of
+``bins`` positions evenly spaced over its whole normalised range (by default
+as many as its classes, which then coincide with them). A head's softmax gives
+an arg-max value and an expectation; the classes stay for the paper's figures
+(probability mass of the bins nearest to each class).
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class Param:
         description: one line for help texts and UIs.
         scale: "linear" or "log" mapping between real value and 0..1.
         midi_cc: default MIDI continuous controller, or None.
+        bins: size of the model head (positions evenly spaced over the normalised range);
+            None: one per class (the classes must then be those positions).
     """
 
     name: str
@@ -61,6 +69,7 @@ class Param:
     description: str
     scale: Scale = "linear"
     midi_cc: int | None = None
+    bins: int | None = None
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -77,10 +86,27 @@ class Param:
             self.validate(value)
         if self.midi_cc is not None and not 0 <= self.midi_cc <= 127:
             raise SpecError(f"parameter '{self.name}' has MIDI CC {self.midi_cc}, outside 0..127")
+        if self.bins is None and not np.allclose(self._class_positions(), np.linspace(0, 1, self.n_classes)):
+            raise SpecError(f"parameter '{self.name}': classes do not span the range evenly; give its head 'bins'")
+        if self.bins is not None and self.bins < 2:
+            raise SpecError(f"parameter '{self.name}' needs at least 2 head bins, got {self.bins}")
 
     @property
     def n_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def n_bins(self) -> int:
+        """Size of the model head for this parameter."""
+        return self.bins or self.n_classes
+
+    def bin_positions(self) -> np.ndarray:
+        """Normalised positions of the head's bins, evenly spaced over 0..1."""
+        return np.linspace(0.0, 1.0, self.n_bins)
+
+    def bin_classes(self) -> np.ndarray:
+        """For each head bin, the index of its nearest class (in normalised space)."""
+        return np.abs(self.bin_positions()[:, None] - self._class_positions()[None, :]).argmin(axis=1)
 
     def range_text(self) -> str:
         """The range as people read it: "1..30 Hz"."""
@@ -148,6 +174,31 @@ class Param:
 
     def _class_positions(self) -> np.ndarray:
         return np.array([self.normalise(v) for v in self.classes])
+
+    def normalise_array(self, values: np.ndarray) -> np.ndarray:
+        """Real units -> 0..1 for an array (no validation; values outside the range go outside 0..1)."""
+        real = np.asarray(values, dtype=np.float64)
+        if self.scale == "log":
+            return np.log(real / self.minimum) / math.log(self.maximum / self.minimum)
+        return (real - self.minimum) / (self.maximum - self.minimum)
+
+    def denormalise_array(self, positions: np.ndarray) -> np.ndarray:
+        """0..1 -> real units for an array, clipped to the range."""
+        x = np.clip(np.asarray(positions, dtype=np.float64), 0.0, 1.0)
+        if self.scale == "log":
+            real = self.minimum * (self.maximum / self.minimum) ** x
+        else:
+            real = self.minimum + x * (self.maximum - self.minimum)
+        return np.clip(real, self.minimum, self.maximum)
+
+
+def note_frequency(note: float) -> float:
+    """Equal-tempered pitch of a MIDI note number (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def nearest_note(frequency: float) -> int:
+    return round(69 + 12 * math.log2(frequency / 440.0))
 
 
 def linear_classes(low: float, high: float, count: int) -> tuple[float, ...]:
@@ -287,11 +338,29 @@ class SynthSpec:
         vals = np.asarray(values, dtype=np.float64)
         out = np.empty(vals.shape, dtype=np.int64)
         for i, p in enumerate(self.params):
-            column = vals[..., i]
-            positions = p._class_positions()
-            for j, value in np.ndenumerate(column):
-                out[(*j, i)] = int(np.argmin(np.abs(positions - p.normalise(float(value)))))
+            positions = p.normalise_array(vals[..., i])
+            out[..., i] = np.abs(positions[..., None] - p._class_positions()).argmin(axis=-1)
         return out
+
+    def normalise_rows(self, values: np.ndarray) -> np.ndarray:
+        """Real values [..., n_params] -> normalised positions, same shape."""
+        vals = np.asarray(values, dtype=np.float64)
+        return np.stack([p.normalise_array(vals[..., i]) for i, p in enumerate(self.params)], axis=-1)
+
+    def denormalise_rows(self, positions: np.ndarray) -> np.ndarray:
+        """Normalised positions [..., n_params] -> real values (clipped to the ranges), same shape."""
+        pos = np.asarray(positions, dtype=np.float64)
+        return np.stack([p.denormalise_array(pos[..., i]) for i, p in enumerate(self.params)], axis=-1)
+
+    @property
+    def max_bins(self) -> int:
+        """Width of the model output: the largest head (smaller heads are padded)."""
+        return max(p.n_bins for p in self.params)
+
+    def random_values(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """``count`` patches drawn uniformly over every param's normalised range (log-uniform for log
+        params), real values [count, n_params]: off the class grid, the whole playable range."""
+        return self.denormalise_rows(rng.random((count, len(self.params))))
 
     def random_classes(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """``count`` patches drawn uniformly over every param's classes, shape [count, n_params]."""

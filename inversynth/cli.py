@@ -37,6 +37,26 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0..1")
+    return value
+
+
 def _command(commands, name: str, summary: str, description: str, run) -> argparse.ArgumentParser:
     """One subcommand: its one-line help, a description with examples, and the function it runs."""
     parser = commands.add_parser(
@@ -89,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         "render a training set with the engine",
         "Render SIZE random patches into memory-mappable shards plus labels and meta.csv.\n"
         "The same seed gives identical bytes for any --workers; rerun to resume.\n\n"
-        "example:\n  inversynth dataset --size 200000 --seed 1 --out data/train --workers 2",
+        "examples:\n  inversynth dataset --size 200000 --seed 1 --out data/train --workers 2\n"
+        "  inversynth dataset --size 200000 --seed 1 --draw continuous --captured 0.5 --out data/train-cont",
         cmd.dataset,
     )
     dataset.add_argument("--synth", default="original")
@@ -100,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--shard-size", type=_int_at_least(1), default=1024, help="clips per shard file")
     dataset.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="audio sample type")
     dataset.add_argument("--wav", action="store_true", help="also write one WAV file per clip")
+    dataset.add_argument(
+        "--draw",
+        choices=("grid", "continuous"),
+        default="grid",
+        help="patches on the class grid (the paper's sets) or anywhere in every range (any pitch, off-grid)",
+    )
+    dataset.add_argument(
+        "--captured",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of shards passed through a simulated live capture (44.1/48/96 kHz, noise, 16-bit, onset cut)",
+    )
 
     trainer = _command(
         commands,
@@ -151,8 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         commands,
         "match",
         "estimate the patch that made a sound, and re-synthesise it",
-        "Reads WAV/FLAC/OGG/... at any rate, mono or stereo, any length; folders are searched.\n\n"
-        "examples:\n  inversynth match bell.wav\n  inversynth match samples/ --json --out matches/",
+        "Reads WAV/FLAC/OGG/... at any rate, mono or stereo, any length (its first note, or each note with\n"
+        "--each-note); folders are searched. Each match gets a verdict: exact, close or out of reach (with\n"
+        "the reason); an out-of-reach match is not saved as a preset unless --save-out-of-reach.\n\n"
+        "examples:\n  inversynth match bell.wav --refine\n  inversynth match samples/ --json --out matches/\n"
+        "  inversynth match phrase.flac --each-note --refine --budget-ms 500",
         cmd.match,
     )
     matcher.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR")
@@ -161,6 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     matcher.add_argument("--out", type=Path, help="folder for re-synthesised WAVs and spectrogram PNGs")
     matcher.add_argument("--save-preset", metavar="NAME", help="save each match as a preset (NAME 1, NAME 2, ...)")
     matcher.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
+    matcher.add_argument("--refine", action="store_true", help="search from the network's estimate with the engine")
+    matcher.add_argument("--budget-ms", type=_positive, default=300.0, help="refinement time per note (default 300)")
+    matcher.add_argument("--budget-renders", type=_int_at_least(1), default=400, help="refinement renders per note")
+    matcher.add_argument("--seed", type=_int_at_least(0), default=0, help="refinement seed (same seed, same answer)")
+    matcher.add_argument(
+        "--decoding", choices=("expected", "argmax"), default="expected", help="head decoding (default: expected)"
+    )
+    matcher.add_argument("--each-note", action="store_true", help="match every note of a longer file")
+    matcher.add_argument("--save-out-of-reach", action="store_true", help="save presets even for out-of-reach matches")
 
     server = _command(
         commands,
@@ -168,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "play the synth live: audio server, OSC, MIDI, capture and auto-match",
         "Run the synth on JACK, PortAudio or the dummy clock (no sound card needed), controlled over OSC\n"
         "(see the README for the addresses) and MIDI; /match/capture records the output or the input,\n"
-        "estimates its patch with the model, loads it and saves it as a preset.\n\n"
+        "estimates its patch with the model, loads it at once, refines it and saves it as a preset.\n\n"
         "examples:\n  inversynth serve\n  inversynth serve --audio jack --midi-api jack --osc-port 9000\n"
         "  inversynth serve --audio dummy --input-file voice.wav --allow ~/samples",
         cmd.serve,
@@ -193,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--midi-api", choices=("alsa", "jack"), help="default: jack on the JACK backend, else alsa")
     server.add_argument("--model", type=Path, help="ONNX model for matching (default: the shipped model)")
     server.add_argument("--no-match", action="store_true", help="run without a model (no auto-matching)")
+    server.add_argument("--no-refine", action="store_true", help="keep the network's estimate (no refinement)")
+    server.add_argument("--refine-budget-ms", type=_positive, default=300.0, help="refinement time per match")
+    server.add_argument(
+        "--save-out-of-reach", action="store_true", help="load and save matches judged out of reach too"
+    )
     server.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
     server.add_argument(
         "--allow",

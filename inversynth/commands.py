@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
 from inversynth.atomic import ensure_folder
 from inversynth.console import console, errors
 from inversynth.errors import InversynthError
+
+if TYPE_CHECKING:  # heavy modules load inside the commands (see the module docstring)
+    from rich.table import Table
+
+    from inversynth.bridge.match import Match
+    from inversynth.engine.spec import SynthSpec
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -53,7 +60,7 @@ def dataset(args: argparse.Namespace) -> int:
     from inversynth.engine.render import default_workers
     from inversynth.training import dataset
 
-    info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype)
+    info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype, args.draw, args.captured)
     workers = args.workers or default_workers()
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -209,10 +216,9 @@ def _print_evaluation(report: dict) -> None:
 
 
 def match(args: argparse.Namespace) -> int:
-    from rich.table import Table
-
     from inversynth.bridge.inference import Estimator
-    from inversynth.bridge.match import expand, match_files, save_preset, write_outputs
+    from inversynth.bridge.match import MatchOptions, expand, match_files, save_preset, write_outputs
+    from inversynth.bridge.refine import Budget
     from inversynth.presets.store import Bank, user_bank
 
     estimator = Estimator(args.model)
@@ -220,30 +226,28 @@ def match(args: argparse.Namespace) -> int:
     paths = expand(args.inputs)
     if not paths:
         raise InversynthError("no audio files found in " + ", ".join(map(str, args.inputs)))
-    matches, failures = match_files(estimator, paths)
+    options = MatchOptions(args.decoding, args.refine, Budget(args.budget_ms, args.budget_renders, args.seed))
+    matches, failures = match_files(estimator, paths, options, each_note=args.each_note)
     if args.out:
         ensure_folder(args.out)
     bank = Bank(args.bank or user_bank())
+    notes_per_file: dict[str, int] = {}
+    for match in matches:
+        notes_per_file[match.source] = notes_per_file.get(match.source, 0) + 1
+    seen: dict[str, int] = {}
     for number, match in enumerate(matches, 1):
-        written = list(write_outputs(match, args.out, spec.sample_rate)) if args.out else []
-        if args.save_preset:
+        seen[match.source] = seen.get(match.source, 0) + 1
+        index = seen[match.source] if notes_per_file[match.source] > 1 else None
+        written = list(write_outputs(match, args.out, spec.sample_rate, index)) if args.out else []
+        if args.save_preset and (match.saveable or args.save_out_of_reach):
             name = args.save_preset if len(matches) == 1 else f"{args.save_preset} {number}"
             written.append(save_preset(match, name, bank))
         if args.json:
             print(json.dumps(match.to_json()), flush=True)
             continue
-        table = Table(title=f"{match.source}: log-spectral distance {match.distance_db:.2f} dB")
-        for column in ("param", "value", "unit", "class", "confidence"):
-            table.add_column(column, justify="left" if column in ("param", "unit") else "right")
-        for p in spec.params:
-            table.add_row(
-                p.name,
-                f"{match.patch[p.name]:.4g}",
-                p.unit,
-                str(match.classes[p.name]),
-                f"{match.confidence[p.name]:.2f}",
-            )
-        console.print(table)
+        console.print(_match_table(spec, match))
+        if args.save_preset and not (match.saveable or args.save_out_of_reach):
+            console.print("  not saved: out of reach (--save-out-of-reach saves it anyway)")
         for path in written:
             console.print(f"  wrote {path}")
     for path, reason in failures:
@@ -251,6 +255,34 @@ def match(args: argparse.Namespace) -> int:
     if failures:
         errors.print(f"{len(failures)} of {len(paths)} files could not be matched")
     return 1 if failures else 0
+
+
+def _match_table(spec: SynthSpec, match: Match) -> Table:
+    from rich.table import Table
+
+    refined = match.refinement
+    steps = (
+        f"network {match.network_distance_db:.2f} dB -> refined {match.distance_db:.2f} dB "
+        f"({refined.renders} renders, {refined.elapsed_ms:.0f} ms)"
+        if refined is not None
+        else f"{match.distance_db:.2f} dB"
+    )
+    verdict = match.verdict + (f" ({match.reason})" if match.reason else "")
+    span = f"{match.span[0]:.2f}-{match.span[1]:.2f} s"
+    table = Table(title=f"{escape(match.source)} [{span}]: {steps}: {escape(verdict)}")
+    for column in ("param", "value", "unit", "class", "confidence", "note"):
+        table.add_column(column, justify="left" if column in ("param", "unit", "note") else "right")
+    for p in spec.params:
+        note = "undetermined: kept the default" if p.name in match.undetermined else ""
+        table.add_row(
+            p.name,
+            f"{match.patch[p.name]:.5g}",
+            p.unit,
+            str(match.classes[p.name]),
+            f"{match.confidence[p.name]:.2f}",
+            note,
+        )
+    return table
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -354,6 +386,9 @@ def serve(args: argparse.Namespace) -> int:
         midi=not args.no_midi,
         model=args.model,
         matching=not args.no_match,
+        refine=not args.no_refine,
+        refine_budget_ms=args.refine_budget_ms,
+        save_out_of_reach=args.save_out_of_reach,
         bank=args.bank,
         allow=tuple(args.allow),
         input_file=args.input_file,

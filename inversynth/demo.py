@@ -2,8 +2,9 @@
 
 Starts the live server on the dummy backend, then, over OSC like any client:
 loads a factory preset, plays its note, captures the synth's output, lets the
-model (in its worker process) estimate the patch, which the server loads and
-saves as a preset; then it captures the estimate sounding, compares the two
+model (in its worker process) estimate the patch, which the server loads at
+once, refines against the capture with the engine in the loop and saves as a
+preset; then it captures the estimate sounding, compares the two
 and writes both as WAV files. Every step is printed with its timing.
 """
 
@@ -61,9 +62,11 @@ def run(out: Path) -> list[Path]:
     table = Table(title="the loop, per preset (distances: log-spectral, dB; 0 = identical)")
     columns = (
         "preset",
-        "exact",
+        "classes exact",
         "exact where heard",
-        "capture vs model's re-synthesis",
+        "network's re-synthesis",
+        "refined re-synthesis",
+        "verdict",
         "capture vs estimate sounding",
     )
     for column in columns:
@@ -91,11 +94,12 @@ def _round_trip(studio: Studio, client: OscClient, name: str, out: Path) -> tupl
     time.sleep(NOTE_DELAY)
     client.send("/synth/note", audition_note(preset.synth, preset.params), 127, 0.0)
     console.print(f"   3. /match/capture {CAPTURE_SECONDS:g} s while /synth/note plays the preset's note")
-    saved, distance = client.wait_for("/match/done", timeout=60)[0]
+    saved, distance, network_distance, verdict, _reason = client.wait_for("/match/done", timeout=60)[0]
     report = studio.session.reports[-1]
     console.print(
-        f"   4. captured, estimated in the model worker, loaded into the synth and saved as '{saved}' "
-        f"({_ms(started)} in all; {report.latency_ms:.0f} ms from the end of the capture to the estimate sounding)"
+        f"   4. captured, estimated in the model worker ({network_distance:.2f} dB, sounding at once), refined "
+        f"({distance:.2f} dB, {verdict}), loaded into the synth and saved as '{saved}' "
+        f"({_ms(started)} in all; {report.latency_ms:.0f} ms from the end of the capture to the refined patch sounding)"
     )
     client.send("/unsubscribe", client.port)
     sounding = _capture_while_playing(studio, audition_note(preset.synth, preset.params))  # the estimate, loaded
@@ -111,7 +115,7 @@ def _round_trip(studio: Studio, client: OscClient, name: str, out: Path) -> tupl
     write_wav(files[1], heard, spec.sample_rate)
     exact = f"{int(right.sum())}/{right.size}"
     where_heard = f"{int(right[heard_params].sum())}/{int(heard_params.sum())}"
-    return [name, exact, where_heard, f"{distance:.2f}", f"{again:.2f}"], files
+    return [name, exact, where_heard, f"{network_distance:.2f}", f"{distance:.2f}", verdict, f"{again:.2f}"], files
 
 
 def _capture_while_playing(studio: Studio, note: int) -> np.ndarray:

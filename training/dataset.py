@@ -2,14 +2,19 @@
 
 A dataset is a folder::
 
-    dataset.json          what was asked for: synth, spec fingerprint, seed, size, format
-    labels.npy            int16 [size, n_params], class index per parameter (from the seed alone)
+    dataset.json          what was asked for: synth, spec fingerprint, seed, size, draw, captures, format
+    values.npy            float64 [size, n_params], real parameter values (from the seed alone)
+    labels.npy            int16 [size, n_params], nearest class index per parameter
     shards/audio-NNNNN.npy  float16|float32 [shard_size, clip_samples], memory-mappable
     meta.csv              id, then class index and real value of every parameter
     wav/NNNNNN.wav        optional, one file per clip
 
-Labels are drawn from ``seed`` before any rendering and shard ``k`` holds
-clips ``k*shard_size ...``; rendering is deterministic, so the bytes are the
+Patches are drawn from ``seed`` before any rendering: on the class grid
+(``draw="grid"``, the paper's datasets) or uniformly over every parameter's
+whole range (``draw="continuous"``: off-grid values, any pitch the synth
+plays). A share ``captured`` of the shards goes through a simulated live
+capture (:mod:`~inversynth.training.capture_sim`). Shard ``k`` holds clips
+``k*shard_size ...``; rendering is deterministic, so the bytes are the
 same whatever the number of workers. Every file is written atomically, so an
 interrupted run leaves only whole shards, and running the same command again
 renders just the missing ones.
@@ -32,10 +37,12 @@ from inversynth.engine.render import renderer, run_in_pool, worker_pool
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
 from inversynth.errors import DatasetError
+from inversynth.training.capture_sim import capture, plan_capture
 
 FORMAT = "inversynth-dataset"
 FORMAT_VERSION = 1
 DTYPES = ("float16", "float32")
+DRAWS = ("grid", "continuous")
 MAX_SIZE = 10_000_000
 
 
@@ -53,6 +60,8 @@ class DatasetInfo:
     seed: int
     shard_size: int
     dtype: str
+    draw: str = "grid"
+    captured: float = 0.0
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -81,7 +90,15 @@ class DatasetInfo:
         return info
 
 
-def plan(synth: str, size: int, seed: int, shard_size: int = 1024, dtype: str = "float16") -> DatasetInfo:
+def plan(
+    synth: str,
+    size: int,
+    seed: int,
+    shard_size: int = 1024,
+    dtype: str = "float16",
+    draw: str = "grid",
+    captured: float = 0.0,
+) -> DatasetInfo:
     """Validate a request and describe the dataset it makes."""
     spec = get_spec(synth)
     if not 1 <= size <= MAX_SIZE:
@@ -92,6 +109,10 @@ def plan(synth: str, size: int, seed: int, shard_size: int = 1024, dtype: str = 
         raise DatasetError(f"seed {seed} is outside 0..2**63-1")
     if dtype not in DTYPES:
         raise DatasetError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    if draw not in DRAWS:
+        raise DatasetError(f"draw {draw!r} is not one of {', '.join(DRAWS)}")
+    if not 0.0 <= captured <= 1.0:
+        raise DatasetError(f"captured share {captured} is outside 0..1")
     return DatasetInfo(
         synth=spec.name,
         spec_version=spec.version,
@@ -103,12 +124,22 @@ def plan(synth: str, size: int, seed: int, shard_size: int = 1024, dtype: str = 
         seed=seed,
         shard_size=shard_size,
         dtype=dtype,
+        draw=draw,
+        captured=captured,
     )
 
 
-def draw_labels(spec: SynthSpec, size: int, seed: int) -> np.ndarray:
-    """Class indices for every clip, int16 [size, n_params], from the seed alone."""
-    return spec.random_classes(np.random.default_rng(seed), size).astype(np.int16)
+def draw_values(spec: SynthSpec, size: int, seed: int, draw: str = "grid") -> np.ndarray:
+    """Real parameter values for every clip, float64 [size, n_params], from the seed alone."""
+    rng = np.random.default_rng(seed)
+    if draw == "grid":
+        return spec.classes_to_values(spec.random_classes(rng, size))
+    return spec.random_values(rng, size)
+
+
+def draw_labels(spec: SynthSpec, size: int, seed: int, draw: str = "grid") -> np.ndarray:
+    """Nearest class index for every clip, int16 [size, n_params]."""
+    return spec.values_to_classes(draw_values(spec, size, seed, draw)).astype(np.int16)
 
 
 def shard_path(folder: Path, index: int) -> Path:
@@ -124,12 +155,17 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(handle, array)
 
 
-def render_shard(folder: Path, info: DatasetInfo, index: int, labels: np.ndarray, wav: bool) -> int:
-    """Render shard ``index`` (``labels``: that shard's rows) into ``folder``; return its clip count."""
+def render_shard(folder: Path, info: DatasetInfo, index: int, values: np.ndarray, wav: bool) -> int:
+    """Render shard ``index`` (``values``: that shard's patches) into ``folder``; return its clip count."""
     spec = get_spec(info.synth)
     rows = info.shard_rows(index)
-    values = spec.classes_to_values(labels)
-    audio = renderer(info.synth, info.sample_rate).render(values, info.clip_samples)
+    rng = np.random.default_rng([info.seed, index])  # the shard's own stream: same bytes for any worker count
+    plan = plan_capture(rng, len(rows), info.captured, info.sample_rate)
+    if plan is None:
+        audio = renderer(info.synth, info.sample_rate).render(values, info.clip_samples)
+    else:
+        seconds = info.clip_samples / info.sample_rate
+        audio = capture(renderer(info.synth, plan.rate).render(values, round(seconds * plan.rate)), plan, spec, rng)
     if wav:
         for offset, clip in enumerate(rows):
             write_wav(wav_path(folder, clip), audio[offset], info.sample_rate)
@@ -137,9 +173,9 @@ def render_shard(folder: Path, info: DatasetInfo, index: int, labels: np.ndarray
     return len(rows)
 
 
-def _rows(labels: np.ndarray, info: DatasetInfo, index: int) -> np.ndarray:
+def _rows(values: np.ndarray, info: DatasetInfo, index: int) -> np.ndarray:
     rows = info.shard_rows(index)
-    return labels[rows.start : rows.stop]
+    return values[rows.start : rows.stop]
 
 
 def _prepare(folder: Path, info: DatasetInfo, wav: bool) -> None:
@@ -164,8 +200,7 @@ def _prepare(folder: Path, info: DatasetInfo, wav: bool) -> None:
         raise DatasetError(f"cannot write the dataset folder {folder}: {exc.strerror or exc}") from None
 
 
-def _meta_csv(spec: SynthSpec, labels: np.ndarray) -> str:
-    values = spec.classes_to_values(labels)
+def _meta_csv(spec: SynthSpec, values: np.ndarray, labels: np.ndarray) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["id", *(f"{n}_class" for n in spec.names), *spec.names])
@@ -189,9 +224,11 @@ def build(
     folder = Path(folder)
     _prepare(folder, info, wav)
     spec = get_spec(info.synth)
-    labels = draw_labels(spec, info.size, info.seed)
-    if not (folder / "labels.npy").exists():
-        _save_npy(folder / "labels.npy", labels)
+    values = draw_values(spec, info.size, info.seed, info.draw)
+    labels = spec.values_to_classes(values).astype(np.int16)
+    for name, array in (("values.npy", values), ("labels.npy", labels)):
+        if not (folder / name).exists():
+            _save_npy(folder / name, array)
     report = progress or (lambda _count: None)
     missing = []
     for index in range(info.n_shards):
@@ -205,21 +242,21 @@ def build(
     rendered = 0
     if workers == 1 or len(missing) <= 1:
         for index in missing:
-            count = render_shard(folder, info, index, _rows(labels, info, index), wav)
+            count = render_shard(folder, info, index, _rows(values, info, index), wav)
             rendered += count
             report(count)
     else:
         with worker_pool(info.synth, info.sample_rate, min(workers, len(missing))) as pool:
-            jobs = [(folder, info, index, _rows(labels, info, index), wav) for index in missing]
+            jobs = [(folder, info, index, _rows(values, info, index), wav) for index in missing]
             for count in run_in_pool(pool, render_shard, jobs):
                 rendered += count
                 report(count)
-    atomic_write_text(folder / "meta.csv", _meta_csv(spec, labels))
+    atomic_write_text(folder / "meta.csv", _meta_csv(spec, values, labels))
     return rendered
 
 
 class Dataset:
-    """A finished dataset, memory-mapped: ``audio(i)``, ``labels``, ``values``."""
+    """A finished dataset, memory-mapped: ``audio(i)``, ``labels`` (nearest classes), ``values`` (real)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -240,15 +277,11 @@ class Dataset:
                 "run the same 'inversynth dataset' command again to finish it"
             )
         self.labels: np.ndarray = np.load(self.folder / "labels.npy")
+        self.values: np.ndarray = np.load(self.folder / "values.npy")
         self._shards = [np.load(shard_path(self.folder, i), mmap_mode="r") for i in range(self.info.n_shards)]
 
     def __len__(self) -> int:
         return self.info.size
-
-    @property
-    def values(self) -> np.ndarray:
-        """Real parameter values, float64 [size, n_params]."""
-        return self.spec.classes_to_values(self.labels)
 
     def audio(self, clip: int) -> np.ndarray:
         """One clip as float32 [clip_samples]."""

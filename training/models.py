@@ -1,21 +1,25 @@
-"""Models that map raw audio to one softmax over classes per synth parameter.
+"""Models that map raw audio to one softmax per synth parameter over its head's bins.
 
 Every model takes raw audio, float32 [batch, samples] at the spec's sample
-rate, and returns logits [batch, n_params, n_classes]; features are computed
+rate, and returns logits [batch, n_params, max_bins]; features are computed
 inside the model so the exported ONNX file needs nothing but audio. The heads
-come from the spec: one block of ``n_classes`` logits per parameter.
+come from the spec: ``n_bins`` logits per parameter, evenly spaced over its
+normalised range (a smaller head is padded with logits no softmax picks).
 
 * ``e2e`` and ``conv6xl``: the original Keras project's models, as faithful as
   its facts allow (``../shared/seed/SYNTH_FACTS.md``), for comparison.
-* ``fmnet``: ours. Four cheap views of the clip — an STFT image, the whole
-  clip's line spectrum, a fine energy contour and a centroid track with its
-  modulation spectrum — joined before the heads (see :class:`FMNet`).
+* ``fmnet``: ours. Four cheap views of the clip — a log-frequency STFT image,
+  the whole clip's line spectrum on a log-frequency axis, a fine energy contour
+  and a centroid track with its modulation spectrum — joined before the heads
+  (see :class:`FMNet`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -27,23 +31,23 @@ class ModelError(InversynthError):
     """A model name, shape or file does not fit the synth."""
 
 
-def _n_classes(spec: SynthSpec) -> int:
-    counts = {p.n_classes for p in spec.params}
-    if len(counts) != 1:
-        raise ModelError(f"synth '{spec.name}' mixes class counts {sorted(counts)}; heads need one count")
-    return counts.pop()
+PAD_LOGIT = -1e4  # logits of a padded bin: the softmax gives it nothing
 
 
 class Heads(nn.Module):
-    """Linear logits for every parameter, shaped [batch, n_params, n_classes]."""
+    """Linear logits for every parameter's head, shaped [batch, n_params, max_bins] (padding masked)."""
 
     def __init__(self, features: int, spec: SynthSpec) -> None:
         super().__init__()
-        self.n_params, self.n_classes = len(spec.params), _n_classes(spec)
-        self.linear = nn.Linear(features, self.n_params * self.n_classes)
+        self.n_params, self.n_bins = len(spec.params), spec.max_bins
+        self.linear = nn.Linear(features, self.n_params * self.n_bins)
+        pad = torch.zeros(self.n_params, self.n_bins)
+        for i, p in enumerate(spec.params):
+            pad[i, p.n_bins :] = PAD_LOGIT
+        self.register_buffer("pad", pad, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(-1, self.n_params, self.n_classes)
+        return self.linear(x).view(-1, self.n_params, self.n_bins) + self.pad
 
 
 def as_stored(audio: torch.Tensor) -> torch.Tensor:
@@ -140,53 +144,85 @@ def _mlp(n_in: int, n_out: int) -> nn.Module:
     return nn.Sequential(nn.Linear(n_in, 256), nn.ReLU(), nn.Linear(256, n_out), nn.ReLU())
 
 
+def log_band_weights(bin_hz: float, n_bins: int, low_hz: float, high_hz: float, bands: int) -> torch.Tensor:
+    """[bands, n_bins] weights turning a linear spectrum (bin k at k * bin_hz) into log-spaced bands.
+
+    Each band is a triangle around its centre, as wide as the band spacing or one bin, whichever is
+    wider, so low bands interpolate between bins and high bands average several.
+    """
+    centres = np.geomspace(low_hz, high_hz, bands)
+    spacing = np.maximum(centres * (2 ** (math.log2(high_hz / low_hz) / (bands - 1)) - 1), bin_hz)
+    freqs = np.arange(n_bins) * bin_hz
+    weights = np.maximum(0.0, 1.0 - np.abs(freqs[None, :] - centres[:, None]) / spacing[:, None])
+    return torch.tensor(weights / weights.sum(axis=1, keepdims=True), dtype=torch.float32)
+
+
+def log_band_index(bin_hz: float, n_bins: int, low_hz: float, per_octave: int) -> torch.Tensor:
+    """[bands, width] bin indices of log-spaced bands (``per_octave`` per octave from ``low_hz`` to the top
+    bin), each row padded with its own first index, so a max over a row is the band's peak."""
+    top = (n_bins - 1) * bin_hz
+    edges = low_hz * 2.0 ** (np.arange(int(per_octave * math.log2(top / low_hz)) + 2) / per_octave)
+    rows = []
+    for lo, hi in itertools.pairwise(edges):
+        first, last = math.floor(lo / bin_hz), min(math.ceil(hi / bin_hz), n_bins)
+        rows.append(list(range(first, max(last, first + 1))))
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [r[0]] * (width - len(r)) for r in rows], dtype=torch.long)
+
+
 class FMNet(nn.Module):
     """Ours: four views of the clip joined before the spec's heads.
 
-    * image: log-magnitude STFT (n_fft 512, hop 128, 32 Hz..4 kHz) at half resolution -> small 2D CNN
-      (the shapes of vibrato and decay);
-    * line spectrum: the whole clip's magnitude spectrum, peak per 4 Hz up to 4 kHz -> MLP
-      (FM lines sit symmetrically around C: pitch to a fraction of a semitone);
+    * image: log-magnitude STFT (n_fft 512, hop 128) on 128 log-spaced bands from 32 Hz to Nyquist
+      -> small 2D CNN (shapes of vibrato and envelope; a pitch change is a shift of the image);
+    * line spectrum: the whole clip's magnitude spectrum (1 Hz bins), peak per quarter tone from 30 Hz
+      to Nyquist -> MLP (FM lines around C: pitch to a fraction of a semitone at any octave);
     * contour: log energy of 64-sample frames plus the log peak sample (amplitude and envelope, 4 ms steps);
     * modulation: the STFT's spectral-centroid track and its modulation spectrum (LFO rate).
     """
 
-    N_FFT, HOP, BINS = 512, 128, 128
-    LINE_HZ, LINE_TOP_HZ, FRAME = 4, 4096, 64
+    N_FFT, HOP, IMAGE_BANDS, IMAGE_LOW_HZ = 512, 128, 128, 32.0
+    LINE_LOW_HZ, LINE_PER_OCTAVE, FRAME = 30.0, 48, 64
 
     def __init__(self, spec: SynthSpec, width: int = 16, blocks: int = 3) -> None:
         super().__init__()
-        self.stft = StftMagnitude(self.N_FFT, self.HOP, self.BINS + 1)
+        self.stft = StftMagnitude(self.N_FFT, self.HOP)
+        stft_bins = self.N_FFT // 2  # DC dropped
+        nyquist = spec.sample_rate / 2
+        self.register_buffer(
+            "image_bands",
+            log_band_weights(
+                spec.sample_rate / self.N_FFT, stft_bins + 1, self.IMAGE_LOW_HZ, nyquist, self.IMAGE_BANDS
+            )[:, 1:],
+            persistent=False,
+        )
         frames = spec.clip_samples // self.HOP + 1
         self.norm = nn.BatchNorm2d(1)
         channels = [1] + [width * 2**i for i in range(blocks)]
         self.cnn = nn.Sequential(nn.AvgPool2d(2), *(_block(a, b) for a, b in itertools.pairwise(channels)))
         with torch.no_grad():
-            flat = self.cnn(torch.zeros(1, 1, self.BINS, frames)).numel()
+            flat = self.cnn(torch.zeros(1, 1, self.IMAGE_BANDS, frames)).numel()
         self.cnn_out = nn.Sequential(nn.Flatten(), nn.Linear(flat, 256), nn.ReLU())
-        # whole-clip spectrum: rfft bins are sr / samples Hz apart; pool them to LINE_HZ
-        self.bin_hz = spec.sample_rate / spec.clip_samples
-        self.line_pool = max(1, round(self.LINE_HZ / self.bin_hz))
-        available = min(int(self.LINE_TOP_HZ / self.bin_hz), spec.clip_samples // 2 + 1)
-        self.line_bins = available // self.line_pool * self.line_pool
-        self.lines = nn.Sequential(
-            nn.BatchNorm1d(self.line_bins // self.line_pool), _mlp(self.line_bins // self.line_pool, 128)
-        )
+        line_bins = spec.clip_samples // 2 + 1
+        index = log_band_index(spec.sample_rate / spec.clip_samples, line_bins, self.LINE_LOW_HZ, self.LINE_PER_OCTAVE)
+        self.register_buffer("line_index", index.flatten(), persistent=False)
+        self.line_shape = tuple(index.shape)
+        self.lines = nn.Sequential(nn.BatchNorm1d(index.shape[0]), _mlp(index.shape[0], 256))
         self.contour = _mlp(spec.clip_samples // self.FRAME + 1, 128)
         self.modulation = _mlp(frames + frames // 2 + 1, 128)
-        self.register_buffer("bin_index", torch.arange(1, self.BINS + 1, dtype=torch.float32), persistent=False)
-        self.trunk = nn.Sequential(nn.Linear(256 + 3 * 128, 512), nn.ReLU(), nn.Dropout(0.1))
+        self.register_buffer("bin_index", torch.arange(1, stft_bins + 1, dtype=torch.float32), persistent=False)
+        self.trunk = nn.Sequential(nn.Linear(256 + 256 + 2 * 128, 512), nn.ReLU(), nn.Dropout(0.1))
         self.heads = Heads(512, spec)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         audio = as_stored(audio)
         magnitude = self.stft(audio)[:, 1:, :]  # [batch, bins, frames], DC dropped
-        log_mag = torch.log(magnitude + 1e-4)
-        image = self.cnn_out(self.cnn(self.norm(log_mag.unsqueeze(1))))
+        bands = torch.matmul(self.image_bands, magnitude)  # [batch, bands, frames]
+        image = self.cnn_out(self.cnn(self.norm(torch.log(bands + 1e-4).unsqueeze(1))))
 
-        spectrum = torch.fft.rfft(audio, dim=1).abs()[:, : self.line_bins] / audio.shape[1]
-        pooled = spectrum.reshape(audio.shape[0], -1, self.line_pool).amax(dim=2)
-        lines = self.lines(torch.log(pooled + 1e-7))
+        spectrum = torch.fft.rfft(audio, dim=1).abs() / audio.shape[1]
+        peaks = spectrum[:, self.line_index].view(audio.shape[0], *self.line_shape).amax(dim=2)
+        lines = self.lines(torch.log(peaks + 1e-7))
 
         frames = audio[:, : audio.shape[1] // self.FRAME * self.FRAME].reshape(audio.shape[0], -1, self.FRAME)
         # clamp, not "+ eps": onnxruntime drops a 1e-10 added to a mean of squares, giving log(0) on silence
@@ -194,7 +230,7 @@ class FMNet(nn.Module):
         peak = torch.log(audio.abs().amax(dim=1, keepdim=True) + 1e-6) / 5.0
         contour = self.contour(torch.cat([energy, peak], dim=1))
 
-        centroid = (magnitude * self.bin_index[:, None]).sum(dim=1) / (magnitude.sum(dim=1) + 1e-3) / self.BINS
+        centroid = (magnitude * self.bin_index[:, None]).sum(dim=1) / (magnitude.sum(dim=1) + 1e-3) / magnitude.shape[1]
         wobble = centroid - centroid.mean(dim=1, keepdim=True)
         modulation = self.modulation(torch.cat([centroid, torch.fft.rfft(wobble, dim=1).abs()], dim=1))
         return self.heads(self.trunk(torch.cat([image, lines, contour, modulation], dim=1)))

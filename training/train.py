@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from inversynth.atomic import atomic_open, atomic_write_text, ensure_folder
+from inversynth.engine.spec import SynthSpec
 from inversynth.training.dataset import Dataset
 from inversynth.training.models import ModelError, build_model
 
@@ -59,13 +60,31 @@ class TrainConfig:
             raise ModelError(f"{run} holds no readable training config ({exc})") from None
 
 
+def head_targets(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
+    """Real values [b, params] -> two-hot targets over each head's bins, float32 [b, params, max_bins].
+
+    A value between two bins splits its weight between them by distance, so the expectation under
+    the target is the value itself: a model trained on it can answer between bins.
+    """
+    positions = np.clip(spec.normalise_rows(values), 0.0, 1.0)
+    targets = np.zeros((*positions.shape, spec.max_bins), dtype=np.float32)
+    rows = np.arange(positions.shape[0])
+    for j, p in enumerate(spec.params):
+        x = positions[:, j] * (p.n_bins - 1)
+        low = np.minimum(np.floor(x).astype(np.int64), p.n_bins - 2)
+        high_weight = x - low
+        targets[rows, j, low] = 1.0 - high_weight
+        targets[rows, j, low + 1] += high_weight
+    return targets
+
+
 def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Loss of logits [batch, params, classes] against class indices [batch, params]."""
+    """Loss of logits [batch, params, bins] against two-hot targets [batch, params, bins]."""
     if name == "ce":
-        return lambda logits, labels: F.cross_entropy(logits.flatten(0, 1), labels.flatten())
-    if name == "bce":
-        return lambda logits, labels: F.binary_cross_entropy_with_logits(
-            logits, F.one_hot(labels, logits.shape[-1]).to(logits.dtype)
+        return lambda logits, targets: -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
+    if name == "bce":  # the original project's sigmoids over one-hot labels: the nearest bin is the label
+        return lambda logits, targets: F.binary_cross_entropy_with_logits(
+            logits, F.one_hot(targets.argmax(-1), logits.shape[-1]).to(logits.dtype)
         )
     raise ModelError(f"unknown loss {name!r}; use one of {', '.join(LOSSES)}")
 
@@ -73,15 +92,14 @@ def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 def batches(
     data: Dataset, clips: np.ndarray, batch_size: int, prefetch: int = 4
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(audio float32 [b, samples], labels int64 [b, params]) in ``clips`` order, read ahead by a thread."""
+    """(audio float32 [b, samples], two-hot targets [b, params, bins]) in ``clips`` order, read ahead by a thread."""
     slots: queue.Queue = queue.Queue(maxsize=prefetch)
 
     def fill() -> None:
         for start in range(0, len(clips), batch_size):
             chosen = np.sort(clips[start : start + batch_size])
-            slots.put(
-                (torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(data.labels[chosen].astype(np.int64)))
-            )
+            targets = head_targets(data.spec, data.values[chosen])
+            slots.put((torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(targets)))
         slots.put(None)
 
     threading.Thread(target=fill, daemon=True).start()
@@ -120,17 +138,17 @@ def _save(path: Path, payload: dict) -> None:
 
 
 def evaluate_loss(model: nn.Module, data: Dataset, clips: np.ndarray, loss: Callable, device: str) -> dict[str, object]:
-    """Validation loss and top-1 accuracy per parameter."""
+    """Validation loss and per parameter the share of clips whose arg-max bin is a bin next to the truth."""
     model.eval()
     total, correct, count = 0.0, None, 0
     with torch.no_grad():
-        for audio, labels in batches(data, clips, 256):
+        for audio, targets in batches(data, clips, 256):
             logits = model(audio.to(device))
-            labels = labels.to(device)
-            total += float(loss(logits, labels)) * len(labels)
-            hits = (logits.argmax(-1) == labels).sum(0).double()
+            targets = targets.to(device)
+            total += float(loss(logits, targets)) * len(targets)
+            hits = (targets.gather(-1, logits.argmax(-1, keepdim=True))[..., 0] > 0).sum(0).double()
             correct = hits if correct is None else correct + hits
-            count += len(labels)
+            count += len(targets)
     model.train()
     accuracy = (correct / count).tolist() if correct is not None else []
     return {"val_loss": total / max(count, 1), "val_accuracy": dict(zip(data.spec.names, accuracy, strict=True))}
@@ -205,16 +223,17 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
         order = np.random.default_rng(config.seed + epoch).permutation(train_clips)
         mine = order[group.rank :: group.world][: steps_per_epoch * config.batch_size]
         started, seen, running, accuracy = time.perf_counter(), 0, 0.0, 0.0
-        for step, (audio, labels) in enumerate(batches(data, mine, config.batch_size)):
+        for step, (audio, targets) in enumerate(batches(data, mine, config.batch_size)):
+            targets = targets.to(config.device)
             logits = wrapped(audio.to(config.device))
-            value = loss(logits, labels.to(config.device))
+            value = loss(logits, targets)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
             optimizer.step()
             scheduler.step()
-            seen += len(labels)
+            seen += len(targets)
             running = 0.98 * running + 0.02 * value.item() if step else value.item()
-            hits = (logits.detach().argmax(-1) == labels.to(config.device)).double().mean().item()
+            hits = (targets.gather(-1, logits.detach().argmax(-1, keepdim=True)) > 0).double().mean().item()
             accuracy = 0.98 * accuracy + 0.02 * hits if step else hits
             progress(
                 {

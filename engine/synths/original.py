@@ -1,5 +1,9 @@
 """The original INVERSYNTH project's synth: 9 parameters, 16 classes each.
 
+The carrier C plays from C1 to C8 (MIDI 24..108) like the live synth; its 16
+classes stay the original project's A4..C6 semitones (the paper's figures), and
+its model head has one bin per MIDI note of the whole range.
+
 A sine carrier whose instantaneous frequency is ``C * (1 + D * sin(2*pi*M*t))``
 (through-zero when D > 1), phase integrated sample by sample from 0, times A,
 times a time-driven linear envelope: attack (0 -> 1), decay (1 ->
@@ -17,10 +21,11 @@ import numpy as np
 
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import Param, SynthSpec, linear_classes
+from inversynth.engine.spec import Param, SynthSpec, linear_classes, note_frequency
 from inversynth.engine.voice import Voice
 
-_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6
+_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6: the original project's classes
+_LOWEST, _HIGHEST = 24, 108  # MIDI notes C1 .. C8: what the synth plays, and what its models hear
 _SECONDS = linear_classes(0.0, 1.0, 16)
 
 # fmt: off
@@ -32,8 +37,8 @@ SPEC = SynthSpec(
     clip_seconds=1.0,
     params=(
         #     name             unit  min    max             classes                           default
-        Param("C",             "Hz", 440.0, _SEMITONES[-1], _SEMITONES,                       _SEMITONES[10],
-              "carrier frequency", scale="log"),
+        Param("C",             "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES,     _SEMITONES[10],
+              "carrier frequency", scale="log", bins=_HIGHEST - _LOWEST + 1),
         Param("M",             "Hz", 1.0,   30.0,           linear_classes(1.0, 30.0, 16),    12.6,
               "modulator (LFO) frequency", midi_cc=76),
         Param("A",             "",   0.001, 1.0,            linear_classes(0.001, 1.0, 16),   1.0,

@@ -1,0 +1,101 @@
+"""The fundamental of a clip: YIN (de Cheveigné & Kawahara, 2002), in numpy.
+
+Why our own: YIN is about thirty lines on top of numpy's FFT; the libraries that
+ship it (librosa's ``yin``/``pyin``, crepe) would bring numba and llvmlite or a
+second deep-learning runtime into the server for one function, and we need
+only the clip-level answer: the median fundamental of the frames that are
+periodic, and how much of the sound is periodic at all (noise is not).
+
+Per frame, the cumulative-mean-normalised difference function d'(tau) is
+computed with FFT autocorrelations; the first dip under ``threshold`` (else the
+deepest dip) is refined by parabolic interpolation. d' at that lag is the
+frame's aperiodicity: about 0 for a clean tone, about 1 for white noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+WINDOW_SECONDS = 0.04  # integration window: several periods of the lowest note (C1 = 32.7 Hz)
+HOP_SECONDS = 0.01
+THRESHOLD = 0.15  # YIN's absolute threshold on d'
+LOUD_DB = -40.0  # frames this far below the loudest frame are not judged
+PITCHED_SHARE = 0.5  # a clip is pitched when at least this share of its loud frames is periodic
+
+
+@dataclass(frozen=True)
+class Pitch:
+    """A clip's fundamental.
+
+    Attributes:
+        hz: median fundamental of the periodic loud frames (NaN when none is periodic).
+        periodic_share: share of the loud frames that are periodic (0 for noise, 1 for a steady tone).
+        aperiodicity: median d' of the loud frames (0 clean tone .. 1 noise).
+    """
+
+    hz: float
+    periodic_share: float
+    aperiodicity: float
+
+    @property
+    def pitched(self) -> bool:
+        return self.periodic_share >= PITCHED_SHARE and np.isfinite(self.hz)
+
+
+def _frames(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
+    if audio.size < length:
+        audio = np.pad(audio, (0, length - audio.size))
+    return np.lib.stride_tricks.sliding_window_view(audio, length)[::hop]
+
+
+def cmnd(frames: np.ndarray, window: int, max_lag: int) -> np.ndarray:
+    """Cumulative-mean-normalised difference d'(tau), [n_frames, max_lag + 1], for frames of window + max_lag."""
+    size = 1 << int(np.ceil(np.log2(frames.shape[1] + window)))
+    spectrum = np.fft.rfft(frames, size)
+    head = np.fft.rfft(frames[:, :window], size)
+    cross = np.fft.irfft(spectrum * np.conj(head), size)[:, : max_lag + 1]  # r(tau) = sum x_j x_{j+tau}
+    energy = np.cumsum(frames**2, axis=1)
+    ends = energy[:, window - 1 : window + max_lag]
+    starts = np.concatenate([np.zeros((frames.shape[0], 1)), energy[:, :max_lag]], axis=1)
+    difference = energy[:, window - 1 : window][:, :1] + (ends - starts) - 2 * cross
+    difference[:, 0] = 0.0
+    running = np.cumsum(difference[:, 1:], axis=1) / np.arange(1, max_lag + 1)
+    out = np.ones_like(difference)
+    out[:, 1:] = difference[:, 1:] / np.maximum(running, 1e-12)
+    return out
+
+
+def _pick(curve: np.ndarray, min_lag: int, threshold: float) -> tuple[float, float]:
+    """(lag with sub-sample precision, d' there) for one frame's d'."""
+    region = curve[min_lag:-1]
+    below = np.flatnonzero(region < threshold)
+    if below.size:
+        lag = below[0] + min_lag
+        while lag + 1 < curve.size - 1 and curve[lag + 1] < curve[lag]:
+            lag += 1  # walk down to the bottom of the first dip
+    else:
+        lag = int(np.argmin(region)) + min_lag
+    a, b, c = curve[lag - 1], curve[lag], curve[lag + 1]
+    bend = a - 2 * b + c
+    shift = 0.5 * (a - c) / bend if bend > 0 else 0.0
+    return lag + float(np.clip(shift, -0.5, 0.5)), float(b)
+
+
+def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 30.0, high_hz: float = 5000.0) -> Pitch:
+    """The fundamental of a mono clip between ``low_hz`` and ``high_hz`` (see :class:`Pitch`)."""
+    x = np.asarray(audio, dtype=np.float64)
+    window = max(8, round(WINDOW_SECONDS * sample_rate))
+    max_lag = min(int(np.ceil(sample_rate / low_hz)) + 1, window)
+    min_lag = max(2, int(sample_rate / min(high_hz, sample_rate / 4)))
+    frames = _frames(x, window + max_lag, max(1, round(HOP_SECONDS * sample_rate)))
+    power = np.mean(frames[:, :window] ** 2, axis=1)
+    if not np.any(power > 0):
+        return Pitch(float("nan"), 0.0, 1.0)
+    loud = frames[10 * np.log10(power / power.max() + 1e-30) > LOUD_DB]
+    curves = cmnd(loud, window, max_lag)
+    picks = np.array([_pick(curve, min_lag, THRESHOLD) for curve in curves])
+    periodic = picks[:, 1] < THRESHOLD
+    hz = float(np.median(sample_rate / picks[periodic, 0])) if periodic.any() else float("nan")
+    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])))

@@ -1,0 +1,61 @@
+"""Simulated captures: engine clips made to look like what a live capture or a recording brings.
+
+A live capture is the synth rendered at the sound card's rate (44.1, 48 or
+96 kHz), recorded from some sample inside an audio block, with a little noise,
+sometimes stored as 16-bit PCM, then resampled and cut at its onset by the
+matcher's own front end (:func:`~inversynth.bridge.audio_input.to_clip`). A
+training clip that went through the same chain teaches the model what that
+chain does; one that did not is an engine clip as the paper used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inversynth.bridge.audio_input import SILENCE_PEAK, to_clip
+from inversynth.engine.spec import SynthSpec
+
+CAPTURE_RATES = (44100, 48000, 96000)
+MAX_LEAD_SECONDS = 256 / 48000  # up to one 256-frame block before the note starts
+NOISE_DBFS = (-110.0, -70.0)  # white noise level, log-uniform between these
+PCM16_SHARE = 0.5  # captures stored as 16-bit PCM with TPDF dither (the rest stay float32)
+
+
+@dataclass(frozen=True)
+class CapturePlan:
+    """What happens to one shard: rendered at ``rate``, and per clip a lead, a noise level and a format."""
+
+    rate: int
+    lead_samples: np.ndarray  # int [clips]
+    noise_dbfs: np.ndarray  # float [clips]
+    pcm16: np.ndarray  # bool [clips]
+
+
+def plan_capture(rng: np.random.Generator, clips: int, share: float, spec_rate: int) -> CapturePlan | None:
+    """None (clean engine clips) with probability 1 - ``share``, else a capture plan at a random rate."""
+    if rng.random() >= share:
+        return None
+    rate = int(rng.choice(CAPTURE_RATES))
+    return CapturePlan(
+        rate=rate,
+        lead_samples=rng.integers(0, int(MAX_LEAD_SECONDS * rate) + 1, clips),
+        noise_dbfs=rng.uniform(*NOISE_DBFS, clips),
+        pcm16=rng.random(clips) < PCM16_SHARE,
+    )
+
+
+def capture(audio: np.ndarray, plan: CapturePlan, spec: SynthSpec, rng: np.random.Generator) -> np.ndarray:
+    """Clips rendered at ``plan.rate`` [n, samples] -> float32 [n, clip_samples] as the matcher sees them."""
+    out = np.zeros((audio.shape[0], spec.clip_samples), dtype=np.float32)
+    for i, clip in enumerate(np.asarray(audio, dtype=np.float64)):
+        if np.max(np.abs(clip)) < SILENCE_PEAK:
+            continue  # a silent patch stays silent (the matcher refuses such a capture)
+        take = np.concatenate([np.zeros(plan.lead_samples[i]), clip])
+        take = take + rng.standard_normal(take.size) * 10 ** (plan.noise_dbfs[i] / 20)
+        if plan.pcm16[i]:
+            dither = rng.random(take.size) - rng.random(take.size)  # TPDF, +-1 LSB
+            take = np.clip(np.round(take * 32767 + dither), -32768, 32767) / 32767
+        out[i] = to_clip(take, plan.rate, spec)
+    return out
