@@ -357,6 +357,22 @@ class SynthSpec:
         """Width of the model output: the largest head (smaller heads are padded)."""
         return max(p.n_bins for p in self.params)
 
+    def two_hot(self, values: np.ndarray) -> np.ndarray:
+        """Real values [n, params] -> two-hot weights over each head's bins [n, params, max_bins].
+
+        A value between two bins splits its weight between them by distance, so the expectation
+        under it is the value itself: a model trained on it can answer between bins.
+        """
+        positions = np.clip(self.normalise_rows(values), 0.0, 1.0)
+        weights = np.zeros((*positions.shape, self.max_bins))
+        rows = np.arange(positions.shape[0])
+        for j, p in enumerate(self.params):
+            x = positions[:, j] * (p.n_bins - 1)
+            low = np.minimum(np.floor(x).astype(np.int64), p.n_bins - 2)
+            weights[rows, j, low] = 1.0 - (x - low)
+            weights[rows, j, low + 1] += x - low
+        return weights
+
     def random_values(self, rng: np.random.Generator, count: int) -> np.ndarray:
         """``count`` patches drawn uniformly over every param's normalised range (log-uniform for log
         params), real values [count, n_params]: off the class grid, the whole playable range."""

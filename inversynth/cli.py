@@ -180,6 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--max-clips", type=_int_at_least(1), help="use only the first N clips")
     evaluator.add_argument("--json", action="store_true")
     evaluator.add_argument("--no-baselines", action="store_true", help="skip the median-class and random-patch floors")
+    evaluator.add_argument("--refine", action="store_true", help="also refine the first --refine-clips clips")
+    evaluator.add_argument("--refine-clips", type=_int_at_least(1), default=200, help="clips refined (default 200)")
+
+    calibrator = _command(
+        commands,
+        "calibrate",
+        "fit honest confidences and verdict thresholds on held-out clips, into the model file",
+        "Fits one softmax temperature per parameter (ECE before and after is printed) and sets the\n"
+        "'out of reach' line from refined matches of the synth's own sounds; both are stored in MODEL.\n\n"
+        "example:\n  inversynth calibrate model.onnx --data data/val-cont",
+        cmd.calibrate,
+    )
+    calibrator.add_argument("model", type=Path, help="ONNX model file (rewritten atomically)")
+    calibrator.add_argument("--data", type=Path, required=True, help="held-out dataset (continuous, captured)")
+    calibrator.add_argument("--max-clips", type=_int_at_least(100), default=5000)
+    calibrator.add_argument("--refine-clips", type=_int_at_least(10), default=200, help="matches refined for the line")
+    calibrator.add_argument("--json", action="store_true")
 
     matcher = _command(
         commands,

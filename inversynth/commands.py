@@ -152,7 +152,14 @@ def export(args: argparse.Namespace) -> int:
 def evaluate(args: argparse.Namespace) -> int:
     from inversynth.training.evaluate import evaluate
 
-    report = evaluate(args.model, args.data, max_clips=args.max_clips, baselines=not args.no_baselines)
+    report = evaluate(
+        args.model,
+        args.data,
+        max_clips=args.max_clips,
+        baselines=not args.no_baselines,
+        refine=args.refine,
+        refine_clips=args.refine_clips,
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -212,7 +219,52 @@ def _print_evaluation(report: dict) -> None:
         )
     audio.add_row("MPR overall", *(f"{figures[k]['mpr_overall']:.2f}" for k in figures))
     console.print(audio)
+    decodings = Table(title=f"{model}: decodings of the heads (log-spectral distance dB, mean / median)")
+    for column in ("decoding", "clips", "LSD", "pitch within 25 cents", "ms per match"):
+        decodings.add_column(column, justify="right" if column != "decoding" else "left")
+    for name, entry in report["decodings"].items():
+        lsd = entry["audio"]["log_spectral_distance_db"]
+        pitch = entry["pitch"]
+        decodings.add_row(
+            name,
+            str(entry.get("clips", report["clips"])),
+            f"{lsd['mean']:.2f} / {lsd['median']:.2f}",
+            f"{pitch['within_25_cents']:.3f}" if pitch else "-",
+            f"{entry['ms_per_match']['median']:.0f}" if "ms_per_match" in entry else "-",
+        )
+    console.print(decodings)
     console.print(f"inference {report['inference_ms_per_clip']:.2f} ms per clip (batched)")
+
+
+def calibrate(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.training.calibrate import calibrate
+
+    with console.status("fitting temperatures, then refining held-out matches ..."):
+        report = calibrate(args.model, args.data, args.max_clips, args.refine_clips)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    table = Table(title=f"calibration on {report['clips']} clips of {report['data']}")
+    for column in ("param", "temperature", "ECE before", "ECE after", "confidence after", "within one bin"):
+        table.add_column(column, justify="right" if column != "param" else "left")
+    for name, row in report["params"].items():
+        table.add_row(
+            name,
+            f"{row['temperature']:.2f}",
+            f"{row['ece_before']:.3f}",
+            f"{row['ece_after']:.3f}",
+            f"{row['mean_confidence_after']:.3f}",
+            f"{row['within_one_bin']:.3f}",
+        )
+    console.print(table)
+    console.print(
+        f"mean ECE {report['ece_mean_before']:.3f} -> {report['ece_mean_after']:.3f}; verdicts: exact <= "
+        f"{report['exact_db']:.2f} dB, out of reach > {report['reach_db']:.2f} dB (p99 of refined matches); "
+        f"written to {args.model}"
+    )
+    return 0
 
 
 def match(args: argparse.Namespace) -> int:

@@ -1,10 +1,15 @@
 """``inversynth evaluate``: a model on a held-out engine dataset, beside its floors.
 
 Parameter figures (top-k, within one class, MAE, the paper's MPR; also on the
-clips where each parameter is audible) and audio figures (re-render the
-estimate with the engine, then log-spectral distance, multi-resolution STFT
-distance, the paper's ρ STFT, ρ FT and F∆) for the model and, in the same run,
-for a "median class" and a "random patch" baseline.
+clips where each parameter is audible; a head's bins count for their nearest
+class) and audio figures (re-render the estimate with the engine, then
+log-spectral distance, multi-resolution STFT distance, the paper's ρ STFT,
+ρ FT and F∆) for the model and, in the same run, for a "median class" and a
+"random patch" baseline. Audio figures are given per decoding of the heads:
+arg-max bin, expectation, and (``refine``, ONNX models, on the first
+``refine_clips`` clips) the expectation refined by analysis-by-synthesis,
+with the wall time per match and, for the pitch parameter, the share of clips
+within 25 cents.
 """
 
 from __future__ import annotations
@@ -17,17 +22,21 @@ import numpy as np
 
 from inversynth.engine import analysis
 from inversynth.engine.render import default_workers, render_batch
+from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synths import get_voice
+from inversynth.errors import InversynthError
 from inversynth.training.dataset import Dataset
 from inversynth.training.metrics import audible_mask, parameter_metrics, summarise
 
-Scorer = Callable[[np.ndarray], np.ndarray]  # audio [n, samples] -> class scores [n, params, classes]
+Scorer = Callable[[np.ndarray], np.ndarray]  # audio [n, samples] -> head probabilities [n, params, bins]
+PITCH_CENTS = 25.0
 
 
 def onnx_scorer(path: Path) -> tuple[Scorer, str]:
-    from inversynth.bridge.inference import Estimator, softmax
+    from inversynth.bridge.inference import Estimator
 
     estimator = Estimator(path, threads=default_workers())
-    return (lambda audio: softmax(estimator.logits(audio))), estimator.model_name
+    return estimator.probabilities, estimator.model_name
 
 
 def run_scorer(run: Path) -> tuple[Scorer, str]:
@@ -39,7 +48,7 @@ def run_scorer(run: Path) -> tuple[Scorer, str]:
 
     def score(audio: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return torch.softmax(model(torch.from_numpy(audio)), dim=-1).numpy()
+            return torch.softmax(model(torch.from_numpy(audio)).double(), dim=-1).numpy()
 
     return score, config.model
 
@@ -69,7 +78,32 @@ def _audio_figures(target: np.ndarray, estimate: np.ndarray, chunk: int = 200) -
     return {name: summarise(np.concatenate(parts)) for name, parts in values.items()}
 
 
-def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, target: np.ndarray, workers: int) -> dict:
+def class_scores(spec: SynthSpec, probabilities: np.ndarray) -> np.ndarray:
+    """Head probabilities [n, params, bins] -> class probabilities [n, params, max_classes] (nearest class)."""
+    out = np.zeros((*probabilities.shape[:2], max(p.n_classes for p in spec.params)))
+    for j, p in enumerate(spec.params):
+        for b, c in enumerate(p.bin_classes()):
+            out[:, j, c] += probabilities[:, j, b]
+    return out
+
+
+def pitch_figures(spec: SynthSpec, estimate: np.ndarray, truth: np.ndarray) -> dict[str, float] | None:
+    """Cents error of the pitch parameter: median and share within 25 cents (None without one)."""
+    name = get_voice(spec.name).pitch_param
+    if name is None:
+        return None
+    j = spec.names.index(name)
+    cents = np.abs(1200 * np.log2(estimate[:, j] / truth[:, j]))
+    return {"median_cents": float(np.median(cents)), "within_25_cents": float(np.mean(cents <= PITCH_CENTS))}
+
+
+def _audio(spec: SynthSpec, values: np.ndarray, target: np.ndarray, truth: np.ndarray, workers: int) -> dict:
+    estimate = render_batch(spec.name, values, workers=workers)
+    return {"audio": _audio_figures(target, estimate), "pitch": pitch_figures(spec, values, truth)}
+
+
+def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.ndarray, target: np.ndarray) -> dict:
+    """Parameter figures of class ``scores`` [n, params, classes]; audio figures of rendering ``values``."""
     spec = data.spec
     params = parameter_metrics(spec, scores, labels)
     audible = audible_mask(spec, labels)
@@ -80,44 +114,88 @@ def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, target: np.n
         params[name]["top1_audible"] = (
             float(np.mean(predicted[mask, j] == labels[mask, j])) if mask.any() else float("nan")
         )
-    estimate = render_batch(spec.name, spec.classes_to_values(predicted), workers=workers)
     return {
         "params": params,
         "mpr_overall": float(np.mean([params[n]["mpr"] for n in spec.names])),
         "top1_mean": float(np.mean([params[n]["top1"] for n in spec.names])),
-        "audio": _audio_figures(target, estimate),
+        **_audio(spec, values, target, data.values[: len(target)], default_workers()),
+    }
+
+
+def _refined(model: Path, data: Dataset, target: np.ndarray, count: int) -> dict:
+    """Audio and pitch figures of the refined matches of the first ``count`` clips, with their wall time."""
+    from inversynth.bridge.audio_input import Note
+    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.match import MatchOptions, estimate_notes, refine_match
+
+    estimator = Estimator(model)
+    spec = data.spec
+    notes = [Note(clip, 0.0, spec.clip_seconds) for clip in target[:count]]
+    matches = estimate_notes(estimator, notes, [f"clip {i}" for i in range(count)], MatchOptions())
+    refined = [refine_match(estimator, m) for m in matches]
+    values = np.array([spec.to_array(m.patch) for m in refined])
+    ms = np.array([m.refinement.elapsed_ms for m in refined if m.refinement is not None])
+    network = np.array([m.network_distance_db for m in refined])
+    return {
+        "clips": count,
+        "network_log_spectral_distance_db": summarise(network),
+        "ms_per_match": summarise(ms),
+        "renders_per_match": summarise(np.array([m.refinement.renders for m in refined if m.refinement])),
+        **_audio(spec, values, target[:count], data.values[:count], 1),
     }
 
 
 def evaluate(
-    model: Path, data_dir: Path, max_clips: int | None = None, baselines: bool = True, batch_size: int = 256
+    model: Path,
+    data_dir: Path,
+    max_clips: int | None = None,
+    baselines: bool = True,
+    batch_size: int = 256,
+    refine: bool = False,
+    refine_clips: int = 200,
 ) -> dict:
     """All figures for ``model`` (ONNX file or training run folder) on ``data_dir``."""
+    from inversynth.bridge.inference import Estimate
+
     data = Dataset(data_dir)
-    scorer, model_name = run_scorer(model) if Path(model).is_dir() else onnx_scorer(model)
+    spec = data.spec
+    is_run = Path(model).is_dir()
+    if refine and is_run:
+        raise InversynthError("refinement needs an exported ONNX model, not a run folder (inversynth export)")
+    scorer, model_name = run_scorer(model) if is_run else onnx_scorer(model)
     count = min(len(data), max_clips or len(data))
     clips = np.arange(count)
     labels = data.labels[:count].astype(np.int64)
     target = data.audio_batch(clips)
     started = time.perf_counter()
-    scores = np.concatenate([scorer(target[s : s + batch_size]) for s in range(0, count, batch_size)])
+    probabilities = np.concatenate([scorer(target[s : s + batch_size]) for s in range(0, count, batch_size)])
     inference_seconds = time.perf_counter() - started
-    workers = default_workers()
+    argmax, expected = (Estimate.from_probabilities(spec, probabilities, d).values for d in ("argmax", "expected"))
+    figures = _figures(data, labels, class_scores(spec, probabilities), argmax, target)
+    decodings = {
+        "argmax": {k: figures[k] for k in ("audio", "pitch")},
+        "expected": _audio(spec, expected, target, data.values[:count], default_workers()),
+    }
+    if refine:
+        decodings["refined"] = _refined(Path(model), data, target, min(refine_clips, count))
     report = {
         "model": str(model),
         "model_name": model_name,
         "data": str(data_dir),
         "clips": count,
         "data_seed": data.info.seed,
+        "data_draw": data.info.draw,
+        "data_captured": data.info.captured,
         "synth": data.info.synth,
         "inference_ms_per_clip": 1000 * inference_seconds / count,
-        "figures": {model_name: _figures(data, labels, scores, target, workers)},
+        "figures": {model_name: figures},
+        "decodings": decodings,
     }
     if baselines:
         rng = np.random.default_rng(0)
         for kind in ("median", "random"):
-            shape = (count, len(data.spec.params), max(p.n_classes for p in data.spec.params))
-            report["figures"][f"{kind}-baseline"] = _figures(
-                data, labels, _baseline_scores(kind, shape, rng), target, workers
-            )
+            shape = (count, len(spec.params), max(p.n_classes for p in spec.params))
+            scores = _baseline_scores(kind, shape, rng)
+            values = spec.classes_to_values(scores.argmax(axis=-1))
+            report["figures"][f"{kind}-baseline"] = _figures(data, labels, scores, values, target)
     return report

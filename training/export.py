@@ -1,10 +1,13 @@
 """``inversynth export``: a trained run -> one ONNX file that carries its own description.
 
 Input ``audio``: float32 [batch, clip_samples] at the spec's sample rate.
-Output ``logits``: float32 [batch, n_params, n_classes]. The metadata says
-which synth (name, version, fingerprint), which parameters and class values,
-what audio format, which model and which training data; inference refuses a
-file whose metadata does not fit the synth it is asked to drive.
+Output ``logits``: float32 [batch, n_params, max_bins] (each parameter's head
+over its bins, padded). The metadata says which synth (name, version,
+fingerprint), which parameters, class values and head sizes, what audio
+format, which model and which training data, and (after ``inversynth
+calibrate``) the softmax temperatures and verdict thresholds measured on
+held-out clips; inference refuses a file whose metadata does not fit the synth
+it is asked to drive.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def metadata_for(run: Path) -> dict[str, str]:
         "spec_fingerprint": spec.fingerprint(),
         "params": json.dumps(list(spec.names)),
         "class_values": json.dumps({p.name: list(p.classes) for p in spec.params}),
+        "head_bins": json.dumps({p.name: p.n_bins for p in spec.params}),
         "units": json.dumps({p.name: p.unit for p in spec.params}),
         "sample_rate": str(spec.sample_rate),
         "clip_samples": str(spec.clip_samples),
@@ -86,11 +90,18 @@ def export(run: Path, output: Path) -> dict[str, str]:
             onnx_log.setLevel(level)
         proto = onnx.load(str(temporary))
     metadata = metadata_for(run)
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
+    set_metadata(proto, metadata)
     atomic_write_bytes(Path(output), proto.SerializeToString())
     return metadata
+
+
+def set_metadata(proto: onnx.ModelProto, values: dict[str, str]) -> None:
+    """Add or replace metadata entries of an ONNX model in memory."""
+    kept = [(e.key, e.value) for e in proto.metadata_props if e.key not in values]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *values.items()]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
 
 
 def torch_logits(run: Path, audio: np.ndarray) -> np.ndarray:

@@ -26,7 +26,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from inversynth.atomic import atomic_open, atomic_write_text, ensure_folder
-from inversynth.engine.spec import SynthSpec
 from inversynth.training.dataset import Dataset
 from inversynth.training.models import ModelError, build_model
 
@@ -60,24 +59,6 @@ class TrainConfig:
             raise ModelError(f"{run} holds no readable training config ({exc})") from None
 
 
-def head_targets(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
-    """Real values [b, params] -> two-hot targets over each head's bins, float32 [b, params, max_bins].
-
-    A value between two bins splits its weight between them by distance, so the expectation under
-    the target is the value itself: a model trained on it can answer between bins.
-    """
-    positions = np.clip(spec.normalise_rows(values), 0.0, 1.0)
-    targets = np.zeros((*positions.shape, spec.max_bins), dtype=np.float32)
-    rows = np.arange(positions.shape[0])
-    for j, p in enumerate(spec.params):
-        x = positions[:, j] * (p.n_bins - 1)
-        low = np.minimum(np.floor(x).astype(np.int64), p.n_bins - 2)
-        high_weight = x - low
-        targets[rows, j, low] = 1.0 - high_weight
-        targets[rows, j, low + 1] += high_weight
-    return targets
-
-
 def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Loss of logits [batch, params, bins] against two-hot targets [batch, params, bins]."""
     if name == "ce":
@@ -98,7 +79,7 @@ def batches(
     def fill() -> None:
         for start in range(0, len(clips), batch_size):
             chosen = np.sort(clips[start : start + batch_size])
-            targets = head_targets(data.spec, data.values[chosen])
+            targets = data.spec.two_hot(data.values[chosen]).astype(np.float32)
             slots.put((torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(targets)))
         slots.put(None)
 

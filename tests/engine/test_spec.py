@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inversynth.engine.spec import Param, SynthSpec, linear_classes
+from inversynth.engine.spec import Param, SynthSpec, linear_classes, note_frequency
 from inversynth.engine.synths import get_spec, synth_names
 from inversynth.errors import SpecError
 
@@ -102,9 +102,49 @@ def test_quantise_picks_the_nearest_class_and_is_idempotent(param: Param, data):
 def test_log_scale_rounds_in_semitones():
     c = ORIGINAL.param("C")
     assert c.scale == "log"
-    assert c.normalise(440 * 2 ** (7.5 / 12)) == pytest.approx(7.5 / 15)
+    assert c.normalise(440 * 2 ** (7.5 / 12)) == pytest.approx((69 + 7.5 - 24) / 84)
     assert c.class_index(440 * 2 ** (7.49 / 12)) == 7
     assert c.class_index(440 * 2 ** (7.51 / 12)) == 8
+
+
+def test_pitch_plays_c1_to_c8_with_one_head_bin_per_note_and_the_papers_classes():
+    c = ORIGINAL.param("C")
+    assert c.minimum == pytest.approx(note_frequency(24)) and c.maximum == pytest.approx(note_frequency(108))
+    assert c.n_bins == 85 and c.n_classes == 16 and ORIGINAL.max_bins == 85
+    bins = c.denormalise_array(c.bin_positions())
+    np.testing.assert_allclose(bins, [note_frequency(n) for n in range(24, 109)], rtol=1e-9)
+    classes_of_bins = c.bin_classes()
+    assert classes_of_bins[69 - 24 : 69 - 24 + 16].tolist() == list(range(16))  # A4..C6: one bin per class
+    assert set(classes_of_bins[: 69 - 24].tolist()) == {0} and set(classes_of_bins[69 - 24 + 16 :].tolist()) == {15}
+    assert all(p.n_bins == p.n_classes == 16 for p in PARAMS if p.name != "C")
+
+
+def test_classes_that_do_not_span_the_range_need_head_bins():
+    with pytest.raises(SpecError, match="give its head 'bins'"):
+        Param("x", "", 0.0, 10.0, (0.0, 1.0), 0.0, "x")
+    assert Param("x", "", 0.0, 10.0, (0.0, 1.0), 0.0, "x", bins=11).n_bins == 11
+
+
+@given(data=st.data())
+def test_two_hot_weights_have_the_value_as_their_expectation(data):
+    rows = np.array([[data.draw(st.floats(p.minimum, p.maximum)) for p in PARAMS]])
+    weights = ORIGINAL.two_hot(rows)[0]
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0)
+    for j, p in enumerate(PARAMS):
+        assert np.count_nonzero(weights[j]) <= 2 and not weights[j, p.n_bins :].any()
+        expected = weights[j, : p.n_bins] @ p.bin_positions()
+        assert expected == pytest.approx(p.normalise(rows[0, j]), abs=1e-9)
+
+
+def test_random_values_cover_each_range_uniformly_in_its_scale(rng):
+    values = ORIGINAL.random_values(rng, 20000)
+    positions = ORIGINAL.normalise_rows(values)
+    assert positions.min() >= 0 and positions.max() <= 1
+    for column in positions.T:  # uniform in normalised space: quarters hold a quarter each
+        shares = np.histogram(column, bins=4, range=(0, 1))[0] / len(column)
+        np.testing.assert_allclose(shares, 0.25, atol=0.02)
+    c = values[:, 0]
+    assert np.mean(c < 440) == pytest.approx((69 - 24) / 84, abs=0.02)  # log-uniform: C1..A4 is 45 of 84 notes
 
 
 @given(indices=st.lists(st.integers(0, 15), min_size=9, max_size=9))
