@@ -5,8 +5,10 @@ soxr), mono or multichannel (averaged), any length: a clip starts at a note's
 onset (the synth's clips start at theirs) and is cropped or zero-padded to the
 clip length. One note: its onset is the first moment the sound rises above
 -60 dB of its own peak. A longer take holds several notes: :func:`find_onsets`
-finds where each starts (the energy of 10 ms frames jumping up), and a note's
-span ends at the next note or after one clip length. Everything that cannot
+finds where each starts (the energy of 10 ms frames jumping up: a vibrato or
+an FM sweep never does, so a synth note is never cut; a legato change of note
+at the same level is not found either), and a note's span ends at the next
+note or after one clip length. Everything that cannot
 be a synth sound is refused with one line.
 """
 
@@ -103,10 +105,17 @@ def find_onsets(mono: np.ndarray, sample_rate: int) -> list[int]:
     for i in range(1, energy.size):
         recent = energy[max(0, i - look_back) : i].min()
         if energy[i] - recent >= RISE_DB and energy[i] >= energy.max() + FLOOR_DB:
-            start = (i - 1) * hop  # the jump happened inside the frame before
+            start = _first_loud_sample(mono, (i - 1) * hop, (i + 1) * hop, sample_rate)
             if start - onsets[-1] >= MIN_GAP_SECONDS * sample_rate:
                 onsets.append(start)
     return onsets
+
+
+def _first_loud_sample(mono: np.ndarray, start: int, stop: int, sample_rate: int) -> int:
+    """Within [start, stop), the first sample above -40 dB of the next 100 ms's peak (the attack begins)."""
+    peak = np.max(np.abs(mono[start : start + round(0.1 * sample_rate)]))
+    loud = np.flatnonzero(np.abs(mono[start:stop]) >= peak * 10 ** (-40 / 20))
+    return start + int(loud[0]) if loud.size else start
 
 
 def notes(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "audio") -> list[Note]:

@@ -50,8 +50,8 @@ def _frames(audio: np.ndarray, length: int, hop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(audio, length)[::hop]
 
 
-def cmnd(frames: np.ndarray, window: int, max_lag: int) -> np.ndarray:
-    """Cumulative-mean-normalised difference d'(tau), [n_frames, max_lag + 1], for frames of window + max_lag."""
+def difference(frames: np.ndarray, window: int, max_lag: int) -> np.ndarray:
+    """YIN's difference d(tau) = sum_j (x_j - x_{j+tau})^2, [n_frames, max_lag + 1], for frames of window + max_lag."""
     size = 1 << int(np.ceil(np.log2(frames.shape[1] + window)))
     spectrum = np.fft.rfft(frames, size)
     head = np.fft.rfft(frames[:, :window], size)
@@ -59,16 +59,24 @@ def cmnd(frames: np.ndarray, window: int, max_lag: int) -> np.ndarray:
     energy = np.cumsum(frames**2, axis=1)
     ends = energy[:, window - 1 : window + max_lag]
     starts = np.concatenate([np.zeros((frames.shape[0], 1)), energy[:, :max_lag]], axis=1)
-    difference = energy[:, window - 1 : window][:, :1] + (ends - starts) - 2 * cross
-    difference[:, 0] = 0.0
-    running = np.cumsum(difference[:, 1:], axis=1) / np.arange(1, max_lag + 1)
-    out = np.ones_like(difference)
-    out[:, 1:] = difference[:, 1:] / np.maximum(running, 1e-12)
+    out = energy[:, window - 1 : window][:, :1] + (ends - starts) - 2 * cross
+    out[:, 0] = 0.0
+    return np.maximum(out, 0.0)
+
+
+def cmnd(d: np.ndarray) -> np.ndarray:
+    """Cumulative-mean-normalised difference d'(tau) from d(tau)."""
+    running = np.cumsum(d[:, 1:], axis=1) / np.arange(1, d.shape[1])
+    out = np.ones_like(d)
+    out[:, 1:] = d[:, 1:] / np.maximum(running, 1e-12)
     return out
 
 
-def _pick(curve: np.ndarray, min_lag: int, threshold: float) -> tuple[float, float]:
-    """(lag with sub-sample precision, d' there) for one frame's d'."""
+def _pick(curve: np.ndarray, raw: np.ndarray, min_lag: int, threshold: float) -> tuple[float, float]:
+    """(lag with sub-sample precision, d' there) for one frame's d' (``curve``) and d (``raw``).
+
+    The dip is chosen on d' and interpolated on d, whose shape near a period is closer to a parabola.
+    """
     region = curve[min_lag:-1]
     below = np.flatnonzero(region < threshold)
     if below.size:
@@ -77,10 +85,10 @@ def _pick(curve: np.ndarray, min_lag: int, threshold: float) -> tuple[float, flo
             lag += 1  # walk down to the bottom of the first dip
     else:
         lag = int(np.argmin(region)) + min_lag
-    a, b, c = curve[lag - 1], curve[lag], curve[lag + 1]
+    a, b, c = raw[lag - 1], raw[lag], raw[lag + 1]
     bend = a - 2 * b + c
     shift = 0.5 * (a - c) / bend if bend > 0 else 0.0
-    return lag + float(np.clip(shift, -0.5, 0.5)), float(b)
+    return lag + float(np.clip(shift, -0.5, 0.5)), float(curve[lag])
 
 
 def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 30.0, high_hz: float = 5000.0) -> Pitch:
@@ -94,8 +102,8 @@ def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 30.0, high_h
     if not np.any(power > 0):
         return Pitch(float("nan"), 0.0, 1.0)
     loud = frames[10 * np.log10(power / power.max() + 1e-30) > LOUD_DB]
-    curves = cmnd(loud, window, max_lag)
-    picks = np.array([_pick(curve, min_lag, THRESHOLD) for curve in curves])
+    raw = difference(loud, window, max_lag)
+    picks = np.array([_pick(curve, d, min_lag, THRESHOLD) for curve, d in zip(cmnd(raw), raw, strict=True)])
     periodic = picks[:, 1] < THRESHOLD
     hz = float(np.median(sample_rate / picks[periodic, 0])) if periodic.any() else float("nan")
     return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])))

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from inversynth.bridge.audio_input import AudioInputError, load_clip, to_clip
+from inversynth.bridge.audio_input import AudioInputError, find_onsets, load_notes, notes, to_clip
 from inversynth.bridge.inference import Estimator, ModelFileError
 from inversynth.engine.render import render
 from inversynth.presets.store import Bank
@@ -27,7 +27,7 @@ def test_clip_is_found_in_stereo_resampled_audio_with_leading_silence(spec, engi
     padded = np.concatenate([np.zeros(11025), stereo_44k])
     path = tmp_path / "take.flac"
     sf.write(path, np.stack([padded, padded], axis=1), 44100, subtype="PCM_24")
-    clip = load_clip(path, spec)
+    clip = load_notes(path, spec)[0].clip
     assert clip.shape == (16384,) and clip.dtype == np.float32
     lag = int(np.argmax(np.correlate(clip[:4096], engine_clip[:4096], mode="full"))) - 4095
     assert abs(lag) <= 2
@@ -99,7 +99,8 @@ def test_match_goes_on_past_bad_files_and_reports_them(exported_model, engine_cl
     assert sorted(m["file"].rsplit("/", 1)[1] for m in matched) == ["good.wav", "good2.ogg"]
     for m in matched:
         assert set(m["params"]) == set(m["classes"]) == set(m["confidence"])
-        assert m["log_spectral_distance_db"] >= 0
+        assert m["log_spectral_distance_db"] >= 0 and m["verdict"] in ("exact", "close", "out of reach")
+        assert m["span_seconds"][0] == pytest.approx(0.0, abs=0.01)
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 6 and errors[-1] == "5 of 7 files could not be matched"
     assert "Traceback" not in result.stderr
@@ -126,10 +127,12 @@ def test_match_writes_resynthesis_and_spectrograms(exported_model, engine_clip, 
         "Found ☃",
         "--bank",
         str(tmp_path / "bank"),
+        "--save-out-of-reach",  # the tiny test model is far from good enough for a verdict of "close"
     )
     assert result.returncode == 0, result.stderr
     preset = Bank(tmp_path / "bank").load("Found ☃")
     assert preset.provenance["model"] == "fmnet" and preset.provenance["source"].endswith("in.wav")
+    assert preset.provenance["verdict"] in ("exact", "close", "out of reach")
     assert set(preset.provenance["confidence"]) == set(preset.params)
     assert "matched" in preset.tags
     audio, rate = sf.read(tmp_path / "o" / "in.match.wav")
@@ -144,3 +147,72 @@ def test_match_with_a_foreign_model_is_one_line(tmp_path, engine_clip):
     result = run_cli("match", str(tmp_path / "in.wav"), "--model", str(tmp_path / "m.onnx"))
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def _tone(hz: float, seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return 0.5 * np.sin(2 * np.pi * hz * t) * np.minimum(1.0, t / 0.005)
+
+
+def test_a_long_take_is_cut_into_its_notes(spec):
+    rate = 44100
+    gap = np.zeros(round(0.3 * rate))
+    breath = np.zeros(round(0.03 * rate))  # re-articulated: a legato change at the same level is one note
+    take = np.concatenate([gap, _tone(220, 0.6, rate), gap, _tone(660, 1.37, rate), breath, _tone(330, 0.8, rate)])
+    onsets = np.array(find_onsets(take, rate)) / rate
+    expected = np.array([0.3, 1.2, 2.6])
+    assert onsets.shape == expected.shape and np.all(np.abs(onsets - expected) < 0.015), onsets
+    found = notes(take, rate, spec, "take")
+    assert np.all(np.abs(np.array([n.start for n in found]) - expected) < 0.015)
+    assert found[0].end == pytest.approx(found[1].start, abs=1e-3)  # a note ends where the next starts
+    assert found[1].end == pytest.approx(found[1].start + 1.0, abs=1e-3)  # ... or after one clip
+    assert found[2].end == pytest.approx(take.size / rate, abs=1e-3)
+    spans = int(round((found[0].end - found[0].start) * spec.sample_rate))
+    assert not np.any(found[0].clip[spans + 1 :])  # nothing of the next note leaks into a cut note
+
+
+def test_each_note_of_a_file_is_matched_and_its_span_said(exported_model, spec, tmp_path):
+    rate = 48000
+    gap = np.zeros(round(0.2 * rate))
+    sf.write(tmp_path / "phrase.wav", np.concatenate([gap, _tone(330, 0.5, rate), gap, _tone(440, 0.5, rate)]), rate)
+    first = run_cli("match", str(tmp_path / "phrase.wav"), "--model", str(exported_model), "--json")
+    each = run_cli("match", str(tmp_path / "phrase.wav"), "--model", str(exported_model), "--json", "--each-note")
+    assert first.returncode == each.returncode == 0, first.stderr + each.stderr
+    spans = [json.loads(line)["span_seconds"] for line in each.stdout.splitlines()]
+    assert len(first.stdout.splitlines()) == 1 and json.loads(first.stdout)["span_seconds"] == spans[0]
+    assert (
+        len(spans) == 2
+        and spans[0][0] == pytest.approx(0.2, abs=0.015)
+        and spans[1][0] == pytest.approx(0.9, abs=0.015)
+    )
+
+
+def test_a_silent_target_is_refused_and_nothing_is_saved(exported_model, tmp_path):
+    sf.write(tmp_path / "quiet.wav", np.full(16384, 1e-7), 16384)
+    result = run_cli(
+        "match",
+        str(tmp_path / "quiet.wav"),
+        "--model",
+        str(exported_model),
+        "--save-preset",
+        "Q",
+        "--bank",
+        str(tmp_path / "b"),
+    )
+    assert result.returncode == 1 and "is silent" in result.stderr
+    assert not (tmp_path / "b").exists() or not list((tmp_path / "b").glob("*.json"))
+
+
+def test_noise_is_out_of_reach_and_saved_only_when_asked(exported_model, tmp_path):
+    sf.write(tmp_path / "noise.wav", np.random.default_rng(1).standard_normal(16384) * 0.3, 16384)
+    base = ["match", str(tmp_path / "noise.wav"), "--model", str(exported_model), "--refine", "--save-preset", "N"]
+    bank = ["--bank", str(tmp_path / "bank")]
+    refused = run_cli(*base, *bank, "--json")
+    assert refused.returncode == 0, refused.stderr
+    found = json.loads(refused.stdout)
+    assert found["verdict"] == "out of reach" and found["reason"].startswith("no steady pitch")
+    assert found["pitch_hz"] is None and found["periodic_share"] < 0.2
+    assert not Bank(tmp_path / "bank").names()
+    kept = run_cli(*base, *bank, "--save-out-of-reach")
+    assert kept.returncode == 0 and "out of reach" in kept.stdout
+    assert Bank(tmp_path / "bank").load("N").provenance["verdict"] == "out of reach"
