@@ -344,6 +344,8 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.what == "live":
         return _bench_live(args)
+    if args.what == "matching":
+        return _bench_matching(args)
     if args.what == "match":
         latency = bench_inference(args.model, runs=args.runs)
         if args.json:
@@ -376,6 +378,52 @@ def bench(args: argparse.Namespace) -> int:
     console.print(table)
     m = results["machine"]
     console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    return 0
+
+
+def _bench_matching(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.bench_matching import bench_matching
+
+    with console.status("matching ...") as status:
+        results = bench_matching(args.model, args.targets, args.live, args.seed, lambda s: status.update(s))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    table = Table(title=f"log-spectral distance dB (mean / median), {args.targets} targets per suite, seed {args.seed}")
+    for column in (
+        "suite",
+        "arg-max",
+        "expectation",
+        "refined",
+        "random patch",
+        "refine ms",
+        "pitch ≤ 25 ct",
+        "verdicts",
+    ):
+        table.add_column(column, justify="left" if column in ("suite", "verdicts") else "right")
+    for suite in ("grid", "off_grid", "pitch_sweep", "sines", "out_of_reach"):
+        row = results[suite]
+        pitch = row.get("refined_pitch_within_25_cents")
+        table.add_row(
+            suite,
+            *(f"{row[k]['mean']:.2f} / {row[k]['median']:.2f}" for k in ("argmax_db", "expected_db", "refined_db")),
+            f"{row['random_patch_db']['mean']:.2f} / {row['random_patch_db']['median']:.2f}",
+            f"{row['refine_ms']['median']:.0f}",
+            "-" if pitch is None else f"{pitch:.3f}",
+            ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items())),
+        )
+    console.print(table)
+    for name, row in (results.get("real") or {}).items():
+        console.print(
+            f"real {name}: {row['network_db']:.2f} -> {row['refined_db']:.2f} dB, {row['verdict']} {row['reason']}"
+        )
+    for kind, row in (results.get("live") or {}).items():
+        console.print(
+            f"live ({kind} notes, {row['captures']} captures): network {row['network_db']['mean']:.2f} dB -> "
+            f"refined {row['refined_db']['mean']:.2f} dB; pitch within 25 cents {row['pitch_within_25_cents']:.2f}"
+        )
     return 0
 
 

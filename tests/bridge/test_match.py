@@ -167,7 +167,7 @@ def test_a_long_take_is_cut_into_its_notes(spec):
     assert found[0].end == pytest.approx(found[1].start, abs=1e-3)  # a note ends where the next starts
     assert found[1].end == pytest.approx(found[1].start + 1.0, abs=1e-3)  # ... or after one clip
     assert found[2].end == pytest.approx(take.size / rate, abs=1e-3)
-    spans = int(round((found[0].end - found[0].start) * spec.sample_rate))
+    spans = round((found[0].end - found[0].start) * spec.sample_rate)
     assert not np.any(found[0].clip[spans + 1 :])  # nothing of the next note leaks into a cut note
 
 

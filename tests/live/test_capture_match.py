@@ -12,51 +12,70 @@ import pytest
 from pythonosc.osc_message_builder import build_msg
 
 from inversynth.engine.live import audition_note
+from inversynth.engine.spec import note_frequency
 from inversynth.engine.synths import get_spec
 from inversynth.presets.store import FACTORY, Bank
 from tests.live.conftest import peak_frequency, start_serve, stop_serve
 
 SPEC = get_spec("original")
-# What the shipped model hears reliably in these presets: it must give them back exactly
-# (A may land one class off: live captures are resampled from 48 kHz and start anywhere in a block).
-EXACT = ("C", "M", "D")
-A_CLASS_WIDTH = (1.0 - 0.001) / 15
-RANDOM_PATCH_FLOOR_DB = 17.3  # LSD of random patches against each other (docs/BENCHMARKS.md)
+# What the shipped model hears reliably in these presets: it must give them back within half a class
+# (live captures are resampled from 48 kHz and start anywhere in a block; values are continuous now).
+CLOSE = ("M", "A", "D")
+LIVE_TARGET_DB = 1.0  # the matching issue's target for the synth's own notes captured live
 
 
-def play_and_match(osc, preset: str) -> tuple[dict, tuple]:
-    """Load a factory preset, capture 1.5 s while playing its note, wait for the match."""
-    params = Bank(FACTORY).load(preset).params
+def _cents(a: float, b: float) -> float:
+    return abs(1200 * np.log2(a / b))
+
+
+def play_and_match(osc, params: dict, note: int | None = None) -> tuple[tuple, tuple]:
+    """Set a patch, capture 1.5 s while playing its note, wait for the network's estimate and the final match."""
     osc.send("/subscribe", osc.port)
-    osc.send("/preset/load", preset)
+    for name, value in params.items():
+        osc.send(f"/synth/param/{name}", float(value))
     osc.send("/match/source", "output")
     osc.request("/status")
     time.sleep(0.05)  # let the parameter glides finish
     osc.send("/match/capture", 1.5)
     time.sleep(0.1)
-    osc.send("/synth/note", audition_note("original", params), 127, 0.0)
+    osc.send("/synth/note", note if note is not None else audition_note("original", params), 127, 0.0)
+    estimate = osc.wait_for("/match/estimate", timeout=30)[0]
     done = osc.wait_for("/match/done", timeout=30)[0]
     osc.send("/unsubscribe", osc.port)
-    return params, done
+    return estimate, done
 
 
 @pytest.mark.parametrize("preset", ["Vibrato Lead", "Police Siren"])
 def test_capturing_a_preset_gives_it_back(jack_serve, osc, preset):
-    params, (name, distance) = play_and_match(osc, preset)
+    params = dict(Bank(FACTORY).load(preset).params)
+    (network_db, first_verdict), (name, distance, network_again, verdict, reason) = play_and_match(osc, params)
+    assert network_again == pytest.approx(network_db) and distance <= network_db + 1e-6
+    assert verdict in ("exact", "close") and reason == "" and first_verdict in ("exact", "close")
     saved = Bank(jack_serve.bank).load(name)
-    for param in EXACT:
-        assert saved.params[param] == pytest.approx(params[param], rel=1e-3), param
-    assert abs(saved.params["A"] - params["A"]) <= A_CLASS_WIDTH * 1.01
-    assert distance < RANDOM_PATCH_FLOOR_DB / 4
+    assert _cents(saved.params["C"], params["C"]) < 25
+    for param in CLOSE:
+        p = SPEC.param(param)
+        assert abs(p.normalise(saved.params[param]) - p.normalise(params[param])) <= 0.5 / 15, param
+    assert distance < LIVE_TARGET_DB
     provenance = saved.provenance
     assert provenance["model"] == "fmnet" and provenance["distance_db"] == pytest.approx(distance, abs=1e-3)
-    assert set(provenance["confidence"]) == set(SPEC.names)
+    assert provenance["network_distance_db"] == pytest.approx(network_db, abs=1e-3) and provenance["refined"]
+    assert set(provenance["confidence"]) == set(SPEC.names) and provenance["verdict"] == verdict
     assert provenance["audio"].endswith(".wav")
-    # The estimate is what the synth plays now.
-    for param in EXACT:
+    # The refined estimate is what the synth plays now.
+    for param in SPEC.names:
         assert osc.request(f"/synth/get/{param}", reply=f"/synth/param/{param}")[0] == pytest.approx(
             saved.params[param], rel=1e-4
         )
+
+
+@pytest.mark.parametrize("note", [36, 96])
+def test_a_low_and_a_high_note_match_at_their_own_pitch(jack_serve, osc, note):
+    params = {**dict(Bank(FACTORY).load("Vibrato Lead").params), "D": 0.12}
+    _, (name, distance, _, verdict, _) = play_and_match(osc, params, note)
+    saved = Bank(jack_serve.bank).load(name)
+    assert _cents(saved.params["C"], note_frequency(note)) < 25
+    assert distance < 2 * LIVE_TARGET_DB and verdict in ("exact", "close")
 
 
 def test_ten_thousand_bad_packets_and_the_server_still_answers_and_plays(jack_serve, osc, recorder):
@@ -114,18 +133,72 @@ def test_dummy_backend_matches_audio_fed_from_a_file(tmp_path):
             with_client.send("/subscribe", with_client.port)
             with_client.send("/match/source", "input")
             with_client.send("/match/capture", 2.5)
-            name, distance = with_client.wait_for("/match/done", timeout=30)[0]
+            name, distance, _, verdict, _ = with_client.wait_for("/match/done", timeout=30)[0]
         finally:
             with_client.close()
     finally:
         log = stop_serve(served)
     saved = json.loads(next(served.bank.glob("*.json")).read_text())
     assert saved["name"] == name
-    assert saved["params"]["C"] == pytest.approx(target["C"], rel=1e-3)
-    assert saved["params"]["D"] == pytest.approx(target["D"], abs=1e-3)
+    assert _cents(saved["params"]["C"], target["C"]) < 25
+    assert saved["params"]["D"] == pytest.approx(target["D"], abs=0.05)
     assert saved["provenance"]["source"] == "capture of the input"
-    assert distance < 3.0
+    assert distance < 2 * LIVE_TARGET_DB and verdict in ("exact", "close")
     assert "warning: MIDI input is off" in log  # no ALSA sequencer here: one warning, the server ran on
+
+
+def _serve_input(tmp_path, audio: np.ndarray, *args: str):
+    from inversynth.audio_files import write_wav
+
+    source = tmp_path / "input.wav"
+    write_wav(source, audio.astype(np.float32), 44100)
+    return start_serve(tmp_path, "--audio", "dummy", "--input-file", str(source), "--no-midi", "--buffer", "512", *args)
+
+
+def test_noise_is_out_of_reach_and_neither_loaded_nor_saved(tmp_path):
+    served = _serve_input(tmp_path, np.random.default_rng(3).standard_normal(44100 * 2) * 0.2)
+    try:
+        client = served.client()
+        try:
+            before = client.request("/synth/get/C", reply="/synth/param/C")[0]
+            client.send("/subscribe", client.port)
+            client.send("/match/source", "input")
+            client.send("/match/capture", 1.5)
+            name, distance, network, verdict, reason = client.wait_for("/match/done", timeout=30)[0]
+            after = client.request("/synth/get/C", reply="/synth/param/C")[0]
+        finally:
+            client.close()
+    finally:
+        log = stop_serve(served)
+    assert (name, verdict) == ("", "out of reach") and reason.startswith("no steady pitch")
+    assert distance <= network and after == before
+    assert not list(served.bank.glob("*.json")) and "nothing loaded or saved" in log
+
+
+def test_a_cancelled_refinement_answers_at_once_with_its_best_so_far(tmp_path):
+    from inversynth.engine.render import render
+
+    sound = render("original", {"C": 311.13, "D": 0.4, "M": 5.0, "attack": 0.0, "sustain_level": 1.0}, 1.5, 44100)
+    served = _serve_input(tmp_path, np.concatenate([np.zeros(4410), sound]), "--refine-budget-ms", "60000")
+    try:
+        client = served.client()
+        try:
+            client.send("/subscribe", client.port)
+            client.send("/match/source", "input")
+            client.send("/match/capture", 1.2)
+            network_db, _ = client.wait_for("/match/estimate", timeout=30)[0]
+            time.sleep(0.3)  # the refinement has started; its budget would last a minute
+            asked = time.monotonic()
+            client.send("/match/cancel")
+            name, distance, network, verdict, _ = client.wait_for("/match/done", timeout=10)[0]
+            waited = time.monotonic() - asked
+        finally:
+            client.close()
+    finally:
+        stop_serve(served)
+    assert waited < 2.0 and network == pytest.approx(network_db) and distance <= network
+    saved = json.loads(next(served.bank.glob("*.json")).read_text())
+    assert saved["name"] == name and saved["provenance"]["refined"] and verdict in ("exact", "close")
 
 
 def test_osc_listens_on_loopback_only_by_default(jack_serve):

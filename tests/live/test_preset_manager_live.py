@@ -70,7 +70,7 @@ def test_load_audition_and_match_now(dummy_serve):
             await pilot.pause(0.2)
             vibrato = bank.load("Vibrato Lead").params
             osc.send("/synth/note", audition_note("original", vibrato), 127, 0.0)
-            await _until(pilot, lambda: app.status.startswith("matched:"))
+            await _until(pilot, lambda: app.status.startswith("matched ("))
             assert len(app.presets) == before + 1
             assert app.selected is not None and app.selected.name.startswith("Match ")
             assert app.selected.provenance["confidence"]  # the detail pane shows the model's confidence

@@ -1,0 +1,228 @@
+"""``inversynth bench matching``: how close matches get, on every kind of target the issue names.
+
+Suites, each matched three ways (the network's arg-max, its expectation, the
+expectation refined by analysis-by-synthesis), beside a random-patch floor
+computed on the same targets in the same run:
+
+* ``grid``: patches on the class grid (the paper's kind of clip);
+* ``off_grid``: patches drawn anywhere in every range (C at A4..C6);
+* ``pitch_sweep``: the same off-grid patches played at a random note of the
+  synth's whole range (MIDI 24..108), next to the same patches at A4..C6;
+* ``sines``: plain sines at random pitches across the range;
+* ``out_of_reach``: white noise, squares and saws, sines below and above the range;
+* ``real`` (when Debian's fluidsynth and its GM soundfont are installed): notes
+  of real instruments rendered from a MIDI file;
+* ``live``: the synth's own notes captured over OSC from ``serve`` on the
+  dummy backend, at random notes between MIDI 36 and 96 and at grid notes.
+
+Log-spectral distances in dB (``engine/analysis.py``); pitch errors in cents.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from inversynth.bridge.audio_input import Note, load_notes
+from inversynth.bridge.inference import Estimator
+from inversynth.bridge.match import Match, MatchOptions, estimate_notes, refine_match
+from inversynth.bridge.osc_client import OscClient
+from inversynth.engine.analysis import log_spectral_distance
+from inversynth.engine.render import renderer
+from inversynth.engine.spec import SynthSpec, note_frequency
+from inversynth.engine.synths import get_voice
+from inversynth.training.metrics import summarise
+
+PITCH_CENTS = 25.0
+GM_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+GM_PROGRAMS = {"flute": 73, "clarinet": 71, "violin": 40, "trumpet": 56, "piano": 0, "organ": 19}
+
+
+def _cents(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.abs(1200 * np.log2(estimate / truth))
+
+
+def _pitch_of(spec: SynthSpec, matches: list[Match]) -> np.ndarray:
+    name = get_voice(spec.name).pitch_param
+    return np.array([m.patch[name] for m in matches]) if name else np.array([])
+
+
+def match_suite(estimator: Estimator, clips: np.ndarray, pitch: np.ndarray | None = None) -> dict:
+    """Distances (arg-max, expectation, refined), verdicts, time per refinement and pitch errors."""
+    spec = estimator.spec
+    notes = [Note(clip, 0.0, spec.clip_seconds) for clip in clips]
+    names = [f"target {i}" for i in range(len(clips))]
+    argmax = estimate_notes(estimator, notes, names, MatchOptions(decoding="argmax"))
+    expected = estimate_notes(estimator, notes, names, MatchOptions(decoding="expected"))
+    refined = [refine_match(estimator, m) for m in expected]
+    floor = renderer(spec.name).render(spec.random_values(np.random.default_rng(0), len(clips)), spec.clip_samples)
+    result = {
+        "clips": len(clips),
+        "argmax_db": summarise(np.array([m.distance_db for m in argmax])),
+        "expected_db": summarise(np.array([m.distance_db for m in expected])),
+        "refined_db": summarise(np.array([m.distance_db for m in refined])),
+        "random_patch_db": summarise(log_spectral_distance(clips, floor)),
+        "refine_ms": summarise(np.array([m.refinement.elapsed_ms for m in refined if m.refinement])),
+        "verdicts": dict(Counter(m.verdict for m in refined)),
+    }
+    if pitch is not None:
+        for key, matches in (("expected", expected), ("refined", refined)):
+            cents = _cents(_pitch_of(spec, matches), pitch)
+            result[f"{key}_pitch_within_25_cents"] = float(np.mean(cents <= PITCH_CENTS))
+            result[f"{key}_pitch_cents_median"] = float(np.median(cents))
+    return result
+
+
+def _with_pitch(spec: SynthSpec, values: np.ndarray, hz: np.ndarray) -> np.ndarray:
+    out = values.copy()
+    out[:, spec.names.index(get_voice(spec.name).pitch_param or "")] = hz
+    return out
+
+
+def _render(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
+    return renderer(spec.name).render(values, spec.clip_samples)
+
+
+def synthetic_suites(estimator: Estimator, clips: int, seed: int) -> dict:
+    spec = estimator.spec
+    rng = np.random.default_rng(seed)
+    grid = spec.classes_to_values(spec.random_classes(rng, clips))
+    grid_notes = rng.integers(69, 85, clips)  # A4..C6, the original project's notes
+    off_grid = _with_pitch(spec, spec.random_values(rng, clips), note_frequency(grid_notes))
+    anywhere = note_frequency(rng.uniform(24, 108, clips))
+    sweep = _with_pitch(spec, off_grid, anywhere)
+    sine_hz = note_frequency(rng.uniform(24, 108, clips))
+    t = np.arange(spec.clip_samples) / spec.sample_rate
+    sines = (0.5 * np.sin(2 * np.pi * sine_hz[:, None] * t)).astype(np.float32)
+    return {
+        "grid": match_suite(estimator, _render(spec, grid), grid[:, 0]),
+        "off_grid": match_suite(estimator, _render(spec, off_grid), off_grid[:, 0]),
+        "pitch_sweep": match_suite(estimator, _render(spec, sweep), anywhere),
+        "sines": match_suite(estimator, sines, sine_hz),
+        "out_of_reach": match_suite(estimator, _out_of_reach(spec, rng, clips)),
+    }
+
+
+def _out_of_reach(spec: SynthSpec, rng: np.random.Generator, count: int) -> np.ndarray:
+    """Noise, squares and saws inside the range, sines outside it: nothing the synth can make."""
+    t = np.arange(spec.clip_samples) / spec.sample_rate
+    out = []
+    for i in range(count):
+        hz = note_frequency(rng.uniform(36, 84))
+        kind = i % 4
+        if kind == 0:
+            out.append(0.3 * rng.standard_normal(t.size))
+        elif kind == 1:
+            out.append(0.4 * np.sign(np.sin(2 * np.pi * hz * t)))
+        elif kind == 2:
+            out.append(0.4 * (2 * ((hz * t) % 1.0) - 1))
+        else:
+            out.append(0.5 * np.sin(2 * np.pi * rng.choice([16.0, 22.0, 6000.0, 7000.0]) * t))
+    return np.array(out, dtype=np.float32)
+
+
+def real_suite(estimator: Estimator, note: int = 60) -> dict | None:
+    """General MIDI instruments rendered by fluidsynth (None when it is not installed)."""
+    if shutil.which("fluidsynth") is None or not GM_SOUNDFONT.exists():
+        return None
+    import mido
+
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for name, program in GM_PROGRAMS.items():
+            song = mido.MidiFile()
+            track = mido.MidiTrack()
+            song.tracks.append(track)
+            track += [
+                mido.Message("program_change", program=program),
+                mido.Message("note_on", note=note, velocity=100),
+                mido.Message("note_off", note=note, time=song.ticks_per_beat * 2),
+            ]
+            mid, wav = Path(scratch) / f"{name}.mid", Path(scratch) / f"{name}.wav"
+            song.save(mid)
+            subprocess.run(
+                ["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", str(wav), str(GM_SOUNDFONT), str(mid)],
+                check=True,
+                capture_output=True,
+            )
+            first = load_notes(wav, estimator.spec)[0]
+            match = refine_match(estimator, estimate_notes(estimator, [first], [name])[0])
+            results[name] = {
+                "network_db": match.network_distance_db,
+                "refined_db": match.distance_db,
+                "verdict": match.verdict,
+                "reason": match.reason,
+                "pitch_hz": match.pitch.hz,
+            }
+    return results
+
+
+def live_suite(model: Path | None, patches: int, seed: int) -> dict:
+    """The synth's own notes captured over OSC from serve on the dummy backend, matched with refinement."""
+    from inversynth.bridge.serve import ServeOptions, Studio
+
+    rng = np.random.default_rng(seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        options = ServeOptions(audio="dummy", osc_port=0, midi=False, bank=Path(scratch), model=model)
+        studio = Studio(options, log=lambda _m: None)
+        spec = studio.synth.spec
+        client = OscClient(*studio.osc.address)
+        rows: list[tuple[str, float, float, float]] = []
+        try:
+            client.send("/subscribe", client.port)
+            for i in range(patches):
+                values = spec.from_array(spec.random_values(rng, 1)[0])
+                values.update(attack=min(values["attack"], 0.3), A=max(values["A"], 0.2))  # a note to hear
+                note = int(rng.integers(36, 97)) if i % 2 == 0 else int(rng.integers(69, 85))
+                rows.append((("any" if i % 2 == 0 else "grid"), *_capture(client, values, note)))
+        finally:
+            client.close()
+            studio.close()
+    result = {}
+    for kind in ("any", "grid"):
+        picked = [r for r in rows if r[0] == kind]
+        result[kind] = {
+            "captures": len(picked),
+            "network_db": summarise(np.array([r[2] for r in picked])),
+            "refined_db": summarise(np.array([r[1] for r in picked])),
+            "pitch_within_25_cents": float(np.mean([r[3] <= PITCH_CENTS for r in picked])),
+        }
+    return result
+
+
+def _capture(client: OscClient, values: dict[str, float], note: int) -> tuple[float, float, float]:
+    """(final dB, network dB, pitch error in cents) of one captured note."""
+    for name, value in values.items():
+        client.send(f"/synth/param/{name}", float(value))
+    client.request("/status")
+    time.sleep(0.05)
+    client.send("/match/capture", 1.4)
+    time.sleep(0.1)
+    client.send("/synth/note", note, 127, 0.0)
+    _name, final, network, _verdict, _reason = client.wait_for("/match/done", timeout=60)[0]
+    found = client.request("/synth/get/C", reply="/synth/param/C")[0]
+    return final, network, float(_cents(np.array(found), np.array(note_frequency(note))))
+
+
+def bench_matching(
+    model: Path | None, clips: int, live: int, seed: int, progress: Callable[[str], None] = lambda _s: None
+) -> dict:
+    estimator = Estimator(model)
+    progress("synthetic targets")
+    started = time.perf_counter()
+    results = {"model": str(estimator.path), "clips_per_suite": clips, "seed": seed}
+    results.update(synthetic_suites(estimator, clips, seed))
+    progress("real instruments")
+    results["real"] = real_suite(estimator)
+    if live:
+        progress("live captures over OSC")
+        results["live"] = live_suite(model, live, seed)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    return results
