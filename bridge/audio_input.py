@@ -118,10 +118,20 @@ def _first_loud_sample(mono: np.ndarray, start: int, stop: int, sample_rate: int
     return start + int(loud[0]) if loud.size else start
 
 
-def notes(audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "audio") -> list[Note]:
-    """Every note of a take, each cut at the next one's onset, at the spec's rate."""
+def notes(
+    audio: np.ndarray, sample_rate: int, spec: SynthSpec, name: str = "audio", capture: bool = False
+) -> list[Note]:
+    """Every note of a take, each cut at the next one's onset, at the spec's rate.
+
+    ``capture``: the take began at an arbitrary moment (a live capture), so a sound already ringing
+    at its first sample is the tail of an earlier note, not a note, when another one starts later.
+    """
     mono = resample(_mono(audio, sample_rate, name), sample_rate, spec.sample_rate)
     onsets = find_onsets(mono, spec.sample_rate)
+    frame = round(FRAME_SECONDS * spec.sample_rate)
+    ringing = np.max(np.abs(mono[:frame])) >= np.max(np.abs(mono)) * 10 ** (FLOOR_DB / 20)
+    if capture and ringing and len(onsets) > 1:
+        onsets = onsets[1:]
     ends = [*onsets[1:], mono.size]
     rate = spec.sample_rate
     return [

@@ -51,18 +51,33 @@ def range_bar(position: float, width: int = BAR_WIDTH) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
+def match_caption(provenance: dict) -> str:
+    """How a matched preset got here: its verdict and distances, before and after refinement."""
+    verdict = provenance.get("verdict")
+    if verdict is None:  # matched before verdicts existed
+        return f"matched, {provenance.get('distance_db', float('nan')):.2f} dB"
+    before, after = provenance.get("network_distance_db"), provenance.get("distance_db")
+    steps = f"{before:.2f} -> {after:.2f} dB refined" if provenance.get("refined") else f"{after:.2f} dB"
+    reason = f": {provenance['reason']}" if provenance.get("reason") else ""
+    return f"match {verdict}{reason} ({steps})"
+
+
 def detail_table(preset: Preset) -> Table:
-    """Every parameter of a preset with unit, a range bar and, when matched, the model's confidence."""
+    """Every parameter of a preset with unit, a range bar and, when matched, the model's confidence
+    (and which parameters the capture could not tell)."""
     spec = get_spec(preset.synth)
-    confidence = dict(preset.provenance.get("confidence", {})) if preset.provenance else {}
-    table = Table(title=preset.name, caption=preset.description or None, expand=True)
+    provenance = dict(preset.provenance or {})
+    confidence = dict(provenance.get("confidence", {}))
+    unknown = set(provenance.get("undetermined", ()))
+    caption = " · ".join(t for t in (preset.description, match_caption(provenance) if confidence else "") if t)
+    table = Table(title=preset.name, caption=caption or None, expand=True)
     for column in ("param", "value", "unit", "range", *(["confidence"] if confidence else [])):
         table.add_column(column, justify="right" if column in ("value", "confidence") else "left")
     for param in spec.params:
         value = preset.params[param.name]
         row = [param.name, f"{value:.4g}", param.unit, range_bar(param.normalise(value))]
         if confidence:
-            row.append(f"{confidence.get(param.name, float('nan')):.2f}")
+            row.append("not heard" if param.name in unknown else f"{confidence.get(param.name, float('nan')):.2f}")
         table.add_row(*row)
     return table
 

@@ -177,7 +177,7 @@ class Session:
     def _capture_and_match(self, seconds: float, source: str) -> MatchReport:
         capture = self.synth.capture(seconds, source)
         label = f"capture of the {source}"
-        note = notes(capture.audio, capture.sample_rate, self.spec, label)[0]
+        note = notes(capture.audio, capture.sample_rate, self.spec, label, capture=True)[0]
         return self._finish(note, label, capture.ended, seconds, capture)
 
     def _file_and_match(self, path: Path) -> MatchReport:

@@ -92,19 +92,21 @@ class SpectralTarget:
 
     ``distance(batch)`` is a multi-resolution spectral distance: per FFT size (Hann window, hop =
     size / 2, float32 after the FFT for speed), spectral convergence plus mean |log-magnitude
-    difference|, averaged over the sizes; the longest size resolves the lowest notes (C1's lines
-    are 2 Hz apart at the bottom). It is what the refinement minimises; reports use
-    ``log_spectral_distance``.
+    difference|, averaged over the sizes; the last "size" is the whole clip in one frame, whose
+    1 Hz lines tell the lowest notes apart (C1's semitones are 2 Hz apart). It is what the
+    refinement minimises; reports use ``log_spectral_distance``.
     """
 
     SIZES = (256, 1024, 4096)
 
     def __init__(self, target: np.ndarray) -> None:
-        self._windows = {n: np.hanning(n + 1)[:-1].astype(np.float32) for n in self.SIZES}
-        self._targets = [self._log_magnitude(np.asarray(target, np.float32)[None, :], n) for n in self.SIZES]
+        target = np.asarray(target, np.float32)[None, :]
+        self._sizes = (*self.SIZES, target.shape[-1])
+        self._windows = {n: np.hanning(n + 1)[:-1].astype(np.float32) for n in self._sizes}
+        self._targets = [self._log_magnitude(target, n) for n in self._sizes]
 
     def _log_magnitude(self, audio: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
-        frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[..., :: n_fft // 2, :]
+        frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[..., :: max(1, n_fft // 2), :]
         magnitude = np.abs(np.fft.rfft(frames * self._windows[n_fft], axis=-1)).astype(np.float32)
         magnitude = np.maximum(magnitude, np.float32((n_fft / 2) * 10 ** (_DB_FLOOR / 20)))
         return magnitude, np.log(magnitude)
@@ -112,8 +114,8 @@ class SpectralTarget:
     def distance(self, batch: np.ndarray) -> np.ndarray:
         total = np.zeros(len(batch))
         audio = np.asarray(batch, np.float32)
-        for n_fft, (target, log_target) in zip(self.SIZES, self._targets, strict=True):
+        for n_fft, (target, log_target) in zip(self._sizes, self._targets, strict=True):
             magnitude, log_magnitude = self._log_magnitude(audio, n_fft)
             convergence = np.linalg.norm(magnitude - target, axis=(-2, -1)) / np.linalg.norm(target)
             total += convergence + np.mean(np.abs(log_magnitude - log_target), axis=(-2, -1))
-        return total / len(self.SIZES)
+        return total / len(self._sizes)

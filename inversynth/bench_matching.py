@@ -199,6 +199,7 @@ def live_suite(model: Path | None, patches: int, seed: int) -> dict:
 
 def _capture(client: OscClient, values: dict[str, float], note: int) -> tuple[float, float, float]:
     """(final dB, network dB, pitch error in cents) of one captured note."""
+    client.send("/synth/panic")  # the last note may still ring; the capture should hear this one alone
     for name, value in values.items():
         client.send(f"/synth/param/{name}", float(value))
     client.request("/status")

@@ -171,6 +171,15 @@ def test_a_long_take_is_cut_into_its_notes(spec):
     assert not np.any(found[0].clip[spans + 1 :])  # nothing of the next note leaks into a cut note
 
 
+def test_a_capture_skips_the_tail_of_an_earlier_note(spec):
+    rate = 48000
+    tail = _tone(880, 0.4, rate) * np.linspace(0.5, 0.05, round(0.4 * rate))  # still ringing when capture starts
+    take = np.concatenate([tail, np.zeros(round(0.2 * rate)), _tone(330, 1.0, rate)])
+    assert notes(take, rate, spec, "file")[0].start == pytest.approx(0.0, abs=1e-3)  # a file: its first sound
+    captured = notes(take, rate, spec, "capture", capture=True)
+    assert len(captured) == 1 and captured[0].start == pytest.approx(0.6, abs=0.015)
+
+
 def test_each_note_of_a_file_is_matched_and_its_span_said(exported_model, spec, tmp_path):
     rate = 48000
     gap = np.zeros(round(0.2 * rate))

@@ -6,9 +6,11 @@ import asyncio
 import shutil
 from pathlib import Path
 
+from rich.console import Console
 from textual.widgets import DataTable, Input
 
-from inversynth.bridge.preset_manager import OFFLINE, PresetManager, range_bar
+from inversynth.bridge.preset_manager import OFFLINE, PresetManager, detail_table, range_bar
+from inversynth.presets.preset import Preset
 from inversynth.presets.store import FACTORY, Bank
 
 
@@ -33,6 +35,23 @@ async def _answer(pilot, text: str) -> None:
 
 def test_range_bar():
     assert range_bar(0.0, 4) == "░░░░" and range_bar(1.0, 4) == "████" and range_bar(0.5, 4) == "██░░"
+
+
+def test_a_matched_preset_shows_its_verdict_distances_and_what_was_not_heard():
+    params = Bank(FACTORY).load("Glass Bell").params
+    provenance = {
+        "confidence": dict.fromkeys(params, 0.9),
+        "undetermined": ["release"],
+        "distance_db": 0.42,
+        "network_distance_db": 1.37,
+        "refined": True,
+        "verdict": "exact",
+    }
+    console = Console(width=120, record=True)
+    console.print(detail_table(Preset.new("original", "Found", params, provenance=provenance)))
+    text = console.export_text()
+    assert "match exact (1.37 -> 0.42 dB refined)" in text
+    assert "not heard" in text and text.count("0.90") == len(params) - 1
 
 
 def test_browse_search_and_filter_by_tag(tmp_path):

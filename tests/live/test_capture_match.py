@@ -70,12 +70,21 @@ def test_capturing_a_preset_gives_it_back(jack_serve, osc, preset):
 
 
 @pytest.mark.parametrize("note", [36, 96])
-def test_a_low_and_a_high_note_match_at_their_own_pitch(jack_serve, osc, note):
-    params = {**dict(Bank(FACTORY).load("Vibrato Lead").params), "D": 0.12}
+def test_a_low_and_a_high_note_match_at_their_own_pitch_and_play_at_any(jack_serve, osc, recorder, note):
+    params = {**dict(Bank(FACTORY).load("Vibrato Lead").params), "D": 0.0, "sustain_level": 1.0}
     _, (name, distance, _, verdict, _) = play_and_match(osc, params, note)
     saved = Bank(jack_serve.bank).load(name)
     assert _cents(saved.params["C"], note_frequency(note)) < 25
     assert distance < 2 * LIVE_TARGET_DB and verdict in ("exact", "close")
+    # The preset it became plays from any key at that key's pitch.
+    osc.send("/synth/panic")
+    osc.send("/preset/load", name)
+    osc.request("/status")
+    osc.send("/synth/note_on", 60, 100)
+    time.sleep(0.4)
+    heard = recorder.record(0.3)
+    osc.send("/synth/note_off", 60)
+    assert peak_frequency(heard) == pytest.approx(note_frequency(60), abs=3.0)
 
 
 def test_ten_thousand_bad_packets_and_the_server_still_answers_and_plays(jack_serve, osc, recorder):
