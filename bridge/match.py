@@ -260,20 +260,6 @@ def refine_match(
     )
 
 
-def match_notes(
-    estimator: Estimator,
-    notes: Sequence[Note],
-    sources: Sequence[str],
-    options: MatchOptions = MatchOptions(),
-    fallback: Mapping[str, float] | None = None,
-) -> list[Match]:
-    """Estimate a batch of notes, then refine each one when ``options.refine`` says so."""
-    matches = estimate_notes(estimator, notes, sources, options, fallback)
-    if options.refine:
-        matches = [refine_match(estimator, m, options.budget) for m in matches]
-    return matches
-
-
 def match_files(
     estimator: Estimator, paths: Sequence[Path], options: MatchOptions = MatchOptions(), each_note: bool = False
 ) -> tuple[list[Match], list[tuple[Path, str]]]:
@@ -289,7 +275,10 @@ def match_files(
         sources.extend([str(path)] * len(found))
     if not notes:
         return [], failures
-    return match_notes(estimator, notes, sources, options), failures
+    matches = estimate_notes(estimator, notes, sources, options)
+    if options.refine:
+        matches = [refine_match(estimator, m, options.budget) for m in matches]
+    return matches, failures
 
 
 def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) -> Path:

@@ -9,6 +9,7 @@ Heavy modules are imported inside the commands so ``--help`` is instant.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,24 +38,23 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{value} is not a positive number")
-    return value
+def _real(accept: Callable[[float], bool], expected: str) -> Callable[[str], float]:
+    """An argparse type: a finite number that ``accept`` takes, else one line saying what was ``expected``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or not accept(value):
+            raise argparse.ArgumentTypeError(f"{value} is not {expected}")
+        return value
+
+    return parse
 
 
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0..1")
-    return value
+_positive = _real(lambda v: v > 0, "a positive number")
+_share = _real(lambda v: 0.0 <= v <= 1.0, "a share between 0 and 1")
 
 
 def _command(commands, name: str, summary: str, description: str, run) -> argparse.ArgumentParser:
