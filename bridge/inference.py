@@ -29,7 +29,7 @@ class ModelFileError(InversynthError):
 
 
 DECODINGS = ("expected", "argmax")
-DEFAULT_DECODING = "expected"  # closer in audio distance on held-out clips (docs/BENCHMARKS.md)
+DEFAULT_DECODING = "expected"  # closer in audio distance on continuous and captured clips (docs/BENCHMARKS.md)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Estimate:
     Attributes:
         probabilities: float [n, params, bins], each head's softmax (calibrated when the model says how).
         argmax: float [n, params], real value of the most likely bin.
-        expected: float [n, params], real value of the expectation over the head (between bins).
+        expected: float [n, params], real value of the expectation over the whole head.
         confidence: float [n, params], the probability that the truth lies within one bin of ``values``.
         values: float [n, params], the estimate chosen by the decoding.
         classes: int [n, params], the class nearest to ``values`` (the paper's grid).
@@ -61,8 +61,7 @@ class Estimate:
             positions[j, : p.n_bins] = p.bin_positions()
         best = probabilities.argmax(axis=-1)
         argmax = spec.denormalise_rows(np.take_along_axis(positions[None], best[..., None], axis=-1)[..., 0])
-        expected_positions = np.einsum("npk,pk->np", probabilities, positions)
-        expected = spec.denormalise_rows(expected_positions)
+        expected = spec.denormalise_rows(np.einsum("npk,pk->np", probabilities, positions))
         values = expected if decoding == "expected" else argmax
         chosen = spec.normalise_rows(values)
         spacing = np.array([1.0 / (p.n_bins - 1) for p in spec.params])

@@ -155,9 +155,13 @@ def undetermined(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _start_candidates(spec: SynthSpec, estimate: Estimate, row: int, values: np.ndarray, pitch: Pitch) -> np.ndarray:
-    """Where the search may start: the chosen values, the arg-max, runner-up bins, the measured pitch."""
-    candidates = [values, np.where(np.isnan(values), values, estimate.argmax[row])]
+def _start_candidates(
+    spec: SynthSpec, estimate: Estimate, row: int, values: np.ndarray, unknown: np.ndarray, pitch: Pitch
+) -> np.ndarray:
+    """Where the search may start: the chosen values, every decoding, runner-up bins, the measured pitch
+    (undetermined parameters keep their fallback in all)."""
+    decodings = (estimate.argmax[row], estimate.expected[row])
+    candidates = [values, *(np.where(unknown, values, d) for d in decodings)]
     probabilities = estimate.probabilities[row]
     for j, p in enumerate(spec.params):
         order = np.argsort(probabilities[j, : p.n_bins])[::-1]
@@ -220,7 +224,7 @@ def estimate_notes(
                 target=note.clip,
                 resynthesis=resynthesis[i],
                 probabilities=estimate.probabilities[i],
-                starts=_start_candidates(spec, estimate, i, values[i], pitch),
+                starts=_start_candidates(spec, estimate, i, values[i], unknown[i], pitch),
             )
         )
     return matches

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from inversynth.bridge.audio_input import Note, load_notes
-from inversynth.bridge.inference import Estimator
+from inversynth.bridge.inference import DECODINGS, DEFAULT_DECODING, Estimator
 from inversynth.bridge.match import Match, MatchOptions, estimate_notes, refine_match
 from inversynth.bridge.osc_client import OscClient
 from inversynth.engine.analysis import log_spectral_distance
@@ -59,21 +59,19 @@ def match_suite(estimator: Estimator, clips: np.ndarray, pitch: np.ndarray | Non
     spec = estimator.spec
     notes = [Note(clip, 0.0, spec.clip_seconds) for clip in clips]
     names = [f"target {i}" for i in range(len(clips))]
-    argmax = estimate_notes(estimator, notes, names, MatchOptions(decoding="argmax"))
-    expected = estimate_notes(estimator, notes, names, MatchOptions(decoding="expected"))
-    refined = [refine_match(estimator, m) for m in expected]
+    decoded = {d: estimate_notes(estimator, notes, names, MatchOptions(decoding=d)) for d in DECODINGS}
+    refined = [refine_match(estimator, m) for m in decoded[DEFAULT_DECODING]]
     floor = renderer(spec.name).render(spec.random_values(np.random.default_rng(0), len(clips)), spec.clip_samples)
     result = {
         "clips": len(clips),
-        "argmax_db": summarise(np.array([m.distance_db for m in argmax])),
-        "expected_db": summarise(np.array([m.distance_db for m in expected])),
+        **{f"{d}_db": summarise(np.array([m.distance_db for m in decoded[d]])) for d in DECODINGS},
         "refined_db": summarise(np.array([m.distance_db for m in refined])),
         "random_patch_db": summarise(log_spectral_distance(clips, floor)),
         "refine_ms": summarise(np.array([m.refinement.elapsed_ms for m in refined if m.refinement])),
         "verdicts": dict(Counter(m.verdict for m in refined)),
     }
     if pitch is not None:
-        for key, matches in (("expected", expected), ("refined", refined)):
+        for key, matches in ((DEFAULT_DECODING, decoded[DEFAULT_DECODING]), ("refined", refined)):
             cents = _cents(_pitch_of(spec, matches), pitch)
             result[f"{key}_pitch_within_25_cents"] = float(np.mean(cents <= PITCH_CENTS))
             result[f"{key}_pitch_cents_median"] = float(np.median(cents))

@@ -220,7 +220,10 @@ def build_parser() -> argparse.ArgumentParser:
     matcher.add_argument("--budget-renders", type=_int_at_least(1), default=400, help="refinement renders per note")
     matcher.add_argument("--seed", type=_int_at_least(0), default=0, help="refinement seed (same seed, same answer)")
     matcher.add_argument(
-        "--decoding", choices=("expected", "argmax"), default="expected", help="head decoding (default: expected)"
+        "--decoding",
+        choices=("expected", "argmax"),
+        default="expected",
+        help="head decoding: the expectation over each head (default) or its best bin",
     )
     matcher.add_argument("--each-note", action="store_true", help="match every note of a longer file")
     matcher.add_argument("--save-out-of-reach", action="store_true", help="save presets even for out-of-reach matches")

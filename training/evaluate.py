@@ -7,7 +7,7 @@ log-spectral distance, multi-resolution STFT distance, the paper's ρ STFT,
 ρ FT and F∆) for the model and, in the same run, for a "median class" and a
 "random patch" baseline. Audio figures are given per decoding of the heads:
 arg-max bin, expectation, and (``refine``, ONNX models, on the first
-``refine_clips`` clips) the expectation refined by analysis-by-synthesis,
+``refine_clips`` clips) the default decoding refined by analysis-by-synthesis,
 with the wall time per match and, for the pitch parameter, the share of clips
 within 25 cents.
 """
@@ -170,11 +170,11 @@ def evaluate(
     started = time.perf_counter()
     probabilities = np.concatenate([scorer(target[s : s + batch_size]) for s in range(0, count, batch_size)])
     inference_seconds = time.perf_counter() - started
-    argmax, expected = (Estimate.from_probabilities(spec, probabilities, d).values for d in ("argmax", "expected"))
-    figures = _figures(data, labels, class_scores(spec, probabilities), argmax, target)
+    estimate = Estimate.from_probabilities(spec, probabilities, "argmax")
+    figures = _figures(data, labels, class_scores(spec, probabilities), estimate.argmax, target)
     decodings = {
         "argmax": {k: figures[k] for k in ("audio", "pitch")},
-        "expected": _audio(spec, expected, target, data.values[:count], default_workers()),
+        "expected": _audio(spec, estimate.expected, target, data.values[:count], default_workers()),
     }
     if refine:
         decodings["refined"] = _refined(Path(model), data, target, min(refine_clips, count))
