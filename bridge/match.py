@@ -39,6 +39,7 @@ from inversynth.presets.store import Bank
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
 VERDICTS = ("exact", "close", "out of reach")
 RUNNER_UP_SHARE = 0.15  # a parameter whose second-best bin holds this much is tried there too
+SEMITONE = 2 ** (1 / 12)
 SAME_DB = 0.05  # a refined patch this little further in log-spectral distance is as close (its finer lines won)
 
 
@@ -126,19 +127,23 @@ def expand(inputs: Iterable[Path]) -> list[Path]:
 
 
 def judge(spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch) -> tuple[str, str]:
-    """(verdict, reason): exact and close need no reason; out of reach says what the synth lacks."""
+    """(verdict, reason): exact and close need no reason; out of reach says what the synth lacks.
+
+    A steady pitch more than a semitone outside the synth's pitch range is out of reach however
+    close the spectrum gets (a 6 kHz sine is not a note the synth plays, even if FM smears near it).
+    """
+    pitch_name = get_voice(spec.name).pitch_param
+    if pitch_name is not None and pitch.pitched:
+        param = spec.param(pitch_name)
+        if not param.minimum / SEMITONE <= pitch.hz <= param.maximum * SEMITONE:
+            return "out of reach", f"its pitch {pitch.hz:.1f} Hz is outside what the synth plays ({param.range_text()})"
     if distance_db <= calibration.exact_db:
         return "exact", ""
     if distance_db <= calibration.reach_db:
         return "close", ""
-    pitch_name = get_voice(spec.name).pitch_param
     far = f"the closest patch is {distance_db:.1f} dB away"
     if not pitch.pitched:
         return "out of reach", f"no steady pitch (noise or an unpitched sound): {far}"
-    if pitch_name is not None:
-        param = spec.param(pitch_name)
-        if not param.minimum <= pitch.hz <= param.maximum:
-            return "out of reach", f"its pitch {pitch.hz:.1f} Hz is outside what the synth plays ({param.range_text()})"
     return "out of reach", f"a waveform or timbre this synth cannot make: {far}"
 
 

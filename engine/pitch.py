@@ -18,9 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-WINDOW_SECONDS = 0.04  # integration window: several periods of the lowest note (C1 = 32.7 Hz)
+WINDOW_SECONDS = 0.07  # integration window: a period of 15 Hz, several of the lowest note (C1 = 32.7 Hz)
 HOP_SECONDS = 0.01
 THRESHOLD = 0.15  # YIN's absolute threshold on d'
+HIGHEST_HZ = 6500.0  # the search reaches past any synth's range on both sides (see find_pitch)
+ANALYSIS_RATE = 32768  # clips at lower rates are upsampled first: 5 samples per period of a 6.5 kHz tone
 LOUD_DB = -40.0  # frames this far below the loudest frame are not judged
 PITCHED_SHARE = 0.5  # a clip is pitched when at least this share of its loud frames is periodic
 
@@ -91,12 +93,20 @@ def _pick(curve: np.ndarray, raw: np.ndarray, min_lag: int, threshold: float) ->
     return lag + float(np.clip(shift, -0.5, 0.5)), float(curve[lag])
 
 
-def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 30.0, high_hz: float = 5000.0) -> Pitch:
-    """The fundamental of a mono clip between ``low_hz`` and ``high_hz`` (see :class:`Pitch`)."""
+def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pitch:
+    """The fundamental of a mono clip between ``low_hz`` and HIGHEST_HZ (see :class:`Pitch`).
+
+    The search reaches past any synth's range on both sides, so that a tone outside it is found
+    (and called out of reach) rather than mistaken for noise.
+    """
     x = np.asarray(audio, dtype=np.float64)
+    if sample_rate < ANALYSIS_RATE:  # a few samples per period cannot place a dip: look at it finer
+        import soxr
+
+        x, sample_rate = soxr.resample(x, sample_rate, ANALYSIS_RATE, quality="HQ"), ANALYSIS_RATE
     window = max(8, round(WINDOW_SECONDS * sample_rate))
     max_lag = min(int(np.ceil(sample_rate / low_hz)) + 1, window)
-    min_lag = max(2, int(sample_rate / min(high_hz, sample_rate / 4)))
+    min_lag = max(2, round(sample_rate / HIGHEST_HZ))
     frames = _frames(x, window + max_lag, max(1, round(HOP_SECONDS * sample_rate)))
     power = np.mean(frames[:, :window] ** 2, axis=1)
     if not np.any(power > 0):

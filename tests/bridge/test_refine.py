@@ -94,6 +94,8 @@ def test_verdicts_name_what_the_synth_lacks(spec):
     assert verdict == "out of reach" and reason.startswith("no steady pitch")
     verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01))
     assert verdict == "out of reach" and "20.0 Hz is outside what the synth plays (32.7032..4186.01 Hz)" in reason
+    assert judge(spec, calibration, 2.0, Pitch(6000.0, 1.0, 0.01))[0] == "out of reach"  # close, but not a note
+    assert judge(spec, calibration, 0.5, Pitch(4300.0, 1.0, 0.01))[0] == "exact"  # within a semitone of C8
     verdict, reason = judge(spec, calibration, 12.0, steady)
     assert verdict == "out of reach" and reason.startswith("a waveform or timbre this synth cannot make")
 

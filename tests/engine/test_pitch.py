@@ -24,6 +24,13 @@ def test_sines_anywhere_in_the_range_within_ten_cents(note):
     assert _cents(pitch.hz, hz) < (2.0 if note <= 81 else 10.0), pitch
 
 
+@pytest.mark.parametrize("hz", [16.0, 22.0, 6000.0, 6400.0])
+def test_tones_beyond_the_synths_range_are_found_not_taken_for_noise(hz):
+    t = np.arange(SR) / SR
+    pitch = find_pitch(0.5 * np.sin(2 * np.pi * hz * t), SR)
+    assert pitch.pitched and _cents(pitch.hz, hz) < 10, pitch
+
+
 def test_harmonic_tones_give_their_fundamental_not_a_harmonic():
     t = np.arange(SR) / SR
     square = np.sign(np.sin(2 * np.pi * 220 * t))
