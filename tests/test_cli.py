@@ -108,7 +108,7 @@ def test_demo_runs_the_whole_loop_on_the_dummy_backend(tmp_path):
         assert len(target) == len(match) == 16384
         assert np.max(np.abs(target)) > 0.05 and np.max(np.abs(match)) > 0.05
         assert name in result.stdout
-    assert result.stdout.count("from the end of the capture to the estimate sounding") == len(PRESETS)
+    assert result.stdout.count("from the end of the capture to the refined patch sounding") == len(PRESETS)
 
 
 def test_dataset_command_and_its_errors(tmp_path):
