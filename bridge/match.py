@@ -129,11 +129,12 @@ def expand(inputs: Iterable[Path]) -> list[Path]:
 def judge(spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch) -> tuple[str, str]:
     """(verdict, reason): exact and close need no reason; out of reach says what the synth lacks.
 
-    A steady pitch more than a semitone outside the synth's pitch range is out of reach however
-    close the spectrum gets (a 6 kHz sine is not a note the synth plays, even if FM smears near it).
+    A steady pitch, heard as a line of the spectrum (not a vibrato's period), more than a semitone
+    outside the synth's pitch range is out of reach however close the spectrum gets (a 6 kHz sine
+    is not a note the synth plays, even if FM smears energy near it).
     """
     pitch_name = get_voice(spec.name).pitch_param
-    if pitch_name is not None and pitch.pitched:
+    if pitch_name is not None and pitch.pitched and pitch.heard:
         param = spec.param(pitch_name)
         if not param.minimum / SEMITONE <= pitch.hz <= param.maximum * SEMITONE:
             return "out of reach", f"its pitch {pitch.hz:.1f} Hz is outside what the synth plays ({param.range_text()})"
@@ -175,7 +176,7 @@ def _start_candidates(
             candidate[j] = p.denormalise_array(p.bin_positions()[order[1]])
             candidates.append(candidate)
     pitch_name = get_voice(spec.name).pitch_param
-    if pitch_name is not None and pitch.pitched:
+    if pitch_name is not None and pitch.pitched and pitch.heard:
         param = spec.param(pitch_name)
         if param.minimum <= pitch.hz <= param.maximum:
             candidate = values.copy()

@@ -25,6 +25,7 @@ HIGHEST_HZ = 6500.0  # the search reaches past any synth's range on both sides (
 ANALYSIS_RATE = 32768  # clips at lower rates are upsampled first: 5 samples per period of a 6.5 kHz tone
 LOUD_DB = -40.0  # frames this far below the loudest frame are not judged
 PITCHED_SHARE = 0.5  # a clip is pitched when at least this share of its loud frames is periodic
+LINE_DB = -20.0  # a fundamental is heard when the spectrum near it is within this of the strongest line
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,14 @@ class Pitch:
         hz: median fundamental of the periodic loud frames (NaN when none is periodic).
         periodic_share: share of the loud frames that are periodic (0 for noise, 1 for a steady tone).
         aperiodicity: median d' of the loud frames (0 clean tone .. 1 noise).
+        heard: whether the clip's spectrum has a line at ``hz`` (within LINE_DB of its strongest):
+            false for a missing fundamental, and for the period of a vibrato, which YIN also finds.
     """
 
     hz: float
     periodic_share: float
     aperiodicity: float
+    heard: bool = False
 
     @property
     def pitched(self) -> bool:
@@ -116,4 +120,14 @@ def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pit
     picks = np.array([_pick(curve, d, min_lag, THRESHOLD) for curve, d in zip(cmnd(raw), raw, strict=True)])
     periodic = picks[:, 1] < THRESHOLD
     hz = float(np.median(sample_rate / picks[periodic, 0])) if periodic.any() else float("nan")
-    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])))
+    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])), _line_at(x, sample_rate, hz))
+
+
+def _line_at(x: np.ndarray, sample_rate: int, hz: float) -> bool:
+    """Whether the whole clip's spectrum has a line within a quarter tone of ``hz``, near its strongest."""
+    if not np.isfinite(hz):
+        return False
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    freqs = np.fft.rfftfreq(x.size, 1 / sample_rate)
+    near = (freqs >= hz * 2 ** (-1 / 24) - 1.0) & (freqs <= hz * 2 ** (1 / 24) + 1.0)
+    return bool(near.any() and spectrum[near].max() >= spectrum.max() * 10 ** (LINE_DB / 20))

@@ -87,15 +87,16 @@ def test_the_best_of_several_starts_is_where_the_search_begins(spec, problem):
 
 def test_verdicts_name_what_the_synth_lacks(spec):
     calibration = Calibration(np.ones(len(spec.params)), exact_db=1.0, reach_db=5.0)
-    steady = Pitch(440.0, 1.0, 0.01)
+    steady = Pitch(440.0, 1.0, 0.01, heard=True)
     assert judge(spec, calibration, 0.4, steady) == ("exact", "")
     assert judge(spec, calibration, 3.0, steady) == ("close", "")
     verdict, reason = judge(spec, calibration, 12.0, Pitch(float("nan"), 0.0, 0.9))
     assert verdict == "out of reach" and reason.startswith("no steady pitch")
-    verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01))
+    verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01, heard=True))
     assert verdict == "out of reach" and "20.0 Hz is outside what the synth plays (32.7032..4186.01 Hz)" in reason
-    assert judge(spec, calibration, 2.0, Pitch(6000.0, 1.0, 0.01))[0] == "out of reach"  # close, but not a note
-    assert judge(spec, calibration, 0.5, Pitch(4300.0, 1.0, 0.01))[0] == "exact"  # within a semitone of C8
+    assert judge(spec, calibration, 2.0, Pitch(6000.0, 1.0, 0.01, heard=True))[0] == "out of reach"  # not a note
+    assert judge(spec, calibration, 0.5, Pitch(4300.0, 1.0, 0.01, heard=True))[0] == "exact"  # a semitone of C8
+    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=False))[0] == "exact"  # a vibrato's period
     verdict, reason = judge(spec, calibration, 12.0, steady)
     assert verdict == "out of reach" and reason.startswith("a waveform or timbre this synth cannot make")
 

@@ -28,15 +28,23 @@ def test_sines_anywhere_in_the_range_within_ten_cents(note):
 def test_tones_beyond_the_synths_range_are_found_not_taken_for_noise(hz):
     t = np.arange(SR) / SR
     pitch = find_pitch(0.5 * np.sin(2 * np.pi * hz * t), SR)
-    assert pitch.pitched and _cents(pitch.hz, hz) < 10, pitch
+    assert pitch.pitched and pitch.heard and _cents(pitch.hz, hz) < 10, pitch
+
+
+def test_a_vibratos_period_is_found_but_not_heard(spec):
+    from inversynth.engine.render import render
+
+    patch = {"C": 587.33, "M": 28.0, "D": 0.3, "attack": 0.0, "sustain_level": 1.0, "sustain": 1.0}
+    pitch = find_pitch(render("original", patch), SR)
+    assert not (pitch.pitched and pitch.hz < 32 and pitch.heard), pitch
 
 
 def test_harmonic_tones_give_their_fundamental_not_a_harmonic():
     t = np.arange(SR) / SR
     square = np.sign(np.sin(2 * np.pi * 220 * t))
     buzzy = sum(np.sin(2 * np.pi * 110 * k * t) / k for k in range(2, 8))  # no energy at 110 Hz itself
-    assert _cents(find_pitch(square, SR).hz, 220) < 10
-    assert _cents(find_pitch(buzzy, SR).hz, 110) < 10
+    assert _cents(find_pitch(square, SR).hz, 220) < 10 and find_pitch(square, SR).heard
+    assert _cents(find_pitch(buzzy, SR).hz, 110) < 10 and not find_pitch(buzzy, SR).heard
 
 
 def test_noise_and_silence_have_no_pitch():
