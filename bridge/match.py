@@ -126,18 +126,26 @@ def expand(inputs: Iterable[Path]) -> list[Path]:
     return files
 
 
-def judge(spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch) -> tuple[str, str]:
+def judge(
+    spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch, resynthesis: np.ndarray
+) -> tuple[str, str]:
     """(verdict, reason): exact and close need no reason; out of reach says what the synth lacks.
 
-    A steady pitch, heard as a line of the spectrum (not a vibrato's period), more than a semitone
-    outside the synth's pitch range is out of reach however close the spectrum gets (a 6 kHz sine
-    is not a note the synth plays, even if FM smears energy near it).
+    A steady pitch heard as the target's strongest line (not a vibrato's period) more than a
+    semitone outside the synth's pitch range is out of reach however close the spectrum gets,
+    unless the re-synthesis has that pitch too (through-zero FM can buzz at a few tens of Hz):
+    a 6 kHz sine is not a note the synth plays, even if FM smears energy near it.
     """
     pitch_name = get_voice(spec.name).pitch_param
     if pitch_name is not None and pitch.pitched and pitch.heard:
         param = spec.param(pitch_name)
         if not param.minimum / SEMITONE <= pitch.hz <= param.maximum * SEMITONE:
-            return "out of reach", f"its pitch {pitch.hz:.1f} Hz is outside what the synth plays ({param.range_text()})"
+            made = find_pitch(resynthesis, spec.sample_rate)
+            if not (made.pitched and made.heard and abs(np.log2(made.hz / pitch.hz)) <= 1 / 12):
+                return (
+                    "out of reach",
+                    f"its pitch {pitch.hz:.1f} Hz is outside what the synth plays ({param.range_text()})",
+                )
     if distance_db <= calibration.exact_db:
         return "exact", ""
     if distance_db <= calibration.reach_db:
@@ -209,7 +217,7 @@ def estimate_notes(
         pitch = find_pitch(note.clip, spec.sample_rate)
         distance = round(float(distances[i]), 3)
         patch = spec.from_array(values[i])
-        verdict, reason = judge(spec, estimator.calibration, distance, pitch)
+        verdict, reason = judge(spec, estimator.calibration, distance, pitch, resynthesis[i])
         matches.append(
             Match(
                 source=source,
@@ -256,7 +264,7 @@ def refine_match(
     distance = round(float(log_spectral_distance(match.target, resynthesis)), 3)
     if distance > match.network_distance_db + SAME_DB:  # the search's objective is not the reported distance
         return replace(match, refinement=search)
-    verdict, reason = judge(spec, estimator.calibration, distance, match.pitch)
+    verdict, reason = judge(spec, estimator.calibration, distance, match.pitch, resynthesis)
     patch = spec.from_array(search.values)
     return replace(
         match,

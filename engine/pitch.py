@@ -25,7 +25,7 @@ HIGHEST_HZ = 6500.0  # the search reaches past any synth's range on both sides (
 ANALYSIS_RATE = 32768  # clips at lower rates are upsampled first: 5 samples per period of a 6.5 kHz tone
 LOUD_DB = -40.0  # frames this far below the loudest frame are not judged
 PITCHED_SHARE = 0.5  # a clip is pitched when at least this share of its loud frames is periodic
-LINE_DB = -20.0  # a fundamental is heard when the spectrum near it is within this of the strongest line
+LINE_DB = -6.0  # a fundamental is heard when the spectrum near it is about as strong as its strongest line
 
 
 @dataclass(frozen=True)

@@ -87,17 +87,21 @@ def test_the_best_of_several_starts_is_where_the_search_begins(spec, problem):
 
 def test_verdicts_name_what_the_synth_lacks(spec):
     calibration = Calibration(np.ones(len(spec.params)), exact_db=1.0, reach_db=5.0)
+    t = np.arange(spec.clip_samples) / spec.sample_rate
+    made = np.sin(2 * np.pi * 440 * t)  # what the synth rendered: a 440 Hz tone
     steady = Pitch(440.0, 1.0, 0.01, heard=True)
-    assert judge(spec, calibration, 0.4, steady) == ("exact", "")
-    assert judge(spec, calibration, 3.0, steady) == ("close", "")
-    verdict, reason = judge(spec, calibration, 12.0, Pitch(float("nan"), 0.0, 0.9))
+    assert judge(spec, calibration, 0.4, steady, made) == ("exact", "")
+    assert judge(spec, calibration, 3.0, steady, made) == ("close", "")
+    verdict, reason = judge(spec, calibration, 12.0, Pitch(float("nan"), 0.0, 0.9), made)
     assert verdict == "out of reach" and reason.startswith("no steady pitch")
-    verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01, heard=True))
+    verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01, heard=True), made)
     assert verdict == "out of reach" and "20.0 Hz is outside what the synth plays (32.7032..4186.01 Hz)" in reason
-    assert judge(spec, calibration, 2.0, Pitch(6000.0, 1.0, 0.01, heard=True))[0] == "out of reach"  # not a note
-    assert judge(spec, calibration, 0.5, Pitch(4300.0, 1.0, 0.01, heard=True))[0] == "exact"  # a semitone of C8
-    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=False))[0] == "exact"  # a vibrato's period
-    verdict, reason = judge(spec, calibration, 12.0, steady)
+    assert judge(spec, calibration, 2.0, Pitch(6000.0, 1.0, 0.01, heard=True), made)[0] == "out of reach"  # not a note
+    assert judge(spec, calibration, 0.5, Pitch(4300.0, 1.0, 0.01, heard=True), made)[0] == "exact"  # a semitone of C8
+    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=False), made)[0] == "exact"  # a vibrato's period
+    buzz = np.sign(np.sin(2 * np.pi * 20 * t))  # the synth made that low pitch too: judged by distance
+    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=True), buzz)[0] == "exact"
+    verdict, reason = judge(spec, calibration, 12.0, steady, made)
     assert verdict == "out of reach" and reason.startswith("a waveform or timbre this synth cannot make")
 
 
