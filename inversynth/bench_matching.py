@@ -13,7 +13,9 @@ computed on the same targets in the same run:
 * ``real`` (when Debian's fluidsynth and its GM soundfont are installed): notes
   of real instruments rendered from a MIDI file;
 * ``live``: the synth's own notes captured over OSC from ``serve`` on the
-  dummy backend, at random notes between MIDI 36 and 96 and at grid notes.
+  dummy backend, at random notes between MIDI 36 and 96 and at grid notes,
+  beside the capture chain's own floor: how far the exact patch, rendered at
+  48 kHz, resampled and cut at its onset, lands from its offline clip.
 
 Log-spectral distances in dB (``engine/analysis.py``); pitch errors in cents.
 """
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inversynth.bridge.audio_input import Note, load_notes
+from inversynth.bridge.audio_input import Note, load_notes, to_clip
 from inversynth.bridge.inference import DECODINGS, DEFAULT_DECODING, Estimator
 from inversynth.bridge.match import Match, MatchOptions, estimate_notes, refine_match
 from inversynth.bridge.osc_client import OscClient
@@ -172,14 +174,15 @@ def live_suite(model: Path | None, patches: int, seed: int) -> dict:
         studio = Studio(options, log=lambda _m: None)
         spec = studio.synth.spec
         client = OscClient(*studio.osc.address)
-        rows: list[tuple[str, float, float, float]] = []
+        rows: list[tuple[str, float, float, float, float]] = []
         try:
             client.send("/subscribe", client.port)
             for i in range(patches):
                 values = spec.from_array(spec.random_values(rng, 1)[0])
                 values.update(attack=min(values["attack"], 0.3), A=max(values["A"], 0.2))  # a note to hear
                 note = int(rng.integers(36, 97)) if i % 2 == 0 else int(rng.integers(69, 85))
-                rows.append((("any" if i % 2 == 0 else "grid"), *_capture(client, values, note)))
+                floor = _capture_chain_floor(spec, {**values, "C": note_frequency(note)})
+                rows.append((("any" if i % 2 == 0 else "grid"), *_capture(client, values, note), floor))
         finally:
             client.close()
             studio.close()
@@ -191,8 +194,19 @@ def live_suite(model: Path | None, patches: int, seed: int) -> dict:
             "network_db": summarise(np.array([r[2] for r in picked])),
             "refined_db": summarise(np.array([r[1] for r in picked])),
             "pitch_within_25_cents": float(np.mean([r[3] <= PITCH_CENTS for r in picked])),
+            "capture_chain_floor_db": summarise(np.array([r[4] for r in picked])),
         }
     return result
+
+
+def _capture_chain_floor(spec: SynthSpec, patch: dict[str, float], rate: int = 48000) -> float:
+    """How far the exact patch lands from its own offline clip once captured: rendered at ``rate``,
+    resampled and cut at its onset by the matcher's front end. No match of a capture can beat it."""
+    offline = _render(spec, spec.to_array(patch)[None])[0]
+    live = renderer(spec.name, rate).render(spec.to_array(patch)[None], round(1.2 * rate))[0]
+    captured = to_clip(np.concatenate([np.zeros(100), live]), rate, spec)
+    renderer(spec.name)  # back to the spec's rate for the next match
+    return float(log_spectral_distance(offline, captured))
 
 
 def _capture(client: OscClient, values: dict[str, float], note: int) -> tuple[float, float, float]:

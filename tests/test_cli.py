@@ -111,6 +111,20 @@ def test_demo_runs_the_whole_loop_on_the_dummy_backend(tmp_path):
     assert result.stdout.count("from the end of the capture to the refined patch sounding") == len(PRESETS)
 
 
+def test_bench_matching_reports_every_suite_with_its_floor():
+    result = run_cli("bench", "matching", "--targets", "4", "--live", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for suite in ("grid", "off_grid", "pitch_sweep", "sines", "out_of_reach"):
+        row = report[suite]
+        assert row["clips"] == 4 and sum(row["verdicts"].values()) == 4
+        assert row["refined_db"]["mean"] <= row["expected_db"]["mean"] + 0.05 * 4  # never worse, per match
+        assert row["random_patch_db"]["mean"] > row["refined_db"]["mean"]
+    assert report["out_of_reach"]["verdicts"].get("out of reach", 0) >= 3
+    assert report["live"]["any"]["captures"] == 1 and report["live"]["grid"]["captures"] == 1
+    assert report["live"]["any"]["capture_chain_floor_db"]["mean"] > 0
+
+
 def test_dataset_command_and_its_errors(tmp_path):
     out = tmp_path / "d"
     ok = run_cli("dataset", "--size", "40", "--seed", "2", "--out", str(out), "--shard-size", "16", "--workers", "2")
