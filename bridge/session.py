@@ -189,15 +189,15 @@ class Session:
     ) -> MatchReport:
         assert self.worker is not None
         match = self.worker.estimate(note, source, self.match_options, dict(self.synth.patch))
-        keep = match.saveable or self.save_out_of_reach
-        if keep:
+        if self._keeps(match):
             self.synth.load_patch(match.patch, source="match")
         if self.match_options.refine:
             self._tell(MatchReport(None, None, match, seconds, (time.monotonic() - ended) * 1000, final=False))
             match = self.worker.refine(match, self.match_options.budget)
-            if keep:
+            if self._keeps(match):  # refinement may bring an out-of-reach estimate within reach
                 self.synth.load_patch(match.patch, source="match")
         latency_ms = (time.monotonic() - ended) * 1000
+        keep = self._keeps(match)
         name, path = None, None
         if keep:
             name = self._new_preset_name()
@@ -213,6 +213,9 @@ class Session:
             self.reports.append(report)
         self._tell(report)
         return report
+
+    def _keeps(self, match: Match) -> bool:
+        return match.saveable or self.save_out_of_reach
 
     def _tell(self, report: MatchReport) -> None:
         for listener in self._match_listeners:
