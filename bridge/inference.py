@@ -161,15 +161,13 @@ class Estimator:
             raise ModelFileError(f"model input must be [n, {self.spec.clip_samples}], got {list(batch.shape)}")
         return self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]
 
-    def probabilities(self, audio: np.ndarray, calibrated: bool = True) -> np.ndarray:
+    def probabilities(self, audio: np.ndarray) -> np.ndarray:
         """float32 [n, clip_samples] -> each head's softmax [n, params, max_bins] (temperature-scaled)."""
         logits = self.logits(audio).astype(np.float64)
         broken = ~np.isfinite(logits).all(axis=(1, 2))
         if broken.any():
             raise ModelFileError(f"{self.path.name} gave non-finite scores for {int(broken.sum())} clip(s)")
-        if calibrated:
-            logits = logits / self.calibration.temperatures[None, :, None]
-        return softmax(logits)
+        return softmax(logits / self.calibration.temperatures[None, :, None])
 
     def estimate(self, audio: np.ndarray, decoding: str = DEFAULT_DECODING) -> Estimate:
         return Estimate.from_probabilities(self.spec, self.probabilities(audio), decoding)

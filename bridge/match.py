@@ -31,13 +31,12 @@ from inversynth.engine.analysis import log_spectral_distance
 from inversynth.engine.pitch import Pitch, find_pitch
 from inversynth.engine.render import renderer
 from inversynth.engine.spec import SynthSpec
-from inversynth.engine.synths import get_audibility, get_voice
+from inversynth.engine.synths import audible, get_voice
 from inversynth.errors import InversynthError
 from inversynth.presets.preset import Preset
 from inversynth.presets.store import Bank
 
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
-VERDICTS = ("exact", "close", "out of reach")
 RUNNER_UP_SHARE = 0.15  # a parameter whose second-best bin holds this much is tried there too
 SEMITONE = 2 ** (1 / 12)
 SAME_DB = 0.05  # a refined patch this little further in log-spectral distance is as close (its finer lines won)
@@ -158,15 +157,7 @@ def judge(
 
 def undetermined(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
     """bool [n, params]: parameters the clip cannot tell (the synth module's audibility rule)."""
-    rule = get_audibility(spec.name)
-    out = np.zeros(values.shape, dtype=bool)
-    if rule is None:
-        return out
-    heard = rule({name: values[:, j] for j, name in enumerate(spec.names)}, spec.clip_seconds)
-    for j, name in enumerate(spec.names):
-        if name in heard:
-            out[:, j] = ~np.asarray(heard[name], dtype=bool)
-    return out
+    return ~audible(spec, values)
 
 
 def _start_candidates(

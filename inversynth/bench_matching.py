@@ -205,7 +205,6 @@ def _capture_chain_floor(spec: SynthSpec, patch: dict[str, float], rate: int = 4
     offline = _render(spec, spec.to_array(patch)[None])[0]
     live = renderer(spec.name, rate).render(spec.to_array(patch)[None], round(1.2 * rate))[0]
     captured = to_clip(np.concatenate([np.zeros(100), live]), rate, spec)
-    renderer(spec.name)  # back to the spec's rate for the next match
     return float(log_spectral_distance(offline, captured))
 
 

@@ -33,7 +33,7 @@ class CapturePlan:
     pcm16: np.ndarray  # bool [clips]
 
 
-def plan_capture(rng: np.random.Generator, clips: int, share: float, spec_rate: int) -> CapturePlan | None:
+def plan_capture(rng: np.random.Generator, clips: int, share: float) -> CapturePlan | None:
     """None (clean engine clips) with probability 1 - ``share``, else a capture plan at a random rate."""
     if rng.random() >= share:
         return None

@@ -160,7 +160,7 @@ def render_shard(folder: Path, info: DatasetInfo, index: int, values: np.ndarray
     spec = get_spec(info.synth)
     rows = info.shard_rows(index)
     rng = np.random.default_rng([info.seed, index])  # the shard's own stream: same bytes for any worker count
-    plan = plan_capture(rng, len(rows), info.captured, info.sample_rate)
+    plan = plan_capture(rng, len(rows), info.captured)
     if plan is None:
         audio = renderer(info.synth, info.sample_rate).render(values, info.clip_samples)
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from inversynth.engine.spec import SynthSpec
-from inversynth.engine.synths import get_audibility
+from inversynth.engine.synths import audible
 
 TOP_K = (1, 2, 3, 4, 5)
 
@@ -40,17 +40,8 @@ def parameter_metrics(spec: SynthSpec, scores: np.ndarray, labels: np.ndarray) -
 
 
 def audible_mask(spec: SynthSpec, labels: np.ndarray) -> np.ndarray:
-    """Whether each parameter can be heard in its clip, bool [n, params] (the synth module's rule)."""
-    rule = get_audibility(spec.name)
-    always = np.ones(labels.shape, dtype=bool)
-    if rule is None:
-        return always
-    values = spec.classes_to_values(labels)
-    heard = rule({name: values[:, j] for j, name in enumerate(spec.names)}, spec.clip_seconds)
-    for j, name in enumerate(spec.names):
-        if name in heard:
-            always[:, j] = heard[name]
-    return always
+    """Whether each parameter can be heard in its clip, bool [n, params], for class labels [n, params]."""
+    return audible(spec, spec.classes_to_values(labels))
 
 
 def summarise(values: np.ndarray) -> dict[str, float]:

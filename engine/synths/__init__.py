@@ -43,5 +43,19 @@ def get_voice(name: str) -> type[Voice]:
     return cast("type[Voice]", _module(name).VOICE)
 
 
-def get_audibility(name: str) -> Callable[[Mapping[str, np.ndarray], float], dict[str, np.ndarray]] | None:
-    return getattr(_module(name), "audible", None)
+def audible(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
+    """Whether each parameter can be heard in its clip, bool [n, params], for real values [n, params].
+
+    The synth module's ``audible`` rule decides; parameters it does not name, and every parameter of
+    a synth without one, always count as heard.
+    """
+    rule: Callable[[Mapping[str, np.ndarray], float], dict[str, np.ndarray]] | None
+    rule = getattr(_module(spec.name), "audible", None)
+    mask = np.ones(np.shape(values), dtype=bool)
+    if rule is None:
+        return mask
+    heard = rule({name: values[:, j] for j, name in enumerate(spec.names)}, spec.clip_seconds)
+    for j, name in enumerate(spec.names):
+        if name in heard:
+            mask[:, j] = heard[name]
+    return mask
