@@ -20,25 +20,35 @@ made from the spec, so a new synth gets its own):
 ``/match/file s``                     match a file inside a folder allowed with ``--allow``
 ``/match/cancel``                     stop a refinement in progress (its best so far is kept)
 ``/midi/learn s``                     the next CC moved controls that parameter
-``/subscribe i`` | ``/subscribe s i`` push every change, ``/match/estimate f s`` (the network's
-                                      distance dB, verdict) and ``/match/done s f f s s`` (preset or
-                                      "" when not saved, distance and network distance dB, verdict,
-                                      reason) to that port
+``/subscribe i`` | ``/subscribe s i`` push to that port (``s``: an IPv4 address or ``localhost``)
+                                      every change, ``/match/estimate f s`` (the network's distance
+                                      dB, verdict), ``/match/done s f f s s`` (preset or "" when not
+                                      saved, distance and network distance dB, verdict, reason) and
+                                      ``/status`` after the audio process was restarted
 ``/unsubscribe i`` | ``… s i``        stop pushing
 ``/status``                           reply ``/status s i i i i f f`` (backend, voices sounding,
                                       xruns, bad OSC messages, matches, last match latency ms,
                                       DSP load %)
 ====================================  ===========================================================
 
-Replies go to the sender's address. A message with the wrong types or
+A bundle whose timetag lies in the future is played at that time (within
+one audio block, in order, like scsynth): the audio process keeps its
+``/synth/...`` commands and applies them when their time comes; presets
+loaded by a timed bundle are applied then too, while replies and matching
+start on arrival. An immediate or past timetag runs at once; one more than
+60 s ahead is refused.
+
+Replies go to the sender's address. ``/subscribe`` takes addresses, not
+host names: resolving a name could stall the OSC thread for seconds. A message with the wrong types or
 arity, an unknown address, a value out of range or an unparsable packet is
 counted and logged once per address; it never stops the server.
 """
 
 from __future__ import annotations
 
-import socket
+import ipaddress
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,6 +132,7 @@ class OscControl(Dispatcher):
         self.address: Address = self._server.server_address[:2]
         self._thread = threading.Thread(target=self._server.serve_forever, name="inversynth-osc", daemon=True)
         session.synth.on_change(self._push_param)
+        session.synth.on_restart(lambda _what: self._publish("/status", *self._status_values()))
         session.on_match(self._push_match)
 
     def start(self) -> None:
@@ -135,18 +146,25 @@ class OscControl(Dispatcher):
 
     def call_handlers_for_packet(self, data: bytes, client_address: Address) -> list:
         try:
-            messages = [timed.message for timed in osc_packet.OscPacket(data).messages]
+            messages = osc_packet.OscPacket(data).messages
         except (osc_packet.ParseError, ValueError, IndexError, UnicodeDecodeError):
             self._reject(UNPARSABLE, f"{len(data)}-byte datagram is not OSC")
             return []
-        for message in messages:
+        now, monotonic = time.time(), time.monotonic()
+        for timed in messages:
+            message = timed.message
             self.received += 1
             route = self.routes.get(message.address)
             if route is None:
                 self._reject(message.address, f"{message.address}: unknown address")
                 continue
             try:
-                route.handler(client_address, *check_args(message.address, route.signatures, tuple(message.params)))
+                args = check_args(message.address, route.signatures, tuple(message.params))
+                if timed.time > now:  # a timetag in the future: the audio process applies it then
+                    with self.session.synth.scheduled(monotonic + (timed.time - now)):
+                        route.handler(client_address, *args)
+                else:
+                    route.handler(client_address, *args)
             except InversynthError as exc:
                 self._reject(message.address, str(exc))
             except Exception as exc:  # a bug must not take the control surface down
@@ -231,30 +249,36 @@ class OscControl(Dispatcher):
         host, port = (client[0], args[0]) if len(args) == 1 else args
         if not 1 <= port <= 65535:
             raise BadMessage(f"/subscribe: port {port} is outside 1..65535")
+        if host == "localhost":
+            return "127.0.0.1", port
         try:
-            return socket.gethostbyname(host), port
-        except OSError:
-            raise BadMessage(f"/subscribe: unknown host {host!r}") from None
+            return str(ipaddress.IPv4Address(host)), port
+        except ValueError:
+            raise BadMessage(f"/subscribe: {host!r} is not an IPv4 address (host names are not resolved)") from None
 
     def _subscribe(self, client: Address, *args: Any) -> None:
+        target = self._target(client, args)
         with self._lock:
-            self._subscribers.add(self._target(client, args))
+            self._subscribers.add(target)
 
     def _unsubscribe(self, client: Address, *args: Any) -> None:
+        target = self._target(client, args)
         with self._lock:
-            self._subscribers.discard(self._target(client, args))
+            self._subscribers.discard(target)
 
-    def _status(self, client: Address) -> None:
-        session, server = self.session, self.session.synth.server
+    def _status_values(self) -> tuple[Any, ...]:
+        session, synth = self.session, self.session.synth
+        stats = synth.stats()
         last = session.reports[-1].latency_ms if session.reports else 0.0
-        self.send(
-            client,
-            "/status",
-            server.backend,
-            session.synth.active_voices(),
-            server.xruns,
+        return (
+            synth.backend,
+            stats.active,
+            stats.xruns,
             self.bad_total,
             len(session.reports),
             float(last),
-            float(server.cpu_load),
+            float(stats.cpu_load),
         )
+
+    def _status(self, client: Address) -> None:
+        self.send(client, "/status", *self._status_values())

@@ -27,13 +27,14 @@ from inversynth.bridge.osc_control import DEFAULT_HOST, DEFAULT_PORT, OscControl
 from inversynth.bridge.refine import DEFAULT_BUDGET
 from inversynth.bridge.session import Session
 from inversynth.console import errors
-from inversynth.engine.backends import DEFAULT_BUFFER, DEFAULT_RATE, LiveServer, ServerOptions
-from inversynth.engine.live import DEFAULT_BEND_RANGE, DEFAULT_VOICES, LiveSynth
+from inversynth.engine.audio_process import SWITCH_INTERVAL
+from inversynth.engine.backends import DEFAULT_BUFFER, DEFAULT_RATE, ServerOptions
+from inversynth.engine.live import DEFAULT_BEND_RANGE, DEFAULT_VOICES
+from inversynth.engine.synth_client import SynthClient
 from inversynth.errors import BackendError
 from inversynth.presets.store import Bank, user_bank
 
 DEFAULT_MIDI_PORT = "inversynth"
-SWITCH_INTERVAL = 0.0002  # seconds: see serve()
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,10 @@ class Studio:
             raise
 
     def _build(self, options: ServeOptions) -> None:
-        server = LiveServer(ServerOptions(options.audio, options.sample_rate, options.buffer_size))
-        self.synth = LiveSynth(options.synth, server, options.voices, options.bend_range, input_file=options.input_file)
+        server = ServerOptions(options.audio, options.sample_rate, options.buffer_size)
+        self.synth = SynthClient(
+            options.synth, server, options.voices, options.bend_range, input_file=options.input_file, log=self.log
+        )
         self._closers.append(self.synth.close)
         self.worker = MatchWorker(self.synth.spec, options.model) if options.matching else None
         bank = Bank(options.bank or user_bank())
@@ -95,7 +98,7 @@ class Studio:
         )
         self._closers.append(self.session.close)
         self.osc = OscControl(self.session, options.osc_host, options.osc_port)
-        self.midi = self._open_midi(options, server.backend) if options.midi else None
+        self.midi = self._open_midi(options, self.synth.backend) if options.midi else None
         if self.midi is not None:
             self._closers.append(self.midi.close)
         self.osc.start()  # last: a client that gets an answer finds everything else up
@@ -115,16 +118,24 @@ class Studio:
         midi = f"MIDI in '{self.midi.name}' ({self.midi.api})" if self.midi else "no MIDI"
         model = f"model {self.worker.model_file}" if self.worker else "no model"
         return (
-            f"synth '{self.synth.spec.name}' × {len(self.synth.voices)} voices on {self.synth.server.describe()}; "
+            f"synth '{self.synth.spec.name}' × {self.synth.voices} voices on {self.synth.describe()} "
+            f"(audio process {self.synth.pid}); "
             f"OSC on {host}:{port}; {midi}; {model}; bank {self.session.bank.folder}"
         )
 
     def status(self) -> Text:
-        server, session = self.synth.server, self.session
+        session = self.session
         line = Text()
-        line.append(f"{server.backend} ", style="bold")
-        line.append(f"cpu {server.cpu_load:4.1f}%  voices {self.synth.active_voices():2d}/{len(self.synth.voices)}  ")
-        line.append(f"xruns {server.xruns}  ", style="red" if server.xruns else "")
+        line.append(f"{self.synth.backend} ", style="bold")
+        try:
+            stats = self.synth.stats()
+        except BackendError as exc:
+            line.append(f"audio: {exc}  ", style="red")
+        else:
+            line.append(f"cpu {stats.cpu_load:4.1f}%  voices {stats.active:2d}/{self.synth.voices}  ")
+            line.append(f"xruns {stats.xruns}  ", style="red" if stats.xruns else "")
+            if stats.restarts:
+                line.append(f"audio restarted {stats.restarts}×  ", style="yellow")
         line.append(f"osc {self.osc.received} ({self.osc.bad_total} bad)  ")
         if self.midi is not None:
             line.append(f"midi {self.midi.received}  ")
@@ -154,8 +165,9 @@ def serve(options: ServeOptions) -> int:
     def on_signal(_number: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    # pyo's JACK callback needs the GIL every block (1.3 ms at 64 frames); Python hands it over
-    # only every switch interval (5 ms by default), so a busy OSC or match thread would make it late.
+    # The audio runs in its own process, but rtmidi's JACK MIDI callback runs in JACK's process thread
+    # here and needs this process's GIL, which Python hands over only every switch interval (5 ms by
+    # default): a busy OSC or match thread would make that JACK client, and so the whole graph, late.
     sys.setswitchinterval(SWITCH_INTERVAL)
     studio = Studio(options)
     previous = signal.signal(signal.SIGTERM, on_signal)

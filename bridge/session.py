@@ -30,10 +30,11 @@ from inversynth.bridge.audio_input import Note, load_notes, notes
 from inversynth.bridge.match import Match, MatchOptions, save_preset
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_map import CcMap
-from inversynth.engine.live import Capture, LiveSynth, check_capture_source
+from inversynth.engine.live import check_capture_source
+from inversynth.engine.synth_client import Capture, SynthClient
 from inversynth.errors import InversynthError, SpecError
 from inversynth.presets.preset import Preset, PresetError
-from inversynth.presets.store import Bank, file_name, load_named
+from inversynth.presets.store import Bank, BankIndex, file_name, load_named
 
 CAPTURES = "captures"  # subfolder of the bank keeping the audio of each captured match
 LIVE_MATCH = MatchOptions(refine=True)
@@ -62,7 +63,7 @@ class Session:
 
     def __init__(
         self,
-        synth: LiveSynth,
+        synth: SynthClient,
         bank: Bank,
         worker: MatchWorker | None,
         allowed_folders: Sequence[Path] = (),
@@ -75,6 +76,7 @@ class Session:
         self.spec = synth.spec
         self.cc_map = cc_map or CcMap(synth.spec)
         self.bank = bank
+        self.index = BankIndex(bank)
         self.worker = worker
         self.allowed = [Path(folder).resolve() for folder in allowed_folders]
         self.log = log
@@ -109,16 +111,20 @@ class Session:
         )
         return self.bank.save(preset)
 
+    def _programs(self) -> list[Preset]:
+        """The bank's presets for this synth in program-change order (by name), from the bank's index."""
+        return [p for p in self.index.presets() if p.synth == self.spec.name]
+
     def preset_names(self) -> list[str]:
-        """The bank's presets in program-change order (by name)."""
-        return sorted(p.name for p in self.bank.scan()[0] if p.synth == self.spec.name)
+        return [p.name for p in self._programs()]
 
     def program(self, number: int) -> Preset:
         """Load slot ``number`` (0-based, MIDI program change) of the bank."""
-        names = self.preset_names()
-        if not 0 <= number < len(names):
-            raise PresetError(f"program {number} is empty: the bank {self.bank.folder} holds {len(names)} presets")
-        return self.load_preset(names[number])
+        presets = self._programs()
+        if not 0 <= number < len(presets):
+            raise PresetError(f"program {number} is empty: the bank {self.bank.folder} holds {len(presets)} presets")
+        self.synth.load_patch(presets[number].params, source=f"preset {presets[number].name}")
+        return presets[number]
 
     # --- matching --------------------------------------------------------------------------
 

@@ -13,8 +13,10 @@ on every live voice, so they share one smoothed control per signal param
 (a parameter change costs one pyo call, not one per voice); the param
 named by ``pitch_param`` follows the played note times the shared pitch-bend
 ratio instead; the envelope can be gated (held until :meth:`Voice.release`);
-and a retriggered voice starts from its current level and phase, so
-stealing a sounding voice does not click.
+a retriggered voice starts from its current level and phase, so
+stealing a sounding voice does not click; and a voice whose envelope has
+finished can :meth:`Voice.sleep`: every pyo object of its graph stops
+computing until its next note wakes it (from silence, so without a click).
 """
 
 from __future__ import annotations
@@ -69,13 +71,19 @@ class Voice(ABC):
                 self.controls[self.pitch_param] = self._note_pitch * shared.bend
         self.envelope = pyo.Linseg([(0.0, 0.0), (1.0 / sample_rate, 0.0)])
         self.phase_resets: Sequence[Any] = ()
+        self.nodes: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
+        own_pitch = (self._note_pitch, self.controls[self.pitch_param]) if self._note_pitch is not None else ()
+        self._sleepers = (*own_pitch, *self.nodes, self.envelope)
+        self.asleep = False
 
     @abstractmethod
     def build(self, controls: Mapping[str, Any], envelope: Any) -> Any:
         """Wire the graph from the smoothed controls and the envelope; return the output.
 
-        Set ``self.phase_resets`` to the objects whose phase restarts at 0 on a trigger.
+        Set ``self.phase_resets`` to the objects whose phase restarts at 0 on a trigger, and
+        ``self.nodes`` to every pyo object created here (arithmetic results included): they
+        stop computing while the voice sleeps.
         """
 
     @abstractmethod
@@ -109,11 +117,14 @@ class Voice(ABC):
         """The envelope's value at the end of the last block computed (velocity included)."""
         return float(self.envelope.get())
 
-    def play(self, pitch: float, gain: float, gated: bool) -> float:
+    def play(self, pitch: float, gain: float, gated: bool, seconds: float = 0.0) -> float:
         """Live: start a note at ``pitch`` (Hz) from the current level; return its length in seconds.
 
-        The length is the whole envelope, or (gated) the time to reach the held level.
+        The length is the whole envelope, or (gated) the time to reach the held level. A
+        time-driven note with ``seconds`` shorter than its envelope is released from its level
+        at that time: the release is part of the breakpoints, sample-accurate, no timer.
         """
+        self.wake()
         level = self.level()
         if abs(level) < SILENT_LEVEL:
             for oscillator in self.phase_resets:
@@ -122,9 +133,37 @@ class Voice(ABC):
             self._note_pitch.value = float(pitch)
         first, *rest = self.envelope_segments(gated)
         segments = [Segment(first.seconds, level / gain, first.end), *rest]
+        if not gated and seconds > 0:
+            segments = self._cut(segments, seconds)
         points = breakpoints(segments, self.sample_rate, gain)
         self._start_envelope(points)
         return points[-1][0]
+
+    def _cut(self, segments: list[Segment], seconds: float) -> list[Segment]:
+        """``segments`` up to ``seconds``, then the release from the level reached there."""
+        kept: list[Segment] = []
+        left = seconds
+        for segment in segments:
+            if segment.seconds >= left:
+                share = left / segment.seconds if segment.seconds else 1.0
+                level = segment.start + (segment.end - segment.start) * share
+                return [*kept, Segment(left, segment.start, level), *self.release_segments(level)]
+            kept.append(segment)
+            left -= segment.seconds
+        return kept  # the whole envelope ends before the cut
+
+    def sleep(self) -> None:
+        """Stop computing (call once the envelope has finished: the voice is silent)."""
+        if not self.asleep:
+            for node in self._sleepers:
+                node.stop()
+            self.asleep = True
+
+    def wake(self) -> None:
+        if self.asleep:
+            for node in self._sleepers:
+                node.play()
+            self.asleep = False
 
     def release(self) -> float:
         """Live: let go of a gated note from its current level; return the release time in seconds."""
@@ -134,6 +173,8 @@ class Voice(ABC):
 
     def silence(self, seconds: float = STEAL_SECONDS) -> None:
         """Fade to silence quickly (panic, all sound off) without a click."""
+        if self.asleep:
+            return
         self._start_envelope(breakpoints([Segment(seconds, self.level(), 0.0)], self.sample_rate))
 
     def _start_envelope(self, points: list[tuple[float, float]]) -> None:

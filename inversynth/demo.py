@@ -103,7 +103,7 @@ def _round_trip(studio: Studio, client: OscClient, name: str, out: Path) -> tupl
     )
     client.send("/unsubscribe", client.port)
     sounding = _capture_while_playing(studio, audition_note(preset.synth, preset.params))  # the estimate, loaded
-    heard = to_clip(sounding, synth.server.sample_rate, spec, "re-capture")
+    heard = to_clip(sounding, synth.sample_rate, spec, "re-capture")
     original = report.match.target
     again = log_spectral_distance(original[None], heard[None])[0]
     console.print(f"   5. played the estimate and captured it: {again:.2f} dB from the first capture")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,7 +75,7 @@ class Bank:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _files(self) -> list[Path]:
+    def preset_files(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
         return sorted(p for p in self.folder.glob(f"*{SUFFIX}") if not p.name.startswith(TEMP_PREFIX))  # not .trash/
@@ -82,7 +83,7 @@ class Bank:
     def scan(self) -> tuple[list[Preset], list[BrokenFile]]:
         """Every valid preset (sorted by name) and every file that is not one, with why."""
         good, broken = [], []
-        for path in self._files():
+        for path in self.preset_files():
             try:
                 good.append(Preset.loads(path.read_text(encoding="utf-8")))
             except (PresetError, OSError, UnicodeDecodeError) as exc:
@@ -193,6 +194,55 @@ class Bank:
     def search(self, text: str = "", tag: str | None = None) -> list[Preset]:
         needle = text.casefold()
         return [p for p in self.scan()[0] if needle in p.name.casefold() and (tag is None or tag.lower() in p.tags)]
+
+
+class BankIndex:
+    """A bank's valid presets, kept in memory and following the folder.
+
+    Asking costs one ``stat`` of the folder while nothing changed (every write
+    here renames a file into place, which changes the folder's mtime); after a
+    change only the files whose size or mtime moved are parsed again. For the
+    MIDI and OSC threads, which must never parse a whole bank.
+    """
+
+    def __init__(self, bank: Bank) -> None:
+        self.bank = bank
+        self._stamp: int | None = None
+        self._files: dict[Path, tuple[tuple[int, int], Preset | None]] = {}
+        self._presets: list[Preset] = []
+        self._lock = threading.Lock()
+
+    def presets(self) -> list[Preset]:
+        """Every valid preset of the bank, sorted by name."""
+        with self._lock:
+            try:
+                stamp = self.bank.folder.stat().st_mtime_ns
+            except OSError:
+                stamp = None
+            if stamp != self._stamp or stamp is None:
+                self._stamp = stamp
+                self._refresh()
+            return list(self._presets)
+
+    def _refresh(self) -> None:
+        files: dict[Path, tuple[tuple[int, int], Preset | None]] = {}
+        for path in self.bank.preset_files():
+            try:
+                info = path.stat()
+            except OSError:  # removed meanwhile
+                continue
+            key = (info.st_mtime_ns, info.st_size)
+            known = self._files.get(path)
+            files[path] = known if known is not None and known[0] == key else (key, _parse(path))
+        self._files = files
+        self._presets = sorted((p for _, p in files.values() if p is not None), key=lambda p: p.name.casefold())
+
+
+def _parse(path: Path) -> Preset | None:
+    try:
+        return Preset.loads(path.read_text(encoding="utf-8"))
+    except (PresetError, OSError, UnicodeDecodeError):
+        return None
 
 
 def load_any(name_or_path: str, bank: Bank | None = None) -> Preset:

@@ -75,9 +75,13 @@ class OriginalVoice(Voice):
         # interpolation error, integrated into the carrier phase, reaches -58 dBFS.
         lfo_phase = pyo.Phasor(freq=controls["M"], mul=TWO_PI)
         lfo = pyo.Sin(lfo_phase, mul=controls["D"], add=1.0)
-        carrier_phase = pyo.Phasor(freq=lfo * controls["C"], mul=TWO_PI)
+        frequency = lfo * controls["C"]
+        carrier_phase = pyo.Phasor(freq=frequency, mul=TWO_PI)
+        level = envelope * controls["A"]
+        output = pyo.Sin(carrier_phase, mul=level)
         self.phase_resets = (lfo_phase, carrier_phase)
-        return pyo.Sin(carrier_phase, mul=envelope * controls["A"])
+        self.nodes = (lfo_phase, lfo, frequency, carrier_phase, level, output)
+        return output
 
     def envelope_segments(self, gated: bool) -> list[Segment]:
         p = self.patch
