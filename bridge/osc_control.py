@@ -21,14 +21,16 @@ made from the spec, so a new synth gets its own):
 ``/match/cancel``                     stop a refinement in progress (its best so far is kept)
 ``/midi/learn s``                     the next CC moved controls that parameter
 ``/subscribe i`` | ``/subscribe s i`` push to that port (``s``: an IPv4 address or ``localhost``)
-                                      every change, ``/match/estimate f s`` (the network's distance
-                                      dB, verdict), ``/match/done s f f s s`` (preset or "" when not
-                                      saved, distance and network distance dB, verdict, reason) and
-                                      ``/status`` after the audio process was restarted
+                                      every change, ``/match/estimate f s f`` (the network's
+                                      distance dB, verdict, ms from the capture's end to it
+                                      sounding), ``/match/done s f f s s`` (preset or "" when not
+                                      saved, distance and network distance dB, verdict, reason),
+                                      ``/match/failed s`` (why) and ``/status`` after the audio
+                                      process was restarted
 ``/unsubscribe i`` | ``… s i``        stop pushing
-``/status``                           reply ``/status s i i i i f f`` (backend, voices sounding,
+``/status``                           reply ``/status s i i i i f f i`` (backend, voices sounding,
                                       xruns, bad OSC messages, matches, last match latency ms,
-                                      DSP load %)
+                                      DSP load %, voices computing: the others sleep)
 ====================================  ===========================================================
 
 A bundle whose timetag lies in the future is played at that time (within
@@ -134,6 +136,7 @@ class OscControl(Dispatcher):
         session.synth.on_change(self._push_param)
         session.synth.on_restart(lambda _what: self._publish("/status", *self._status_values()))
         session.on_match(self._push_match)
+        session.on_match_failed(lambda reason: self._publish("/match/failed", reason))
 
     def start(self) -> None:
         self._thread.start()
@@ -204,7 +207,7 @@ class OscControl(Dispatcher):
     def _push_match(self, report: MatchReport) -> None:
         match = report.match
         if not report.final:
-            self._publish("/match/estimate", match.network_distance_db, match.verdict)
+            self._publish("/match/estimate", match.network_distance_db, match.verdict, report.latency_ms)
             return
         distances = (match.distance_db, match.network_distance_db)
         self._publish("/match/done", report.preset or "", *distances, match.verdict, match.reason)
@@ -278,6 +281,7 @@ class OscControl(Dispatcher):
             len(session.reports),
             float(last),
             float(stats.cpu_load),
+            stats.awake,
         )
 
     def _status(self, client: Address) -> None:

@@ -85,6 +85,7 @@ class Session:
         self.save_out_of_reach = save_out_of_reach
         self.reports: list[MatchReport] = []
         self._match_listeners: list[MatchListener] = []
+        self._failure_listeners: list[Callable[[str], None]] = []
         self._matcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inversynth-match")
         self._lock = threading.Lock()
 
@@ -168,12 +169,20 @@ class Session:
         future.add_done_callback(self._report_failure)
         return future
 
+    def on_match_failed(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(reason)`` when a match fails (a bad file, a capture cut by the audio process dying)."""
+        self._failure_listeners.append(listener)
+
     def _report_failure(self, future: Future[MatchReport]) -> None:
+        if future.cancelled():  # at shutdown
+            return
         exc = future.exception()
-        if isinstance(exc, InversynthError):
-            self.log(f"match failed: {exc}")
-        elif exc is not None:
-            self.log(f"match failed: {type(exc).__name__}: {exc}")
+        if exc is None:
+            return
+        reason = str(exc) if isinstance(exc, InversynthError) else f"{type(exc).__name__}: {exc}"
+        self.log(f"match failed: {reason}")
+        for listener in self._failure_listeners:
+            listener(reason)
 
     def cancel_match(self) -> None:
         """Stop a refinement in progress: its best patch so far is used."""

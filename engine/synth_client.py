@@ -106,6 +106,7 @@ class SynthClient:
         self.patch = self.spec.defaults()
         self.log = log
         self.restarts = 0
+        self._deaths = 0
         self._xruns = (0, 0)  # (xruns of processes that died, last count of the running one)
         self._bend_ratio = 1.0
         self._listeners: list[ChangeListener] = []
@@ -184,6 +185,7 @@ class SynthClient:
         code = dead.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         self.log(f"audio: the audio process stopped ({how}); starting a new one with the same patch")
+        self._deaths += 1
         self._fail_pending("the audio process stopped; it is being restarted")
         for attempt in range(1, RESTART_ATTEMPTS + 1):
             try:
@@ -197,7 +199,7 @@ class SynthClient:
             return
         self.restarts += 1
         self._xruns = (sum(self._xruns), 0)
-        self.log(f"audio: restarted on {self.describe()} (restart {self.restarts})")
+        self.log(f"audio: restarted on {self.describe()} as process {self.pid} (restart {self.restarts})")
         for listener in self._restart_listeners:
             listener("restarted")
 
@@ -348,9 +350,12 @@ class SynthClient:
         samples = min(round(seconds * self.sample_rate), len(self._capture))
         block = self.buffer_size / self.sample_rate
         with self._capture_lock:
+            deaths = self._deaths
             self._request("capture_start", source)
             started = time.monotonic()
             time.sleep(seconds + 2 * block)  # the recorder starts on the next block
+            if self._deaths != deaths:
+                raise BackendError("the audio process stopped during the capture; it was restarted, capture again")
             count = self._request("capture_stop", samples)
             audio = self._capture[:count].copy()
         return Capture(audio, self.sample_rate, source, started + seconds)

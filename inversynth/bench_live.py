@@ -1,27 +1,34 @@
-"""``inversynth bench live``: xruns, DSP load and match latency of ``inversynth serve`` on JACK.
+"""``inversynth bench live``: xruns, CPU, latency and timing of ``inversynth serve`` on JACK.
 
 Starts its own JACK server on the dummy driver (48 kHz, ``period`` frames,
-realtime scheduling when the machine allows it), runs real ``inversynth
-serve`` processes on it and drives them over OSC like a client. Phases, all
-in the same run:
+realtime scheduling when the machine allows it), runs a real ``inversynth
+serve`` on it (its control process and its audio process) and drives it
+like a client, over OSC and JACK MIDI. Phases, all in the same run:
 
 0. JACK alone: no client but our monitor (the machine's own xruns: the
    baseline every other figure is read against);
-1. a 1-voice server, idle, then 2. a ``voices``-voice server, idle: every
-   voice computes all the time, so the CPU difference is the cost per voice;
-3. ``voices`` held notes;
-4. full load: the same notes, an OSC parameter stream at ``osc_rate`` Hz
-   that the server echoes to us as a subscriber, and a capture -> match ->
+1. the server idle (no notes: its voices sleep);
+2. ``voices`` held notes: the CPU difference per voice is the cost of a sounding voice;
+3. latency, measured by a JACK client of ours in the same graph: MIDI note-on
+   (sent on a random frame of a period) -> the first sample of the note in the
+   server's output; OSC ``/synth/note_on`` -> onset; a timetagged bundle's
+   time -> onset;
+4. full load: ``voices`` held notes, an OSC parameter stream at ``osc_rate``
+   Hz that the server echoes to us as a subscriber, and a capture -> match ->
    load -> save every ``match_every`` seconds.
 
-xruns are JACK's own count; CPU is the server process's CPU time over wall
-time (100 % = one core); the match latency is the server's, from the end of
-the capture to the estimated patch loaded into the voices.
+xruns are JACK's own count; CPU is CPU time over wall time from ``/proc`` (100 %
+= one core), for the audio process and for the whole server (control process,
+audio process, model worker); the capture latency is the server's, from the
+end of the capture to the network's estimate sent to the voices.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import re
 import signal
 import socket
 import statistics
@@ -33,18 +40,36 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from inversynth.bench import machine
 from inversynth.bridge.osc_client import OscClient, OscTimeout
 from inversynth.errors import BackendError
 from inversynth.jack_dummy import RATE, dummy_jack_server
 
 HELD = {"D": 0.3, "M": 5.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "A": 0.5, "release": 0.2}
+SHARP = {"D": 0.0, "A": 1.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.0}
+PROBE_NOTE = 81  # 880 Hz: the second sample of a note is already well above the threshold
+ONSET_THRESHOLD = 1e-3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MIDI_PORT = "bench-in"
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def _summary(frames: list[int], period: int) -> dict[str, float]:
+    """Latencies in frames -> ms p50/p99, jitter (standard deviation) and p99 in periods."""
+    ms = [1000 * f / RATE for f in frames]
+    return {
+        "count": len(ms),
+        "p50_ms": statistics.median(ms) if ms else float("nan"),
+        "p99_ms": _percentile(ms, 99),
+        "jitter_ms": statistics.pstdev(ms) if ms else float("nan"),
+        "p99_periods": _percentile([f / period for f in frames], 99),
+    }
 
 
 class JackXruns:
@@ -71,49 +96,178 @@ class JackXruns:
         self._client.close()
 
 
+class OnsetProbe:
+    """A JACK client in the server's graph: sends MIDI, hears the server's output, finds note onsets in frames."""
+
+    def __init__(self, server: str, midi_target: str) -> None:
+        import jack
+
+        self.client = jack.Client(f"bench-probe-{os.getpid()}", servername=server, no_start_server=True)
+        self._midi = self.client.midi_outports.register("out")
+        self._audio = self.client.inports.register("in")
+        self._outgoing: list[bytes] = []
+        self._offset = 0
+        self._from: int | None = None  # frame time from which an onset counts
+        self.sent: int | None = None
+        self.onset: int | None = None
+        self._found = threading.Event()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.client.connect("inversynth:output_1", self._audio)
+        self.client.connect(self._midi, midi_target)
+
+    def _process(self, frames: int) -> None:
+        self._midi.clear_buffer()
+        start = self.client.last_frame_time
+        if self._outgoing:
+            for data in self._outgoing:
+                self._midi.write_midi_event(self._offset, data)
+            self._outgoing = []
+            self.sent = self._from = start + self._offset
+        if self._from is not None:
+            loud = np.flatnonzero(np.abs(self._audio.get_array()) > ONSET_THRESHOLD)
+            loud = loud[start + loud >= self._from]
+            if loud.size:
+                self.onset, self._from = start + int(loud[0]), None
+                self._found.set()
+
+    def midi(self, *data: bytes) -> None:
+        """Send MIDI messages in the next period, on a random frame of it."""
+        self._found.clear()
+        self._offset = random.randrange(self.client.blocksize)
+        self._outgoing = list(data)
+
+    def arm(self, from_frame: int) -> None:
+        self._found.clear()
+        self._from = from_frame
+
+    def wait(self, timeout: float = 1.0) -> int | None:
+        """The onset frame, or None when nothing sounded in time."""
+        return self.onset if self._found.wait(timeout) else None
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
 class ServeProcess:
-    """``inversynth serve --audio jack`` on the bench's JACK server, reachable over OSC."""
+    """``inversynth serve --audio jack`` on the bench's JACK server, reachable over OSC and JACK MIDI."""
 
     def __init__(self, server: str, folder: Path, *options: str) -> None:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        command = [sys.executable, "-m", "inversynth.cli", "serve", "--audio", "jack", "--no-midi"]
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = folder / "serve.log"
+        command = [sys.executable, "-m", "inversynth.cli", "serve", "--audio", "jack", "--midi-api", "jack"]
         self.process = subprocess.Popen(
-            [*command, "--osc-port", str(port), "--bank", str(folder / "bank"), *options],
+            [*command, "--midi-virtual", MIDI_PORT, "--osc-port", str(port), "--bank", str(folder / "bank"), *options],
             env={**os.environ, "JACK_DEFAULT_SERVER": server, "XDG_CONFIG_HOME": str(folder / "config")},
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
         )
         self.client = OscClient("127.0.0.1", port)
         deadline = time.monotonic() + 60
         while True:
             try:
                 self.status()
-                return
+                break
             except OscTimeout:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.close()
                     raise BackendError("inversynth serve did not start on the bench's JACK server") from None
+        self.audio_pid = int(re.findall(r"audio process (\d+)", self.log.read_text())[0])
 
     def status(self) -> tuple[Any, ...]:
         return self.client.request("/status", timeout=2.0)
 
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime + stime
+    def set_patch(self, patch: dict[str, float]) -> None:
+        for name, value in patch.items():
+            self.client.send(f"/synth/param/{name}", value)
+        self.status()
 
-    def cpu_percent(self, seconds: float) -> float:
-        """The server's CPU use over the next ``seconds`` (100 = one core)."""
-        before, started = self.cpu_seconds(), time.perf_counter()
+    def _pids(self) -> list[int]:
+        """The control process and everything it started (audio process, model worker)."""
+        pids, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            pids.append(pid)
+            with contextlib.suppress(OSError):
+                queue += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        return pids
+
+    @staticmethod
+    def _cpu_seconds(pids: list[int]) -> float:
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        return total / CLOCK_TICKS
+
+    def cpu_percent(self, seconds: float) -> dict[str, float]:
+        """CPU use of the audio process and of the whole server over the next ``seconds`` (100 = one core)."""
+        everything = self._pids()
+        before = self._cpu_seconds([self.audio_pid]), self._cpu_seconds(everything)
+        started = time.perf_counter()
         time.sleep(seconds)
-        return 100 * (self.cpu_seconds() - before) / (time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        after = self._cpu_seconds([self.audio_pid]), self._cpu_seconds(everything)
+        return {"audio": 100 * (after[0] - before[0]) / elapsed, "server": 100 * (after[1] - before[1]) / elapsed}
 
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=30)
         self.client.close()
+
+
+def _latencies(serve: ServeProcess, server: str, period: int, trials: int) -> dict[str, Any]:
+    """MIDI note-on, OSC note-on and timetagged bundles -> the note's first sample, in frames."""
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+    from pythonosc.osc_message_builder import build_msg
+
+    serve.set_patch(SHARP)
+    probe = OnsetProbe(server, f"inversynth-midi:{MIDI_PORT}")
+    midi, osc, bundle = [], [], []
+    try:
+        for _ in range(trials):
+            probe.midi(bytes([0x90, PROBE_NOTE, 127]))
+            if probe.wait() is not None and probe.sent is not None:
+                midi.append(probe.onset - probe.sent)
+            probe.midi(bytes([0x80, PROBE_NOTE, 0]))
+            time.sleep(random.uniform(0.02, 0.04))
+
+            probe.arm(sent := probe.client.frame_time)
+            serve.client.send("/synth/note_on", PROBE_NOTE, 127)
+            if (onset := probe.wait()) is not None:
+                osc.append(onset - sent)
+            serve.client.send("/synth/note_off", PROBE_NOTE)
+            time.sleep(random.uniform(0.02, 0.04))
+
+            ahead = random.uniform(0.05, 0.1)
+            due = probe.client.frame_time + round(ahead * RATE)
+            timed = OscBundleBuilder(time.time() + ahead)
+            timed.add_content(build_msg("/synth/note_on", (PROBE_NOTE, 127)))
+            probe.arm(due - 4 * period)
+            serve.client.send_raw(timed.build().dgram)
+            if (onset := probe.wait()) is not None:
+                bundle.append(onset - due)
+            serve.client.send("/synth/note_off", PROBE_NOTE)
+            time.sleep(random.uniform(0.02, 0.04))
+    finally:
+        probe.close()
+    errors = [abs(f) for f in bundle]
+    return {
+        "midi_note_on_to_onset": _summary(midi, period),
+        "osc_note_on_to_onset": _summary(osc, period),
+        "bundle_time_to_onset": {
+            **_summary(bundle, period),
+            "within_one_block": sum(e <= period for e in errors) / len(errors) if errors else float("nan"),
+        },
+    }
 
 
 def _stream(client: OscClient, rate: float, stop: threading.Event, sent: list[int]) -> None:
@@ -134,7 +288,8 @@ def _full_load(serve: ServeProcess, xruns: JackXruns, seconds: float, osc_rate: 
     client.send("/subscribe", client.port)
     stop, sent = threading.Event(), []
     streamer = threading.Thread(target=_stream, args=(client, osc_rate, stop, sent), daemon=True)
-    before, cpu_before = xruns.count, serve.cpu_seconds()
+    everything = serve._pids()
+    before, cpu_before = xruns.count, serve._cpu_seconds(everything)
     started = time.perf_counter()
     streamer.start()
     latencies: list[float] = []
@@ -144,21 +299,21 @@ def _full_load(serve: ServeProcess, xruns: JackXruns, seconds: float, osc_rate: 
         next_match += every
         client.send("/match/capture", 1.0)
         try:
+            latencies.append(float(client.wait_for("/match/estimate", timeout=30)[0][2]))
             client.wait_for("/match/done", timeout=30)
         except OscTimeout:
             continue
-        latencies.append(float(serve.status()[5]))
     stop.set()
     streamer.join()
     elapsed = time.perf_counter() - started
     return {
         "seconds": round(elapsed, 1),
         "xruns": xruns.count - before,
-        "cpu_percent": 100 * (serve.cpu_seconds() - cpu_before) / elapsed,
+        "cpu_percent": 100 * (serve._cpu_seconds(everything) - cpu_before) / elapsed,
         "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
         "matches": len(latencies),
-        "match_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
-        "match_latency_ms_p99": _percentile(latencies, 99),
+        "estimate_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
+        "estimate_latency_ms_p99": _percentile(latencies, 99),
     }
 
 
@@ -169,6 +324,7 @@ def bench_live(
     osc_rate: float = 1000.0,
     match_every: float = 2.0,
     phase_seconds: float = 15.0,
+    trials: int = 200,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {"machine": machine(), "voices": voices}
     with (
@@ -179,29 +335,24 @@ def bench_live(
         xruns = JackXruns(name)
         try:
             results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
-            one = ServeProcess(name, Path(tmp) / "one", "--voices", "1", "--no-match")
+            serve = ServeProcess(name, Path(tmp) / "serve", "--voices", str(voices))
             try:
-                cpu_one = one.cpu_percent(phase_seconds)
-            finally:
-                one.close()
-            serve = ServeProcess(name, Path(tmp) / "many", "--voices", str(voices))
-            try:
+                time.sleep(1.0)  # the model worker's warm-up is over
                 before = xruns.count
-                cpu_idle = serve.cpu_percent(phase_seconds)
-                results["idle"] = {"xruns": xruns.count - before, "cpu_percent": cpu_idle, "cpu_one_voice": cpu_one}
-                results["cpu_percent_per_voice"] = (cpu_idle - cpu_one) / max(1, voices - 1)
-                for param, value in HELD.items():
-                    serve.client.send(f"/synth/param/{param}", value)
+                results["idle"] = {**serve.cpu_percent(phase_seconds), "xruns": xruns.count - before}
+                serve.set_patch(HELD)
                 for i in range(voices):
                     serve.client.send("/synth/note_on", 48 + 2 * i, 100)
                 time.sleep(0.5)
                 before = xruns.count
-                results["voices_sounding"] = {
-                    "count": serve.status()[1],
-                    "cpu_percent": serve.cpu_percent(phase_seconds),
-                    "xruns": xruns.count - before,
-                }
+                cpu = serve.cpu_percent(phase_seconds)
+                status = serve.status()
+                results["voices_sounding"] = {"count": status[1], **cpu, "xruns": xruns.count - before}
+                results["cpu_percent_per_sounding_voice"] = (cpu["audio"] - results["idle"]["audio"]) / voices
                 results["full_load"] = _full_load(serve, xruns, seconds, osc_rate, match_every)
+                serve.client.send("/synth/panic")
+                before = xruns.count
+                results["latency"] = {**_latencies(serve, name, period, trials), "xruns": xruns.count - before}
             finally:
                 serve.close()
         finally:

@@ -437,6 +437,7 @@ def _bench_live(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
         return 0
     full, jack, idle, held = results["full_load"], results["jack"], results["idle"], results["voices_sounding"]
+    latency = results["latency"]
     console.print(
         f"JACK dummy driver {jack['sample_rate']} Hz, {jack['period']}-frame periods"
         f"{' (realtime)' if jack['realtime'] else ''}; {results['voices']} voices"
@@ -445,16 +446,25 @@ def _bench_live(args: argparse.Namespace) -> int:
         f"xruns: JACK alone {results['jack_alone']['xruns']} in {results['jack_alone']['seconds']:g} s; "
         f"server idle {idle['xruns']}; {held['count']} voices sounding {held['xruns']}; "
         f"full load {full['xruns']} in {full['seconds']} s "
-        f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches)"
+        f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches); "
+        f"latency phase {latency['xruns']}"
     )
     console.print(
-        f"server CPU (100% = one core): 1-voice server {idle['cpu_one_voice']:.1f}%, idle {idle['cpu_percent']:.1f}%, "
-        f"sounding {held['cpu_percent']:.1f}%, full load {full['cpu_percent']:.1f}%; "
-        f"{results['cpu_percent_per_voice']:.2f}% per voice"
+        f"CPU (100% = one core), audio process / whole server: idle {idle['audio']:.2f}% / {idle['server']:.2f}%, "
+        f"{held['count']} voices sounding {held['audio']:.2f}% / {held['server']:.2f}%, "
+        f"full load (whole server) {full['cpu_percent']:.1f}%; "
+        f"{results['cpu_percent_per_sounding_voice']:.3f}% per sounding voice"
     )
+    for kind in ("midi_note_on_to_onset", "osc_note_on_to_onset", "bundle_time_to_onset"):
+        row = latency[kind]
+        console.print(
+            f"{kind.replace('_', ' ')}: p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms "
+            f"({row['p99_periods']:.2f} periods), jitter {row['jitter_ms']:.2f} ms over {row['count']}"
+            + (f"; within one block {row['within_one_block']:.1%}" if "within_one_block" in row else "")
+        )
     console.print(
-        f"capture end -> estimate sounding: p50 {full['match_latency_ms_p50']:.1f} ms, "
-        f"p99 {full['match_latency_ms_p99']:.1f} ms"
+        f"capture end -> estimate sounding: p50 {full['estimate_latency_ms_p50']:.1f} ms, "
+        f"p99 {full['estimate_latency_ms_p99']:.1f} ms"
     )
     return 0
 

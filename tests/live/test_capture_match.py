@@ -195,7 +195,7 @@ def test_a_cancelled_refinement_answers_at_once_with_its_best_so_far(tmp_path):
             client.send("/subscribe", client.port)
             client.send("/match/source", "input")
             client.send("/match/capture", 1.2)
-            network_db, _ = client.wait_for("/match/estimate", timeout=30)[0]
+            network_db, _verdict, _ms = client.wait_for("/match/estimate", timeout=30)[0]
             time.sleep(0.3)  # the refinement has started; its budget would last a minute
             asked = time.monotonic()
             client.send("/match/cancel")
