@@ -89,8 +89,14 @@ class LiveSynth:
         self._tap = pyo.Sig(self.dry)
         self._capture_table = pyo.NewTable(length=MAX_CAPTURE_SECONDS, chnls=1)
         self._recorder = pyo.TableRec(self._tap, self._capture_table)
+        # What computes while any voice does: with every voice asleep and no capture running, these stop too.
+        # (Not the shared glides: a note must start from the patch's values, not glide from older ones.)
+        self._bus = (self.dry, self._out, self._tap)
+        self._capturing = False
         for voice in self.voices:
             voice.sleep()
+        self._bus_awake = True
+        self._sleep_bus()
         server.start_clock()
 
     def _input_signal(self, input_file: Path | None) -> Any:
@@ -166,7 +172,7 @@ class LiveSynth:
 
     def sleep_finished(self) -> float:
         """Put to sleep every voice silent for a while; return when the next one may sleep (or inf)."""
-        now, soonest = time.monotonic(), math.inf
+        now, soonest, awake = time.monotonic(), math.inf, False
         with self._lock:
             for voice, state in zip(self.voices, self._states, strict=True):
                 if voice.asleep:
@@ -174,11 +180,28 @@ class LiveSynth:
                 if state.free_at + SLEEP_MARGIN <= now:
                     voice.sleep()
                 else:
+                    awake = True
                     soonest = min(soonest, state.free_at + SLEEP_MARGIN)
+            if not awake and not self._capturing:
+                self._sleep_bus()
         return soonest
+
+    def _sleep_bus(self) -> None:
+        if self._bus_awake:
+            for node in self._bus:
+                node.stop()
+            self._bus_awake = False
+
+    def _wake_bus(self) -> None:
+        if not self._bus_awake:
+            for node in self._bus:
+                node.play()
+            self._out.out()
+            self._bus_awake = True
 
     def _start(self, note: int, velocity: int, gated: bool, seconds: float = 0.0) -> None:
         with self._lock:
+            self._wake_bus()
             index = self._allocate()
             state = self._states[index]
             length = self.voices[index].play(note_frequency(note), velocity / 127.0, gated, seconds)
@@ -203,6 +226,8 @@ class LiveSynth:
     def start_capture(self, source: str) -> None:
         """Start recording the dry output or the audio input (from the next block)."""
         with self._lock:
+            self._wake_bus()
+            self._capturing = True
             self._tap.value = self.dry if source == "output" else self.input
             if source == "input" and self._input_player is not None:
                 self._input_player.reset()
@@ -216,6 +241,7 @@ class LiveSynth:
         """
         with self._lock:
             self._recorder.stop()
+            self._capturing = False
         recorded = np.frombuffer(self._capture_table.getBuffer(), dtype=np.float32)
         count = min(len(into), len(recorded))
         for start in range(0, count, COPY_CHUNK):

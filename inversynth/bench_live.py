@@ -6,7 +6,8 @@ serve`` on it (its control process and its audio process) and drives it
 like a client, over OSC and JACK MIDI. Phases, all in the same run:
 
 0. JACK alone: no client but our monitor (the machine's own xruns: the
-   baseline every other figure is read against);
+   baseline every other figure is read against); then an empty pyo JACK
+   server (the CPU floor of any server built on pyo);
 1. the server idle (no notes: its voices sleep);
 2. ``voices`` held notes: the CPU difference per voice is the cost of a sounding voice;
 3. latency, measured by a JACK client of ours in the same graph: MIDI note-on
@@ -224,6 +225,36 @@ class ServeProcess:
         self.client.close()
 
 
+BARE_PYO = """
+import os, time
+os.environ["PYO_GUI_WX"] = "0"
+import pyo
+server = pyo.Server(sr={rate}, nchnls=2, buffersize={period}, duplex=1, audio="jack", verbosity=1)
+server.deactivateMidi()
+server.boot()
+server.start()
+time.sleep(3600)
+"""
+
+
+def _pyo_alone(server: str, period: int, seconds: float) -> float:
+    """CPU of a pyo JACK server with nothing in it (the floor of any pyo-based server), 100 = one core."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", BARE_PYO.format(rate=RATE, period=period)],
+        env={**os.environ, "JACK_DEFAULT_SERVER": server},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3.0)  # imported and booted
+        before, started = ServeProcess._cpu_seconds([process.pid]), time.perf_counter()
+        time.sleep(seconds)
+        return 100 * (ServeProcess._cpu_seconds([process.pid]) - before) / (time.perf_counter() - started)
+    finally:
+        process.kill()
+        process.wait()
+
+
 def _latencies(serve: ServeProcess, server: str, period: int, trials: int) -> dict[str, Any]:
     """MIDI note-on, OSC note-on and timetagged bundles -> the note's first sample, in frames."""
     from pythonosc.osc_bundle_builder import OscBundleBuilder
@@ -335,6 +366,7 @@ def bench_live(
         xruns = JackXruns(name)
         try:
             results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
+            results["pyo_alone_cpu_percent"] = _pyo_alone(name, period, phase_seconds)
             serve = ServeProcess(name, Path(tmp) / "serve", "--voices", str(voices))
             try:
                 time.sleep(1.0)  # the model worker's warm-up is over

@@ -450,7 +450,8 @@ def _bench_live(args: argparse.Namespace) -> int:
         f"latency phase {latency['xruns']}"
     )
     console.print(
-        f"CPU (100% = one core), audio process / whole server: idle {idle['audio']:.2f}% / {idle['server']:.2f}%, "
+        f"CPU (100% = one core): an empty pyo JACK server {results['pyo_alone_cpu_percent']:.2f}%; "
+        f"audio process / whole server: idle {idle['audio']:.2f}% / {idle['server']:.2f}%, "
         f"{held['count']} voices sounding {held['audio']:.2f}% / {held['server']:.2f}%, "
         f"full load (whole server) {full['cpu_percent']:.1f}%; "
         f"{results['cpu_percent_per_sounding_voice']:.3f}% per sounding voice"

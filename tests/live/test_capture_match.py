@@ -48,7 +48,10 @@ def play_and_match(osc, params: dict, note: int | None = None) -> tuple[tuple, t
 @pytest.mark.parametrize("preset", ["Vibrato Lead", "Police Siren"])
 def test_capturing_a_preset_gives_it_back(jack_serve, osc, preset):
     params = dict(Bank(FACTORY).load(preset).params)
-    (network_db, first_verdict), (name, distance, network_again, verdict, reason) = play_and_match(osc, params)
+    (network_db, first_verdict, estimate_ms), (name, distance, network_again, verdict, reason) = play_and_match(
+        osc, params
+    )
+    assert 0 < estimate_ms < 1000
     assert network_again == pytest.approx(network_db) and distance <= network_db + 1e-6
     assert verdict in ("exact", "close") and reason == "" and first_verdict in ("exact", "close")
     saved = Bank(jack_serve.bank).load(name)
