@@ -66,6 +66,9 @@ class CommandLoop:
 
     def __init__(self, synth: LiveSynth, conn: Connection, capture: np.ndarray) -> None:
         self.synth = synth
+        # A command applied during one block sounds from the next: timed ones go one block early,
+        # so that their onset falls in the block that holds their time.
+        self._lead = synth.server.buffer_size / synth.server.sample_rate
         self.conn = conn
         self.capture = capture
         self._scheduled: list[tuple[float, int, tuple[Any, ...]]] = []
@@ -88,11 +91,11 @@ class CommandLoop:
         next_sleep = math.inf
         while True:
             now = time.monotonic()
-            while self._scheduled and self._scheduled[0][0] <= now:
+            while self._scheduled and self._scheduled[0][0] <= now + self._lead:
                 self._apply(heapq.heappop(self._scheduled)[2])
             if next_sleep <= now:
                 next_sleep = self.synth.sleep_finished()
-            wake = min(next_sleep, self._scheduled[0][0] if self._scheduled else math.inf)
+            wake = min(next_sleep, self._scheduled[0][0] - self._lead if self._scheduled else math.inf)
             if not self.conn.poll(None if wake == math.inf else max(0.0, wake - time.monotonic())):
                 continue
             try:
@@ -102,7 +105,7 @@ class CommandLoop:
             if message[0] == "close":
                 return
             at = message[1]
-            if at > time.monotonic():
+            if at - self._lead > time.monotonic():
                 self._schedule(at, message)
             else:
                 self._apply(message)

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from inversynth.presets.preset import Preset, PresetError
-from inversynth.presets.store import FACTORY, Bank, file_name, load_any
+from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_any
 
 
 def _complete(spec, **values):
@@ -216,3 +216,25 @@ def test_bank_export_and_import(tmp_path, spec):
     with pytest.raises(PresetError, match=r"preset 2: preset 'Two ✓': parameter 'M' = 99 Hz"):
         fresh.import_from(tmp_path / "bad.json")
     assert fresh.names() == []  # nothing written when one preset is bad
+
+
+def test_the_bank_index_follows_the_folder_and_parses_only_what_changed(tmp_path, spec, monkeypatch):
+    bank = Bank(tmp_path)
+    for name in ("b", "a", "c"):
+        bank.save(Preset.new("original", name, _complete(spec)))
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    index = BankIndex(bank)
+    assert [p.name for p in index.presets()] == ["a", "b", "c"]  # the broken file is left out
+
+    parsed = []
+    real = Preset.loads
+    monkeypatch.setattr(Preset, "loads", staticmethod(lambda text: parsed.append(text) or real(text)))
+    assert [p.name for p in index.presets()] == ["a", "b", "c"]
+    assert parsed == []  # nothing changed: nothing parsed
+
+    bank.save(Preset.new("original", "d", _complete(spec, M=2.0)))
+    bank.rename("a", "z")
+    bank.delete("b")
+    assert [p.name for p in index.presets()] == ["c", "d", "z"]
+    assert len(parsed) == 2  # only the new file and the renamed one
+    assert next(p for p in index.presets() if p.name == "d").params["M"] == 2.0
