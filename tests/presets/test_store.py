@@ -228,13 +228,16 @@ def test_the_bank_index_follows_the_folder_and_parses_only_what_changed(tmp_path
 
     parsed = []
     real = Preset.loads
-    monkeypatch.setattr(Preset, "loads", staticmethod(lambda text: parsed.append(text) or real(text)))
+    counting = staticmethod(lambda text: parsed.append(text) or real(text))
+    monkeypatch.setattr(Preset, "loads", counting)
     assert [p.name for p in index.presets()] == ["a", "b", "c"]
     assert parsed == []  # nothing changed: nothing parsed
 
+    monkeypatch.setattr(Preset, "loads", real)  # the bank's own reads are not the index's
     bank.save(Preset.new("original", "d", _complete(spec, M=2.0)))
     bank.rename("a", "z")
     bank.delete("b")
+    monkeypatch.setattr(Preset, "loads", counting)
     assert [p.name for p in index.presets()] == ["c", "d", "z"]
     assert len(parsed) == 2  # only the new file and the renamed one
     assert next(p for p in index.presets() if p.name == "d").params["M"] == 2.0
