@@ -28,6 +28,7 @@ import heapq
 import itertools
 import math
 import mmap
+import os
 import signal
 import sys
 import time
@@ -150,6 +151,21 @@ def map_capture(path: Path, samples: int) -> np.ndarray:
         return np.frombuffer(mmap.mmap(file.fileno(), samples * 4), dtype=np.float32, count=samples)
 
 
+def _realtime_commands(conn: Connection) -> None:
+    """Lift the command thread to the lowest realtime priority where the system allows it.
+
+    It holds the GIL for a few microseconds per command; preempted meanwhile by any ordinary
+    process, it would keep pyo's realtime callback waiting for the GIL (an xrun). At realtime
+    priority 1 nothing ordinary preempts it, and JACK's own threads still come first.
+    """
+    if not hasattr(os, "sched_setscheduler"):
+        return  # not on macOS or Windows: there the OS schedules audio its own way
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+    except OSError as exc:
+        conn.send(("log", f"audio: the command thread runs without realtime priority ({exc.strerror or exc})"))
+
+
 def run(conn: Connection, config: AudioConfig) -> None:
     """The audio process's main: boot, report ready (or why not), then serve commands until told to stop."""
     # Ctrl-C and a service manager's SIGTERM reach the whole process group: the control process decides.
@@ -165,6 +181,7 @@ def run(conn: Connection, config: AudioConfig) -> None:
         return
     info = {"backend": server.backend, "sample_rate": server.sample_rate, "buffer_size": server.buffer_size}
     conn.send(("ready", info))
+    _realtime_commands(conn)
     try:
         CommandLoop(synth, conn, capture).run()
     finally:

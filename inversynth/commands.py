@@ -431,8 +431,9 @@ def _bench_matching(args: argparse.Namespace) -> int:
 def _bench_live(args: argparse.Namespace) -> int:
     from inversynth.bench_live import bench_live
 
-    with console.status("measuring: JACK alone, idle servers, held voices, then full load ..."):
-        results = bench_live(seconds=args.seconds, period=args.period)
+    # No spinner: its refresh thread would compete for the GIL with the bench's own JACK probe.
+    console.print("measuring: JACK alone, an empty pyo server, the server idle, held voices, full load, latency ...")
+    results = bench_live(seconds=args.seconds, period=args.period)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
