@@ -140,7 +140,9 @@ class JackRecorder:
         self._port = self._client.inports.register("in")
         self._blocks: list[np.ndarray] = []
         self._recording = threading.Event()
+        self.xruns = 0  # JACK xruns while recording: a lost block is the machine's gap, not the synth's click
         self._client.set_process_callback(self._process)
+        self._client.set_xrun_callback(self._xrun)
         self._client.activate()
         self._client.connect(source, self._port)
         self.sample_rate = self._client.samplerate
@@ -149,8 +151,13 @@ class JackRecorder:
         if self._recording.is_set():
             self._blocks.append(np.array(self._port.get_array(), dtype=np.float32))
 
+    def _xrun(self, _delay: float) -> None:
+        if self._recording.is_set():
+            self.xruns += 1
+
     def record(self, seconds: float) -> np.ndarray:
         self._blocks = []
+        self.xruns = 0
         self._recording.set()
         time.sleep(seconds)
         self._recording.clear()

@@ -74,8 +74,7 @@ def test_fixed_length_note_follows_the_time_driven_envelope(jack_serve, osc, rec
     assert peak_frequency(audio[loud[0] : loud[-1]]) == pytest.approx(440.0, abs=3.0)
 
 
-def test_parameter_jumps_are_smoothed_into_glides(osc, recorder):
-    """A (level) jumping between 1.0 and 0.1 on a sounding 440 Hz note: no step in the waveform."""
+def _glide_recording(osc, recorder) -> np.ndarray:
     set_patch(osc, SUSTAINED)
     osc.send("/synth/note_on", 69, 127)
     time.sleep(0.1)
@@ -87,7 +86,16 @@ def test_parameter_jumps_are_smoothed_into_glides(osc, recorder):
         osc.send("/synth/param/A", level)
     thread.join()
     osc.send("/synth/note_off", 69)
-    audio = result["audio"]
+    return result["audio"]
+
+
+def test_parameter_jumps_are_smoothed_into_glides(osc, recorder):
+    """A (level) jumping between 1.0 and 0.1 on a sounding 440 Hz note: no step in the waveform."""
+    for _attempt in range(3):  # a recording with a JACK xrun has gaps of its own: measure again
+        audio = _glide_recording(osc, recorder)
+        if recorder.xruns == 0:
+            break
+    assert recorder.xruns == 0, "every recording had an xrun"
     peaks = np.abs(audio[: len(audio) // 480 * 480]).reshape(-1, 480).max(axis=1)  # 10 ms frames
     assert peaks.min() < 0.2 * peaks.max()  # the level really moved (the output gain scales it all)
     slope = 2 * np.pi * 440 / RATE * peaks.max()  # the largest sample-to-sample change of the loud sine
