@@ -53,6 +53,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,10 +164,9 @@ class OscControl(Dispatcher):
                 continue
             try:
                 args = check_args(message.address, route.signatures, tuple(message.params))
-                if timed.time > now:  # a timetag in the future: the audio process applies it then
-                    with self.session.synth.scheduled(monotonic + (timed.time - now)):
-                        route.handler(client_address, *args)
-                else:
+                # A timetag in the future: the audio process applies the synth commands then.
+                synth = self.session.synth
+                with synth.scheduled(monotonic + timed.time - now) if timed.time > now else nullcontext():
                     route.handler(client_address, *args)
             except InversynthError as exc:
                 self._reject(message.address, str(exc))

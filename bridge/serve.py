@@ -29,8 +29,8 @@ from inversynth.bridge.session import Session
 from inversynth.console import errors
 from inversynth.engine.audio_process import SWITCH_INTERVAL
 from inversynth.engine.backends import DEFAULT_BUFFER, DEFAULT_RATE, ServerOptions
-from inversynth.engine.live import DEFAULT_BEND_RANGE, DEFAULT_VOICES
-from inversynth.engine.synth_client import SynthClient
+from inversynth.engine.live import DEFAULT_VOICES
+from inversynth.engine.synth_client import DEFAULT_BEND_RANGE, SynthClient
 from inversynth.errors import BackendError
 from inversynth.presets.store import Bank, user_bank
 

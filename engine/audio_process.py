@@ -138,7 +138,6 @@ class CommandLoop:
             "awake": self.synth.awake_voices(),
             "xruns": server.xruns,
             "cpu_load": server.cpu_load,
-            "scheduled": len(self._scheduled),
         }
 
     def _log(self, line: str) -> None:

@@ -28,7 +28,6 @@ from inversynth.engine.voice import SharedControls
 from inversynth.errors import SpecError
 
 DEFAULT_VOICES = 16
-DEFAULT_BEND_RANGE = 2.0  # semitones each way, the General MIDI default
 DEFAULT_SMOOTHING = 0.02  # seconds: parameter glides, short enough to feel instant
 DEFAULT_GAIN = 0.25  # output level per voice at full velocity: 4 loud voices reach full scale
 CAPTURE_SOURCES = ("output", "input")

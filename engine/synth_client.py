@@ -34,7 +34,6 @@ from inversynth.engine import audio_process
 from inversynth.engine.audio_process import AudioConfig, map_capture
 from inversynth.engine.backends import ServerOptions
 from inversynth.engine.live import (
-    DEFAULT_BEND_RANGE,
     DEFAULT_GAIN,
     DEFAULT_SMOOTHING,
     DEFAULT_VOICES,
@@ -45,6 +44,7 @@ from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
 from inversynth.errors import BackendError, SpecError
 
+DEFAULT_BEND_RANGE = 2.0  # semitones each way, the General MIDI default
 START_SECONDS = 60.0  # booting pyo and importing the engine; JACK may take a while to accept a client
 REQUEST_SECONDS = 5.0
 MAX_CAPTURE_RATE = 192000

@@ -151,6 +151,29 @@ class OnsetProbe:
         self.client.close()
 
 
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, from /proc."""
+    pids, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        pids.append(pid)
+        with contextlib.suppress(OSError):
+            queue += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` (those still running), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLOCK_TICKS
+
+
 class ServeProcess:
     """``inversynth serve --audio jack`` on the bench's JACK server, reachable over OSC and JACK MIDI."""
 
@@ -187,35 +210,18 @@ class ServeProcess:
             self.client.send(f"/synth/param/{name}", value)
         self.status()
 
-    def _pids(self) -> list[int]:
+    def pids(self) -> list[int]:
         """The control process and everything it started (audio process, model worker)."""
-        pids, queue = [], [self.process.pid]
-        while queue:
-            pid = queue.pop()
-            pids.append(pid)
-            with contextlib.suppress(OSError):
-                queue += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        return pids
-
-    @staticmethod
-    def _cpu_seconds(pids: list[int]) -> float:
-        total = 0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / CLOCK_TICKS
+        return _process_tree(self.process.pid)
 
     def cpu_percent(self, seconds: float) -> dict[str, float]:
         """CPU use of the audio process and of the whole server over the next ``seconds`` (100 = one core)."""
-        everything = self._pids()
-        before = self._cpu_seconds([self.audio_pid]), self._cpu_seconds(everything)
+        everything = self.pids()
+        before = _cpu_seconds([self.audio_pid]), _cpu_seconds(everything)
         started = time.perf_counter()
         time.sleep(seconds)
         elapsed = time.perf_counter() - started
-        after = self._cpu_seconds([self.audio_pid]), self._cpu_seconds(everything)
+        after = _cpu_seconds([self.audio_pid]), _cpu_seconds(everything)
         return {"audio": 100 * (after[0] - before[0]) / elapsed, "server": 100 * (after[1] - before[1]) / elapsed}
 
     def close(self) -> None:
@@ -247,9 +253,9 @@ def _pyo_alone(server: str, period: int, seconds: float) -> float:
     )
     try:
         time.sleep(3.0)  # imported and booted
-        before, started = ServeProcess._cpu_seconds([process.pid]), time.perf_counter()
+        before, started = _cpu_seconds([process.pid]), time.perf_counter()
         time.sleep(seconds)
-        return 100 * (ServeProcess._cpu_seconds([process.pid]) - before) / (time.perf_counter() - started)
+        return 100 * (_cpu_seconds([process.pid]) - before) / (time.perf_counter() - started)
     finally:
         process.kill()
         process.wait()
@@ -319,8 +325,8 @@ def _full_load(serve: ServeProcess, xruns: JackXruns, seconds: float, osc_rate: 
     client.send("/subscribe", client.port)
     stop, sent = threading.Event(), []
     streamer = threading.Thread(target=_stream, args=(client, osc_rate, stop, sent), daemon=True)
-    everything = serve._pids()
-    before, cpu_before = xruns.count, serve._cpu_seconds(everything)
+    everything = serve.pids()
+    before, cpu_before = xruns.count, _cpu_seconds(everything)
     started = time.perf_counter()
     streamer.start()
     latencies: list[float] = []
@@ -340,7 +346,7 @@ def _full_load(serve: ServeProcess, xruns: JackXruns, seconds: float, osc_rate: 
     return {
         "seconds": round(elapsed, 1),
         "xruns": xruns.count - before,
-        "cpu_percent": 100 * (serve._cpu_seconds(everything) - cpu_before) / elapsed,
+        "cpu_percent": 100 * (_cpu_seconds(everything) - cpu_before) / elapsed,
         "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
         "matches": len(latencies),
         "estimate_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),

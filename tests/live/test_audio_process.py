@@ -13,7 +13,7 @@ import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import build_msg
 
-from tests.live.conftest import PERIOD, RATE, peak_frequency, rms
+from tests.live.conftest import PERIOD, RATE, JackRecorder, peak_frequency, rms
 
 GAIN = 0.25  # one voice at full velocity and A = 1 peaks here (engine/live.py)
 SHORT = {"D": 0.0, "A": 1.0, "attack": 0.01, "decay": 0.0, "sustain_level": 1.0, "sustain": 0.03, "release": 0.0}
@@ -123,8 +123,6 @@ def test_a_killed_audio_process_comes_back_with_its_patch_and_a_match_in_flight_
     assert "killed by signal 9" in log and "restarted on jack" in log
     assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(7.25)
     osc.send("/unsubscribe", osc.port)
-
-    from tests.live.conftest import JackRecorder
 
     recorder = JackRecorder()
     try:
