@@ -1,9 +1,7 @@
 """MIDI in: mido on python-rtmidi, through ALSA or JACK, into the session.
 
-Notes play gated voices (velocity scales the level), the pitch wheel bends
-by the synth's bend range, controllers move parameters through the
-:class:`~inversynth.bridge.midi_map.CcMap`, program change loads that slot of
-the bank, CC 120/123 silence or release everything. Messages arrive on
+This module opens the port; what each message does is the
+:class:`~inversynth.bridge.performer.Performer`'s. Messages arrive on
 rtmidi's own thread; nothing here blocks the audio thread, and a message
 that cannot be used is counted and reported once per kind.
 """
@@ -14,14 +12,12 @@ import os
 from collections import Counter
 from typing import Any
 
-from inversynth.bridge.midi_map import ALL_NOTES_OFF, ALL_SOUND_OFF
-from inversynth.bridge.session import Session
+from inversynth.bridge.performer import Performer
 from inversynth.console import native_stderr_silenced
 from inversynth.errors import BackendError, InversynthError
 
 APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
 CLIENT_NAME = "inversynth-midi"  # ports appear as inversynth-midi:<port name> (JACK) / in ALSA's client list
-PITCH_WHEEL_RANGE = 8192
 
 
 def open_backend(api: str) -> Any:
@@ -56,13 +52,15 @@ def _jack_connect(source: str, own_port: str) -> None:
 
 
 class MidiInput:
-    """One open MIDI input port (a named existing port or a virtual one) driving ``session``."""
+    """One open MIDI input port (a named existing port or a virtual one) driving ``performer``."""
 
-    def __init__(self, session: Session, api: str, port: str | None = None, virtual: str | None = None) -> None:
-        self.session = session
+    def __init__(self, performer: Performer, api: str, port: str | None = None, virtual: str | None = None) -> None:
+        self.performer = performer
+        self.log = performer.session.log
         self.api = api
         self.received = 0
         self.ignored: Counter[str] = Counter()
+        performer.ignore = self._ignore
         backend = open_backend(api)
         try:
             with native_stderr_silenced():  # alsa-lib and libjack print their own failures
@@ -90,47 +88,17 @@ class MidiInput:
     def handle(self, message: Any) -> None:
         """One MIDI message from rtmidi's thread."""
         self.received += 1
-        synth = self.session.synth
         try:
-            kind = message.type
-            if kind == "note_on":
-                synth.note_on(message.note, message.velocity)
-            elif kind == "note_off":
-                synth.note_off(message.note)
-            elif kind == "pitchwheel":
-                synth.bend_normalised(message.pitch / PITCH_WHEEL_RANGE)
-            elif kind == "control_change":
-                self._control(message.control, message.value)
-            elif kind == "program_change":
-                self.session.program(message.program)
-            else:
-                self._ignore(kind, f"{kind} messages are not used")
+            self.performer.handle(message)
         except InversynthError as exc:
             self._ignore(getattr(message, "type", "?"), str(exc))
         except Exception as exc:  # a bug must not silence the MIDI thread
             self._ignore("error", f"{type(exc).__name__}: {exc}")
 
-    def _control(self, cc: int, value: int) -> None:
-        synth, cc_map = self.session.synth, self.session.cc_map
-        if cc == ALL_SOUND_OFF:
-            synth.panic()
-            return
-        if cc == ALL_NOTES_OFF:
-            synth.all_notes_off()
-            return
-        learned = cc_map.take_learned(cc)
-        if learned is not None:
-            self.session.log(f"midi: CC {cc} now moves '{learned.name}' (saved to {cc_map.path})")
-        param = learned or cc_map.param_for(cc)
-        if param is None:
-            self._ignore(f"cc{cc}", f"CC {cc} is not bound to a parameter")
-            return
-        synth.set_param(param.name, param.denormalise(value / 127.0), f"midi cc {cc}")
-
     def _ignore(self, kind: str, reason: str) -> None:
         self.ignored[kind] += 1
         if self.ignored[kind] == 1:
-            self.session.log(f"midi: {reason} (further ones are only counted)")
+            self.log(f"midi: {reason} (further ones are only counted)")
 
     def close(self) -> None:
         self.port.close()

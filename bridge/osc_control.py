@@ -13,6 +13,11 @@ made from the spec, so a new synth gets its own):
 ``/synth/note i i f``                 fixed-length note (note, velocity, seconds; 0 = whole envelope)
 ``/synth/bend f``                     pitch bend in semitones
 ``/synth/panic``                      silence every voice
+``/synth/mono i``                     1: one voice, last-note priority, legato; 0: poly
+``/synth/glide f``                    portamento in mono mode, ms (0: off)
+``/synth/velocity_curve s``           ``linear``, ``soft`` or ``hard``
+``/synth/tempo f``                    tempo in BPM for synced rates (MIDI clock sets it too)
+``/synth/sync s s``                   rate parameter, division (``1/8``, ``1/8T``, ``1/4.``) or ``off``
 ``/preset/load s``, ``/preset/save s`` by name, in the server's bank (names never become paths)
 ``/preset/list``                      reply ``/preset/list s...``
 ``/match/source s``                   ``output`` or ``input``
@@ -20,6 +25,10 @@ made from the spec, so a new synth gets its own):
 ``/match/file s``                     match a file inside a folder allowed with ``--allow``
 ``/match/cancel``                     stop a refinement in progress (its best so far is kept)
 ``/midi/learn s``                     the next CC moved controls that parameter
+``/midi/route s s f``                 modulation: source (``wheel``, ``pressure``, ``note_pressure``,
+                                      ``slide``), parameter, amount -1..1 of its range (0 removes)
+``/midi/map``                         reply one ``/midi/map/cc i s`` per bound controller and one
+                                      ``/midi/map/route s s f`` per modulation route
 ``/subscribe i`` | ``/subscribe s i`` push to that port (``s``: an IPv4 address or ``localhost``)
                                       every change, ``/match/estimate f s f`` (the network's
                                       distance dB, verdict, ms from the capture's end to it
@@ -230,7 +239,14 @@ class OscControl(Dispatcher):
             "/match/capture": Route(("f",), lambda _c, seconds: session.match_capture(seconds)),
             "/match/file": Route(("s",), lambda _c, path: session.match_file(path)),
             "/match/cancel": Route(("",), lambda _c: session.cancel_match()),
+            "/synth/mono": Route(("i",), lambda _c, on: synth.set_mono(bool(on))),
+            "/synth/glide": Route(("f",), lambda _c, ms: synth.set_glide(ms / 1000.0)),
+            "/synth/velocity_curve": Route(("s",), lambda _c, curve: synth.set_velocity_curve(curve)),
+            "/synth/tempo": Route(("f",), lambda _c, bpm: session.tempo.set_tempo(bpm)),
+            "/synth/sync": Route(("ss",), lambda _c, n, d: session.tempo.sync(n, None if d == "off" else d)),
             "/midi/learn": Route(("s",), lambda _c, name: session.cc_map.learn(name)),
+            "/midi/route": Route(("ssf",), lambda _c, source, name, amount: session.set_route(source, name, amount)),
+            "/midi/map": Route(("",), self._midi_map),
             "/subscribe": Route(("i", "si"), self._subscribe),
             "/unsubscribe": Route(("i", "si"), self._unsubscribe),
             "/status": Route(("",), self._status),
@@ -247,6 +263,12 @@ class OscControl(Dispatcher):
     def _describe(self, client: Address) -> None:
         for p in self.session.spec.params:
             self.send(client, "/synth/describe", p.name, p.minimum, p.maximum, p.unit, self.session.synth.patch[p.name])
+
+    def _midi_map(self, client: Address) -> None:
+        for cc, name in sorted(self.session.cc_map.bindings().items()):
+            self.send(client, "/midi/map/cc", cc, name)
+        for route in self.session.synth.routes:
+            self.send(client, "/midi/map/route", route.source, route.param, float(route.amount))
 
     def _target(self, client: Address, args: tuple[Any, ...]) -> Address:
         host, port = (client[0], args[0]) if len(args) == 1 else args

@@ -24,6 +24,7 @@ from inversynth.bridge.match import MatchOptions
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_input import MidiInput
 from inversynth.bridge.osc_control import DEFAULT_HOST, DEFAULT_PORT, OscControl
+from inversynth.bridge.performer import Performer
 from inversynth.bridge.refine import DEFAULT_BUDGET
 from inversynth.bridge.session import Session
 from inversynth.console import errors
@@ -51,6 +52,11 @@ class ServeOptions:
     midi_virtual: str | None = None
     midi_api: str | None = None  # default: jack on the JACK backend, else alsa
     midi: bool = True
+    midi_channel: int | None = None  # 0-based; None: omni
+    mpe_members: int = 0  # MPE lower zone member channels; 0: no MPE until an MCM message says so
+    mono: bool = False
+    glide: float = 0.0  # seconds of portamento (mono)
+    velocity_curve: str = "linear"
     model: Path | None = None
     matching: bool = True
     refine: bool = True
@@ -97,6 +103,9 @@ class Studio:
             save_out_of_reach=options.save_out_of_reach,
         )
         self._closers.append(self.session.close)
+        self.synth.set_velocity_curve(options.velocity_curve)
+        self.synth.set_mono(options.mono)
+        self.performer = Performer(self.session, options.midi_channel, options.mpe_members, options.glide)
         self.osc = OscControl(self.session, options.osc_host, options.osc_port)
         self.midi = self._open_midi(options, self.synth.backend) if options.midi else None
         if self.midi is not None:
@@ -108,14 +117,18 @@ class Studio:
         api = options.midi_api or ("jack" if backend == "jack" else "alsa")
         virtual = None if options.midi_in else (options.midi_virtual or DEFAULT_MIDI_PORT)
         try:
-            return MidiInput(self.session, api, options.midi_in, virtual)
+            return MidiInput(self.performer, api, options.midi_in, virtual)
         except BackendError as exc:
             self.log(f"warning: MIDI input is off: {exc}")
             return None
 
     def describe(self) -> str:
         host, port = self.osc.address
-        midi = f"MIDI in '{self.midi.name}' ({self.midi.api})" if self.midi else "no MIDI"
+        midi = (
+            f"MIDI in '{self.midi.name}' ({self.midi.api}, {self.performer.describe_channels()})"
+            if self.midi
+            else "no MIDI"
+        )
         model = f"model {self.worker.model_file}" if self.worker else "no model"
         return (
             f"synth '{self.synth.spec.name}' × {self.synth.voices} voices on {self.synth.describe()} "

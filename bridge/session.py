@@ -30,6 +30,7 @@ from inversynth.bridge.audio_input import Note, load_notes, notes
 from inversynth.bridge.match import Match, MatchOptions, save_preset
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_map import CcMap
+from inversynth.bridge.tempo_sync import TempoSync
 from inversynth.engine.live import check_capture_source
 from inversynth.engine.synth_client import Capture, SynthClient
 from inversynth.errors import InversynthError, SpecError
@@ -75,6 +76,8 @@ class Session:
         self.synth = synth
         self.spec = synth.spec
         self.cc_map = cc_map or CcMap(synth.spec)
+        synth.set_routes(self.cc_map.routes)
+        self.tempo = TempoSync(synth, log)
         self.bank = bank
         self.index = BankIndex(bank)
         self.worker = worker
@@ -96,21 +99,33 @@ class Session:
         preset = load_named(name, self.bank)
         if preset.synth != self.spec.name:
             raise PresetError(f"preset {name!r} is for synth '{preset.synth}', this server plays '{self.spec.name}'")
-        self.synth.load_patch(preset.params, source=f"preset {name}")
+        self._play(preset)
         return preset
 
+    def _play(self, preset: Preset) -> None:
+        """Load ``preset``'s patch, then let its synced rates follow the tempo."""
+        self.synth.load_patch(preset.params, source=f"preset {preset.name}")
+        self.tempo.load(preset.sync)
+
     def save_preset(self, name: str) -> Path:
-        """Save the current patch as a preset in the bank (overwriting one of that name)."""
+        """Save the current patch and synced rates as a preset in the bank (overwriting one of that name)."""
         try:
             existing = self.bank.load(name)
         except PresetError:
             existing = None
+        current = {"params": dict(self.synth.patch), "sync": dict(self.tempo.divisions)}
         preset = (
-            existing.changed(params=dict(self.synth.patch))
+            existing.changed(**current)
             if existing is not None and existing.synth == self.spec.name
-            else Preset.new(self.spec.name, name, dict(self.synth.patch))
+            else Preset.new(self.spec.name, name, **current)
         )
         return self.bank.save(preset)
+
+    def set_route(self, source: str, name: str, amount: float) -> None:
+        """Route modulation ``source`` to parameter ``name`` by ``amount`` (0 removes it); saved with MIDI learn."""
+        routes = self.cc_map.with_route(source, name, amount)
+        self.synth.set_routes(routes)  # refuses a parameter the voice cannot modulate, before anything is saved
+        self.cc_map.save_routes(routes)
 
     def _programs(self) -> list[Preset]:
         """The bank's presets for this synth in program-change order (by name), from the bank's index."""
@@ -124,7 +139,7 @@ class Session:
         presets = self._programs()
         if not 0 <= number < len(presets):
             raise PresetError(f"program {number} is empty: the bank {self.bank.folder} holds {len(presets)} presets")
-        self.synth.load_patch(presets[number].params, source=f"preset {presets[number].name}")
+        self._play(presets[number])
         return presets[number]
 
     # --- matching --------------------------------------------------------------------------
@@ -205,12 +220,12 @@ class Session:
         assert self.worker is not None
         match = self.worker.estimate(note, source, self.match_options, dict(self.synth.patch))
         if self._keeps(match):
-            self.synth.load_patch(match.patch, source="match")
+            self._load_match(match)
         if self.match_options.refine:
             self._tell(MatchReport(None, None, match, seconds, (time.monotonic() - ended) * 1000, final=False))
             match = self.worker.refine(match, self.match_options.budget)
             if self._keeps(match):  # refinement may bring an out-of-reach estimate within reach
-                self.synth.load_patch(match.patch, source="match")
+                self._load_match(match)
         latency_ms = (time.monotonic() - ended) * 1000
         keep = self._keeps(match)
         name, path = None, None
@@ -228,6 +243,10 @@ class Session:
             self.reports.append(report)
         self._tell(report)
         return report
+
+    def _load_match(self, match: Match) -> None:
+        self.tempo.load({})  # a matched sound has its rates in Hz: the tempo must not move them
+        self.synth.load_patch(match.patch, source="match")
 
     def _keeps(self, match: Match) -> bool:
         return match.saveable or self.save_out_of_reach

@@ -14,7 +14,7 @@ import itertools
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ import numpy as np
 
 from inversynth.engine.backends import CHANNELS, LiveServer
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import SynthSpec, nearest_note, note_frequency
+from inversynth.engine.spec import CHANNEL_SOURCES, NOTE_SOURCES, ModRoute, SynthSpec, nearest_note, note_frequency
 from inversynth.engine.synths import get_spec, get_voice
 from inversynth.engine.voice import SharedControls
 from inversynth.errors import SpecError
@@ -48,13 +48,33 @@ def check_capture_source(source: str) -> str:
     return source
 
 
+BEND = "bend"  # a voice's own pitch-bend ratio (MPE), beside its NOTE_SOURCES
+NOTE_BEND_SECONDS = 0.005  # a per-note bend follows this closely: MPE slides are played, not set
+
+
+def neutral_expression() -> dict[str, float]:
+    return {BEND: 1.0, **dict.fromkeys(NOTE_SOURCES, 0.0)}
+
+
 @dataclass
 class VoiceState:
     """What the allocator knows of one voice."""
 
-    note: int | None = None
-    started: float = 0.0
+    key: int | None = None  # who plays it: a note number, or an MPE member channel's key
+    note: int = 69
+    started: int = 0  # allocation order
+    begun: float = -math.inf  # monotonic time of its note's start
     free_at: float = 0.0  # monotonic time from which the voice is silent (inf while a key holds it)
+    expression: dict[str, float] = field(default_factory=neutral_expression)
+
+
+@dataclass(frozen=True)
+class MonoKey:
+    """A key held in mono mode: the voice returns to it when a later key is let go."""
+
+    key: int
+    note: int
+    expression: dict[str, float]
 
 
 class LiveSynth:
@@ -73,11 +93,18 @@ class LiveSynth:
         self.spec: SynthSpec = get_spec(synth)
         self.server = server
         self._lock = server.lock  # held for every pyo call: see engine/backends.py
+        self._smoothing = smoothing
+        self._block = server.buffer_size / server.sample_rate
         voice_class = get_voice(synth)
         self.shared = SharedControls.create(voice_class, self.spec.defaults(), smoothing)
         self.voices = [voice_class(server.sample_rate, shared=self.shared) for _ in range(voices)]
         self._states = [VoiceState() for _ in self.voices]
         self._clock = itertools.count()
+        self._routes: tuple[ModRoute, ...] = self.spec.modulation
+        self._sources = dict.fromkeys(CHANNEL_SOURCES, 0.0)
+        self._mono = False
+        self._glide = 0.0  # seconds of portamento in mono mode; 0: off
+        self._mono_keys: list[MonoKey] = []  # held keys in mono mode, the sounding one last
         # The dry sum is what captures hear (a voice at full velocity peaks at A, as in a rendered clip).
         self.dry = pyo.Mix([v.output for v in self.voices], voices=1)
         self._out = pyo.Sig([self.dry] * CHANNELS, mul=gain).out()
@@ -133,23 +160,40 @@ class LiveSynth:
 
     # --- playing ----------------------------------------------------------------------------
 
-    def note_on(self, note: int, velocity: int) -> None:
-        """Key down: a gated note held until :meth:`note_off`."""
-        self._start(note, velocity, gated=True)
-
-    def note(self, note: int, velocity: int, seconds: float = 0.0) -> None:
-        """A fixed-length note: the patch's whole time-driven envelope, or released after ``seconds``."""
-        self._start(note, velocity, gated=False, seconds=seconds)
-
-    def note_off(self, note: int) -> None:
+    def note_on(self, key: int, note: int, gain: float, expression: Mapping[str, float] | None = None) -> None:
+        """Key ``key`` down: a gated ``note`` held until :meth:`note_off`; ``expression``: its MPE start."""
+        expression = {**neutral_expression(), **(expression or {})}
         with self._lock:
+            self._wake_bus()
+            if self._mono and self._legato(MonoKey(key, note, expression)):
+                return
+            held = [i for i, s in enumerate(self._states) if s.key == key and s.free_at == math.inf]
+            index = 0 if self._mono else held[0] if held else self._allocate()
+            self._play(index, key, note, gain, expression, gated=True)
+
+    def note(self, note: int, gain: float, seconds: float = 0.0) -> None:
+        """A fixed-length note: the patch's whole time-driven envelope, or released after ``seconds``."""
+        with self._lock:
+            self._wake_bus()
+            index = 0 if self._mono else self._allocate()
+            self._play(index, note, note, gain, neutral_expression(), gated=False, seconds=seconds)
+
+    def note_off(self, key: int) -> None:
+        with self._lock:
+            if self._mono and self._mono_keys:
+                sounding = self._mono_keys[-1].key == key
+                self._mono_keys = [k for k in self._mono_keys if k.key != key]
+                if sounding and self._mono_keys and self._states[0].free_at == math.inf:
+                    self._move_mono(self._mono_keys[-1])  # back to the key still held: legato
+                    return
             for index, state in enumerate(self._states):
-                if state.note == note and state.free_at == math.inf:
+                if state.key == key and state.free_at == math.inf:
                     self._release(index)
 
     def all_notes_off(self) -> None:
         """Release every held key (CC 123)."""
         with self._lock:
+            self._mono_keys.clear()
             for index, state in enumerate(self._states):
                 if state.free_at == math.inf:
                     self._release(index)
@@ -157,10 +201,67 @@ class LiveSynth:
     def panic(self) -> None:
         """Silence every voice within a few milliseconds (CC 120, /synth/panic)."""
         with self._lock:
+            self._mono_keys.clear()
             now = time.monotonic()
             for voice, state in zip(self.voices, self._states, strict=True):
                 voice.silence()
-                state.note, state.free_at = None, min(state.free_at, now + 2 * SLEEP_MARGIN)
+                state.key, state.free_at = None, min(state.free_at, now + 2 * SLEEP_MARGIN)
+
+    def set_mono(self, mono: bool) -> None:
+        """Mono (one voice, last-note priority, legato) or poly; held notes are released."""
+        self.all_notes_off()
+        self._mono = bool(mono)
+
+    def set_glide(self, seconds: float) -> None:
+        """Portamento time in mono mode (0: the pitch jumps)."""
+        self._glide = float(seconds)
+
+    # --- expression -------------------------------------------------------------------------
+
+    def expression(self, key: int, name: str, value: float) -> None:
+        """One note's own bend (a frequency ratio) or modulation source (0..1), by the key that plays it."""
+        now = time.monotonic()
+        with self._lock:
+            for key_held in self._mono_keys:
+                if key_held.key == key:
+                    key_held.expression[name] = value
+            for index, state in enumerate(self._states):
+                if state.key != key or self.voices[index].asleep:
+                    continue
+                state.expression[name] = value
+                fresh = now - state.begun < self._block  # nothing sounded yet: jump, do not glide
+                if name == BEND:
+                    self.voices[index].set_pitch(self._pitch(state), 0.0 if fresh else NOTE_BEND_SECONDS)
+                else:
+                    self._modulate(index, 0.0 if fresh else self._smoothing)
+
+    def source(self, name: str, value: float) -> None:
+        """A modulation source every voice shares (mod wheel, channel pressure), 0..1."""
+        self._sources[name] = value
+        self._modulate_all()
+
+    def set_routes(self, routes: tuple[ModRoute, ...]) -> None:
+        self._routes = tuple(routes)
+        self._modulate_all()
+
+    def _modulate_all(self) -> None:
+        with self._lock:
+            for index, voice in enumerate(self.voices):
+                if not voice.asleep:
+                    self._modulate(index, self._smoothing)
+
+    def _modulate(self, index: int, seconds: float) -> None:
+        values = {**self._sources, **self._states[index].expression}
+        offsets: dict[str, float] = {}
+        for route in self._routes:
+            offsets[route.param] = offsets.get(route.param, 0.0) + route.amount * values[route.source]
+        self.voices[index].modulate(offsets, seconds)
+
+    @staticmethod
+    def _pitch(state: VoiceState) -> float:
+        return note_frequency(state.note) * state.expression[BEND]
+
+    # --- voices -----------------------------------------------------------------------------
 
     def active_voices(self) -> int:
         now = time.monotonic()
@@ -198,15 +299,39 @@ class LiveSynth:
             self._out.out()
             self._bus_awake = True
 
-    def _start(self, note: int, velocity: int, gated: bool, seconds: float = 0.0) -> None:
-        with self._lock:
-            self._wake_bus()
-            index = self._allocate()
-            state = self._states[index]
-            length = self.voices[index].play(note_frequency(note), velocity / 127.0, gated, seconds)
-            now = time.monotonic()
-            state.note, state.started = note, next(self._clock)
-            state.free_at = math.inf if gated else now + length
+    def _play(
+        self,
+        index: int,
+        key: int,
+        note: int,
+        gain: float,
+        expression: dict[str, float],
+        gated: bool,
+        seconds: float = 0.0,
+    ) -> None:
+        state = self._states[index]
+        state.key, state.note, state.expression = key, note, expression
+        state.started, state.begun = next(self._clock), time.monotonic()
+        glide = self._glide if self._mono else 0.0
+        if self._mono and gated:
+            self._mono_keys = [*(k for k in self._mono_keys if k.key != key), MonoKey(key, note, expression)]
+        length = self.voices[index].play(self._pitch(state), gain, gated, seconds, glide)
+        self._modulate(index, 0.0)
+        state.free_at = math.inf if gated else state.begun + length
+
+    def _legato(self, pressed: MonoKey) -> bool:
+        """Mono: while a key holds the voice, a new key moves its pitch without a new attack."""
+        held = bool(self._mono_keys) and self._states[0].free_at == math.inf
+        self._mono_keys = [*(k for k in self._mono_keys if k.key != pressed.key), pressed]
+        if held:
+            self._move_mono(pressed)
+        return held
+
+    def _move_mono(self, target: MonoKey) -> None:
+        state = self._states[0]
+        state.key, state.note, state.expression = target.key, target.note, target.expression
+        self.voices[0].set_pitch(self._pitch(state), self._glide)
+        self._modulate(0, self._smoothing)
 
     def _allocate(self) -> int:
         """A silent voice (silent longest first), else steal the oldest note."""

@@ -25,7 +25,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -58,6 +58,7 @@ class Param:
         midi_cc: default MIDI continuous controller, or None.
         bins: size of the model head (positions evenly spaced over the normalised range);
             None: one per class (the classes must then be those positions).
+        rate: a rate in Hz (an LFO, a gate) that may follow the tempo at a note division.
     """
 
     name: str
@@ -70,6 +71,7 @@ class Param:
     scale: Scale = "linear"
     midi_cc: int | None = None
     bins: int | None = None
+    rate: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -90,6 +92,8 @@ class Param:
             raise SpecError(f"parameter '{self.name}': classes do not span the range evenly; give its head 'bins'")
         if self.bins is not None and self.bins < 2:
             raise SpecError(f"parameter '{self.name}' needs at least 2 head bins, got {self.bins}")
+        if self.rate and self.unit != "Hz":
+            raise SpecError(f"parameter '{self.name}' is marked a rate but its unit is {self.unit!r}, not Hz")
 
     @property
     def n_classes(self) -> int:
@@ -206,6 +210,34 @@ def linear_classes(low: float, high: float, count: int) -> tuple[float, ...]:
     return tuple(float(v) for v in np.linspace(low, high, count))
 
 
+CHANNEL_SOURCES = ("wheel", "pressure")
+NOTE_SOURCES = ("note_pressure", "slide")
+MOD_SOURCES = CHANNEL_SOURCES + NOTE_SOURCES
+"""Modulation sources, each 0..1: the mod wheel (CC 1) and channel pressure act on every voice; a
+note's own pressure (polyphonic key pressure, or an MPE member channel's pressure) and its MPE slide
+(CC 74 on a member channel) act on that note's voice."""
+
+
+@dataclass(frozen=True)
+class ModRoute:
+    """``source`` (0..1) moves ``param`` by up to ``amount`` of its normalised range (-1..1)."""
+
+    source: str
+    param: str
+    amount: float
+
+    def __post_init__(self) -> None:
+        if self.source not in MOD_SOURCES:
+            raise SpecError(f"modulation source {self.source!r} is unknown; use one of {', '.join(MOD_SOURCES)}")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, int | float) or not -1 <= self.amount <= 1:
+            raise SpecError(f"modulation amount {self.amount!r} for {self.source} -> {self.param} is outside -1..1")
+
+
+# What a model depends on: changing anything else (descriptions, defaults, MIDI CCs, rate marks,
+# modulation routes) leaves models and datasets valid.
+_MODEL_FIELDS = ("name", "unit", "minimum", "maximum", "classes", "scale", "bins")
+
+
 @dataclass(frozen=True)
 class SynthSpec:
     """A synth's parameters plus the audio format its models learn from.
@@ -217,6 +249,7 @@ class SynthSpec:
         sample_rate: sample rate (Hz) of datasets and model input.
         clip_seconds: length (s) of one dataset clip.
         params: the parameters, in the order of arrays, labels and model heads.
+        modulation: the default modulation routes (MIDI learn's config may replace them).
     """
 
     name: str
@@ -225,6 +258,7 @@ class SynthSpec:
     sample_rate: int
     clip_seconds: float
     params: tuple[Param, ...]
+    modulation: tuple[ModRoute, ...] = ()
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
     _by_cc: dict[int, Param] = field(init=False, repr=False, compare=False)
 
@@ -240,6 +274,8 @@ class SynthSpec:
                 by_cc[p.midi_cc] = p
         object.__setattr__(self, "_by_name", by_name)
         object.__setattr__(self, "_by_cc", by_cc)
+        for route in self.modulation:
+            self.param(route.param)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -383,13 +419,15 @@ class SynthSpec:
         highs = np.array([p.n_classes for p in self.params])
         return rng.integers(0, highs, size=(count, len(self.params)), dtype=np.int64)
 
-    def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data.pop("_by_name", None)
-        data.pop("_by_cc", None)
-        return data
-
     def fingerprint(self) -> str:
-        """A short hash of everything in the spec; models and datasets record it."""
-        canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        """A short hash of what models and datasets depend on (they record it): the audio format and
+        each parameter's name, unit, range, scale, classes and head."""
+        model = {
+            "name": self.name,
+            "version": self.version,
+            "sample_rate": self.sample_rate,
+            "clip_seconds": self.clip_seconds,
+            "params": [{key: getattr(p, key) for key in _MODEL_FIELDS} for p in self.params],
+        }
+        canonical = json.dumps(model, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]

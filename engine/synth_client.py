@@ -21,7 +21,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,17 +34,20 @@ from inversynth.engine import audio_process
 from inversynth.engine.audio_process import AudioConfig, map_capture
 from inversynth.engine.backends import ServerOptions
 from inversynth.engine.live import (
+    BEND,
     DEFAULT_GAIN,
     DEFAULT_SMOOTHING,
     DEFAULT_VOICES,
     MAX_CAPTURE_SECONDS,
     check_capture_source,
 )
-from inversynth.engine.spec import SynthSpec
-from inversynth.engine.synths import get_spec
+from inversynth.engine.spec import CHANNEL_SOURCES, NOTE_SOURCES, ModRoute, SynthSpec
+from inversynth.engine.synths import get_spec, get_voice
 from inversynth.errors import BackendError, SpecError
 
 DEFAULT_BEND_RANGE = 2.0  # semitones each way, the General MIDI default
+VELOCITY_CURVES = {"linear": 1.0, "soft": 0.5, "hard": 2.0}  # gain = (velocity / 127) ** exponent
+MAX_GLIDE = 10.0  # seconds of portamento
 START_SECONDS = 60.0  # booting pyo and importing the engine; JACK may take a while to accept a client
 REQUEST_SECONDS = 5.0
 MAX_CAPTURE_RATE = 192000
@@ -53,6 +56,23 @@ RESTART_ATTEMPTS = 5
 
 ChangeListener = Callable[[str, float, str], None]
 RestartListener = Callable[[str], None]
+
+
+def velocity_gain(velocity: int, curve: str) -> float:
+    """A note's level (0..1] for a MIDI velocity through a velocity curve."""
+    return (velocity / 127.0) ** VELOCITY_CURVES[curve]
+
+
+def check_velocity_curve(curve: str) -> str:
+    if curve not in VELOCITY_CURVES:
+        raise SpecError(f"velocity curve {curve!r} is unknown; use one of {', '.join(VELOCITY_CURVES)}")
+    return curve
+
+
+def _unit(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise SpecError(f"{name} = {value!r} is outside 0..1")
+    return float(value)
 
 
 def check_note(note: object, velocity: object = 64) -> tuple[int, int]:
@@ -109,6 +129,14 @@ class SynthClient:
         self._deaths = 0
         self._xruns = (0, 0)  # (xruns of processes that died, last count of the running one)
         self._bend_ratio = 1.0
+        self.velocity_curve = "linear"
+        # How it plays, beside the patch: a restarted audio process gets these back too.
+        self.playing: dict[str, Any] = {
+            "mono": False,
+            "glide": 0.0,
+            "routes": self.spec.modulation,
+            **{f"source:{name}": 0.0 for name in CHANNEL_SOURCES},
+        }
         self._listeners: list[ChangeListener] = []
         self._restart_listeners: list[RestartListener] = []
         self._send_lock = threading.Lock()
@@ -158,6 +186,9 @@ class SynthClient:
             self._process, self._conn = process, ours
             self._send(("patch", 0.0, dict(self.patch)))
             self._send(("bend", 0.0, self._bend_ratio))
+            for setting, value in self.playing.items():
+                op, _, name = setting.partition(":")
+                self._send((op, 0.0, *([name] if name else []), value))
         threading.Thread(target=self._read, args=(ours, process), name="inversynth-audio-reader", daemon=True).start()
 
     @property
@@ -279,13 +310,21 @@ class SynthClient:
 
     # --- playing ----------------------------------------------------------------------------
 
-    def note_on(self, note: int, velocity: int) -> None:
-        """Key down: a gated note held until :meth:`note_off` (velocity 0 is a note off)."""
+    def note_on(
+        self, note: int, velocity: int, key: int | None = None, expression: Mapping[str, float] | None = None
+    ) -> None:
+        """Key down: a gated note held until :meth:`note_off` (velocity 0 is a note off).
+
+        ``key`` names the note for its note-off and expression (default: the note number; an MPE
+        member channel uses its own); ``expression`` is its start (bend ratio, note sources).
+        """
         note, velocity = check_note(note, velocity)
+        key = note if key is None else key
         if velocity == 0:
-            self.note_off(note)
+            self.note_off(key)
         else:
-            self._command("note_on", note, velocity)
+            gain = velocity_gain(velocity, self.velocity_curve)
+            self._command("note_on", key, note, gain, dict(expression or {}))
 
     def note(self, note: int, velocity: int, seconds: float = 0.0) -> None:
         """A fixed-length note: the patch's whole time-driven envelope, as in a rendered clip.
@@ -296,11 +335,61 @@ class SynthClient:
         if not math.isfinite(seconds) or not 0 <= seconds <= 600:
             raise SpecError(f"note length {seconds} s is outside 0..600 s")
         if velocity > 0:
-            self._command("note", note, velocity, float(seconds))
+            self._command("note", note, velocity_gain(velocity, self.velocity_curve), float(seconds))
 
-    def note_off(self, note: int) -> None:
-        check_note(note)
-        self._command("note_off", note)
+    def note_off(self, key: int) -> None:
+        """Key up: ``key`` as given to :meth:`note_on` (the note number by default)."""
+        self._command("note_off", key)
+
+    def note_bend(self, key: int, semitones: float) -> None:
+        """One note's own pitch bend (MPE), in semitones."""
+        if not math.isfinite(semitones) or abs(semitones) > 96:
+            raise SpecError(f"note bend {semitones} semitones is outside ±96")
+        self._command("expression", key, BEND, 2.0 ** (semitones / 12.0))
+
+    def note_source(self, key: int, name: str, value: float) -> None:
+        """One note's own modulation source (its pressure, its MPE slide), 0..1."""
+        if name not in NOTE_SOURCES:
+            raise SpecError(f"{name!r} is not a per-note source; use one of {', '.join(NOTE_SOURCES)}")
+        self._command("expression", key, name, _unit(name, value))
+
+    def source(self, name: str, value: float) -> None:
+        """A modulation source of every voice (the mod wheel, channel pressure), 0..1."""
+        if name not in CHANNEL_SOURCES:
+            raise SpecError(f"{name!r} is not a channel source; use one of {', '.join(CHANNEL_SOURCES)}")
+        self._set_playing("source", _unit(name, value), name)
+
+    def set_routes(self, routes: Sequence[ModRoute]) -> None:
+        """Replace the modulation routes; each must move a param a live voice can modulate."""
+        movable = get_voice(self.spec.name).modulatable()
+        for route in routes:
+            if route.param not in movable:
+                raise SpecError(
+                    f"'{route.param}' cannot be modulated; synth '{self.spec.name}' modulates {', '.join(movable)}"
+                )
+        self._set_playing("routes", tuple(routes))
+
+    @property
+    def routes(self) -> tuple[ModRoute, ...]:
+        return tuple(self.playing["routes"])
+
+    def set_mono(self, mono: bool) -> None:
+        """One voice, last-note priority, legato (held notes are released on a switch)."""
+        self._set_playing("mono", bool(mono))
+
+    def set_glide(self, seconds: float) -> None:
+        """Portamento time in mono mode, 0 (off) .. 10 s."""
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_GLIDE:
+            raise SpecError(f"glide {seconds} s is outside 0..{MAX_GLIDE:g} s")
+        self._set_playing("glide", float(seconds))
+
+    def set_velocity_curve(self, curve: str) -> None:
+        self.velocity_curve = check_velocity_curve(curve)
+
+    def _set_playing(self, op: str, value: Any, name: str = "") -> None:
+        with self._send_lock:
+            self.playing[f"{op}:{name}" if name else op] = value
+            self._send((op, self._at(), *([name] if name else []), value))
 
     def all_notes_off(self) -> None:
         """Release every held key (CC 123)."""

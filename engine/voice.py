@@ -10,9 +10,11 @@ renderer create the very same objects; only the smoothing time differs
 
 Live voices (given :class:`SharedControls`) also play notes. One patch plays
 on every live voice, so they share one smoothed control per signal param
-(a parameter change costs one pyo call, not one per voice); the param
-named by ``pitch_param`` follows the played note times the shared pitch-bend
-ratio instead; the envelope can be gated (held until :meth:`Voice.release`);
+(a parameter change costs one pyo call, not one per voice), which each voice
+offsets by its own modulation (pressure, mod wheel: :meth:`Voice.modulate`,
+clipped to the param's range); the param named by ``pitch_param`` follows the
+voice's own pitch (the note, its MPE bend, a portamento glide) times the shared
+pitch-bend ratio instead; the envelope can be gated (held until :meth:`Voice.release`);
 a retriggered voice starts from its current level and phase, so
 stealing a sounding voice does not click; and a voice whose envelope has
 finished can :meth:`Voice.sleep`: every pyo object of its graph stops
@@ -28,7 +30,7 @@ from typing import Any, ClassVar
 
 from inversynth.engine.envelope import Segment, breakpoints
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import SynthSpec
+from inversynth.engine.spec import Param, SynthSpec
 
 SILENT_LEVEL = 1e-4  # -80 dB: below this a voice restarts its phase on a new note
 STEAL_SECONDS = 0.005  # fade of a voice silenced at once (panic)
@@ -57,6 +59,8 @@ class Voice(ABC):
         self.sample_rate = sample_rate
         self.patch: dict[str, float] = self.spec.defaults()
         self._note_pitch: Any = None
+        self._offsets: dict[str, Any] = {}
+        own: list[Any] = []  # this voice's controls (the shared ones belong to every voice)
         if shared is None:
             self._glides: dict[str, Any] = {
                 name: pyo.SigTo(self.patch[name], time=smoothing, init=self.patch[name]) for name in self.signal_params
@@ -64,17 +68,24 @@ class Voice(ABC):
             self.controls: dict[str, Any] = dict(self._glides)
         else:
             self._glides = {}
-            self.controls = dict(shared.glides)
+            self.controls = {}
+            for name, glide in shared.glides.items():
+                param = self.spec.param(name)
+                identity = 1.0 if param.scale == "log" else 0.0
+                offset = self._offsets[name] = pyo.SigTo(identity, time=shared.smoothing, init=identity)
+                moved = glide * offset if param.scale == "log" else glide + offset
+                self.controls[name] = pyo.Clip(moved, min=param.minimum, max=param.maximum)
+                own += [offset, moved, self.controls[name]]
             if self.pitch_param is not None:
-                # The note's pitch jumps (a new note must not glide from the last one); the bend glides.
-                self._note_pitch = pyo.Sig(self.patch[self.pitch_param])
+                # The voice's pitch jumps to a new note (it must not glide from the last one) unless told to glide.
+                self._note_pitch = pyo.SigTo(self.patch[self.pitch_param], time=0.0, init=self.patch[self.pitch_param])
                 self.controls[self.pitch_param] = self._note_pitch * shared.bend
+                own += [self._note_pitch, self.controls[self.pitch_param]]
         self.envelope = pyo.Linseg([(0.0, 0.0), (1.0 / sample_rate, 0.0)])
         self.phase_resets: Sequence[Any] = ()
         self.nodes: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
-        own_pitch = (self._note_pitch, self.controls[self.pitch_param]) if self._note_pitch is not None else ()
-        self._sleepers = (*own_pitch, *self.nodes, self.envelope)
+        self._sleepers = (*own, *self.nodes, self.envelope)
         self.asleep = False
 
     @abstractmethod
@@ -117,20 +128,20 @@ class Voice(ABC):
         """The envelope's value at the end of the last block computed (velocity included)."""
         return float(self.envelope.get())
 
-    def play(self, pitch: float, gain: float, gated: bool, seconds: float = 0.0) -> float:
+    def play(self, pitch: float, gain: float, gated: bool, seconds: float = 0.0, glide: float = 0.0) -> float:
         """Live: start a note at ``pitch`` (Hz) from the current level; return its length in seconds.
 
         The length is the whole envelope, or (gated) the time to reach the held level. A
         time-driven note with ``seconds`` shorter than its envelope is released from its level
         at that time: the release is part of the breakpoints, sample-accurate, no timer.
+        ``glide`` > 0 slides the pitch there from the voice's last one (portamento).
         """
         self.wake()
         level = self.level()
         if abs(level) < SILENT_LEVEL:
             for oscillator in self.phase_resets:
                 oscillator.reset()
-        if self._note_pitch is not None:
-            self._note_pitch.value = float(pitch)
+        self.set_pitch(pitch, glide)
         first, *rest = self.envelope_segments(gated)
         segments = [Segment(first.seconds, level / gain, first.end), *rest]
         if not gated and seconds > 0:
@@ -138,6 +149,27 @@ class Voice(ABC):
         points = breakpoints(segments, self.sample_rate, gain)
         self._start_envelope(points)
         return points[-1][0]
+
+    def set_pitch(self, pitch: float, seconds: float = 0.0) -> None:
+        """Live: move the voice's pitch (Hz) without touching its envelope, over ``seconds`` (0 jumps)."""
+        if self._note_pitch is not None:
+            self._note_pitch.time = float(seconds)
+            self._note_pitch.value = float(pitch)
+
+    def modulate(self, offsets: Mapping[str, float], seconds: float) -> None:
+        """Live: offset shared params by fractions of their normalised range, reached over ``seconds``.
+
+        Params not named go back to no offset. The result is clipped to each param's range.
+        """
+        for name, control in self._offsets.items():
+            param = self.spec.param(name)
+            control.time = float(seconds)
+            control.value = _offset_value(param, offsets.get(name, 0.0))
+
+    @classmethod
+    def modulatable(cls) -> tuple[str, ...]:
+        """The params a live voice can modulate: its signal params, but the pitch."""
+        return tuple(n for n in cls.signal_params if n != cls.pitch_param)
 
     def _cut(self, segments: list[Segment], seconds: float) -> list[Segment]:
         """``segments`` up to ``seconds``, then the release from the level reached there."""
@@ -188,14 +220,22 @@ class SharedControls:
 
     glides: Mapping[str, Any]
     bend: Any
+    smoothing: float
 
     @classmethod
     def create(cls, voice: type[Voice], patch: Mapping[str, float], smoothing: float) -> SharedControls:
         pyo = pyo_module()
-        names = [n for n in voice.signal_params if n != voice.pitch_param]
-        glides = {n: pyo.SigTo(patch[n], time=smoothing, init=patch[n]) for n in names}
-        return cls(glides, pyo.SigTo(1.0, time=smoothing, init=1.0))
+        glides = {n: pyo.SigTo(patch[n], time=smoothing, init=patch[n]) for n in voice.modulatable()}
+        return cls(glides, pyo.SigTo(1.0, time=smoothing, init=1.0), smoothing)
 
     def set(self, name: str, value: float) -> None:
         if name in self.glides:
             self.glides[name].value = float(value)
+
+
+def _offset_value(param: Param, fraction: float) -> float:
+    """What a voice's offset control holds for ``fraction`` of ``param``'s normalised range:
+    added in real units on a linear scale, a factor on a log scale."""
+    if param.scale == "log":
+        return float((param.maximum / param.minimum) ** fraction)
+    return float(fraction * (param.maximum - param.minimum))

@@ -53,6 +53,24 @@ def _real(accept: Callable[[float], bool], expected: str) -> Callable[[str], flo
     return parse
 
 
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    at_least = _int_at_least(low)
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{value} is more than {high}")
+        return value
+
+    return parse
+
+
+def _midi_channel(text: str) -> str:
+    if text != "omni" and text not in {str(n) for n in range(1, 17)}:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a channel 1..16 or omni")
+    return text
+
+
 _positive = _real(lambda v: v > 0, "a positive number")
 _share = _real(lambda v: 0.0 <= v <= 1.0, "a share between 0 and 1")
 
@@ -257,6 +275,33 @@ def build_parser() -> argparse.ArgumentParser:
     midi.add_argument("--midi-virtual", metavar="NAME", help="open a virtual MIDI input port (default: inversynth)")
     midi.add_argument("--no-midi", action="store_true", help="no MIDI input")
     server.add_argument("--midi-api", choices=("alsa", "jack"), help="default: jack on the JACK backend, else alsa")
+    channels = server.add_mutually_exclusive_group()
+    channels.add_argument(
+        "--midi-channel", type=_midi_channel, default="omni", help="1..16 or omni (default): the channel played"
+    )
+    channels.add_argument(
+        "--mpe",
+        type=_int_between(1, 15),
+        nargs="?",
+        const=15,
+        default=0,
+        metavar="N",
+        help="MPE lower zone: master channel 1, N member channels 2..N+1 (default 15); also set by MPE's MCM",
+    )
+    server.add_argument("--mono", action="store_true", help="one voice, last-note priority, legato (CC 126/127)")
+    server.add_argument(
+        "--glide",
+        type=_real(lambda v: 0 <= v <= 10000, "0..10000 ms"),
+        default=0.0,
+        metavar="MS",
+        help="portamento time in mono mode (CC 65 switches it, CC 5 sets it)",
+    )
+    server.add_argument(
+        "--velocity-curve",
+        choices=("linear", "soft", "hard"),
+        default="linear",
+        help="level = (velocity/127)^1, ^0.5 (soft: louder when played gently) or ^2 (hard)",
+    )
     server.add_argument("--model", type=Path, help="ONNX model for matching (default: the shipped model)")
     server.add_argument("--no-match", action="store_true", help="run without a model (no auto-matching)")
     server.add_argument("--no-refine", action="store_true", help="keep the network's estimate (no refinement)")

@@ -2,11 +2,12 @@
 
 On disk a preset is one JSON object::
 
-    {"format": "inversynth-preset", "schema_version": 1,
+    {"format": "inversynth-preset", "schema_version": 2,
      "synth": "original", "spec_version": 1,
      "name": "Glass bell", "author": "", "tags": ["bell"], "description": "",
      "created": "2026-11-24T17:00:00+00:00", "modified": "...",
      "params": {"C": 783.99, ...},                       # real units, keyed by spec names
+     "sync": {"M": "1/8"},                               # rates that follow the tempo, at a division
      "provenance": null | {"source": ..., "model": ..., "confidence": {...}, "distance_db": ...}}
 
 Every check raises PresetError with one line naming the file or field.
@@ -29,10 +30,11 @@ from types import MappingProxyType
 from typing import Any
 
 from inversynth.engine.synths import get_spec
+from inversynth.engine.tempo import check_divisions
 from inversynth.errors import InversynthError, SpecError
 
 FORMAT = "inversynth-preset"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_NAME = 200
 
 
@@ -50,7 +52,12 @@ def _from_v0(data: dict[str, Any]) -> dict[str, Any]:
     return {"tags": [], **data, "format": FORMAT, "schema_version": 1, "spec_version": spec_version}
 
 
-UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_v0}
+def _from_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 added tempo-synced rates: a version-1 preset syncs none."""
+    return {**data, "schema_version": 2, "sync": {}}
+
+
+UPGRADES: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_v0, 1: _from_v1}
 """schema version n -> the function that turns a version-n object into version n + 1."""
 
 
@@ -95,6 +102,7 @@ class Preset:
     created: str = field(default_factory=now)
     modified: str = field(default_factory=now)
     provenance: MappingProxyType | None = None
+    sync: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         name = self.name.strip()
@@ -106,12 +114,14 @@ class Preset:
             missing = set(spec.names) - set(self.params)
             if missing:
                 raise PresetError(f"preset '{name}' lacks parameters {', '.join(sorted(missing))}")
+            sync = check_divisions(spec, dict(self.sync))
         except SpecError as exc:
             raise PresetError(f"preset '{name}': {exc}") from None
         tags = tuple(dict.fromkeys(t.strip().lower() for t in self.tags if t.strip()))
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "params", MappingProxyType(patch))
         object.__setattr__(self, "tags", tags)
+        object.__setattr__(self, "sync", MappingProxyType(sync))
         if self.provenance is not None:
             object.__setattr__(self, "provenance", MappingProxyType(dict(self.provenance)))
 
@@ -138,6 +148,7 @@ class Preset:
             "created": self.created,
             "modified": self.modified,
             "params": dict(self.params),
+            "sync": dict(self.sync),
             "provenance": dict(self.provenance) if self.provenance is not None else None,
         }
 
@@ -172,6 +183,9 @@ class Preset:
         provenance = data.get("provenance")
         if provenance is not None and not isinstance(provenance, dict):
             raise PresetError("field 'provenance' is not an object")
+        sync = data.get("sync", {})
+        if not isinstance(sync, dict):
+            raise PresetError("field 'sync' is not an object of divisions")
         return cls(
             synth=synth,
             name=_text(data, "name"),
@@ -182,6 +196,7 @@ class Preset:
             created=_text(data, "created", now()),
             modified=_text(data, "modified", now()),
             provenance=MappingProxyType(provenance) if provenance is not None else None,
+            sync=MappingProxyType(sync),
         )
 
     @classmethod

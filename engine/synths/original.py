@@ -21,7 +21,7 @@ import numpy as np
 
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import Param, SynthSpec, linear_classes, note_frequency
+from inversynth.engine.spec import ModRoute, Param, SynthSpec, linear_classes, note_frequency
 from inversynth.engine.voice import Voice
 
 _SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6: the original project's classes
@@ -40,11 +40,11 @@ SPEC = SynthSpec(
         Param("C",             "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES,     _SEMITONES[10],
               "carrier frequency", scale="log", bins=_HIGHEST - _LOWEST + 1),
         Param("M",             "Hz", 1.0,   30.0,           linear_classes(1.0, 30.0, 16),    12.6,
-              "modulator (LFO) frequency", midi_cc=76),
+              "modulator (LFO) frequency", midi_cc=76, rate=True),
         Param("A",             "",   0.001, 1.0,            linear_classes(0.001, 1.0, 16),   1.0,
               "carrier amplitude", midi_cc=7),
         Param("D",             "",   0.0,   1.5,            linear_classes(0.0, 1.5, 16),     0.5,
-              "modulation depth relative to C (above 1 the frequency goes through zero)", midi_cc=1),
+              "modulation depth relative to C (above 1 the frequency goes through zero)", midi_cc=77),
         Param("attack",        "s",  0.0,   1.0,            _SECONDS,                         0.2667,
               "linear rise 0 -> 1", midi_cc=73),
         Param("decay",         "s",  0.0,   1.0,            _SECONDS,                         0.6,
@@ -55,6 +55,13 @@ SPEC = SynthSpec(
               "level held during sustain", midi_cc=70),
         Param("release",       "s",  0.0,   1.0,            _SECONDS,                         0.8,
               "linear fall sustain_level -> 0", midi_cc=72),
+    ),
+    # Pressure and the mod wheel deepen the vibrato, as on most keyboards; an MPE slide speeds it up.
+    modulation=(
+        ModRoute("wheel", "D", 0.5),
+        ModRoute("pressure", "D", 0.5),
+        ModRoute("note_pressure", "D", 0.5),
+        ModRoute("slide", "M", 0.5),
     ),
 )
 # fmt: on
