@@ -191,3 +191,44 @@ def peak_frequency(audio: np.ndarray, sample_rate: int = RATE) -> float:
 
 def rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
+def open_midi_out(name: str, target: str):
+    """A virtual JACK MIDI output of the test (``midi-test-<name>:<name>``), connected to ``target``."""
+    import mido
+
+    backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
+    port = backend.open_output(name, virtual=True, client_name=f"midi-test-{name}")
+    subprocess.run(["jack_connect", f"midi-test-{name}:{name}", target], check=True, timeout=10)
+    time.sleep(0.1)
+    return port
+
+
+@pytest.fixture(scope="module")
+def midi_out(jack_serve) -> Iterator:
+    """The test's JACK MIDI output, connected to the server's virtual input."""
+    port = open_midi_out("keys", jack_serve.midi_port)
+    yield port
+    port.close()
+
+
+SUSTAINED = {"D": 0.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.05}
+
+
+@pytest.fixture
+def sustained(osc) -> None:
+    """A steady sine while a key is held, released in 50 ms."""
+    for name, value in SUSTAINED.items():
+        osc.send(f"/synth/param/{name}", value)
+    osc.request("/status")
+
+
+def cycle_frequencies(audio: np.ndarray, sample_rate: int = RATE) -> tuple[np.ndarray, np.ndarray]:
+    """The frequency of each cycle of a tone (Hz) and when it happened (s): rising zero crossings,
+    interpolated between samples. Follows vibrato and glides that a spectrum would smear."""
+    below = np.signbit(audio)
+    rising = np.flatnonzero(below[:-1] & ~below[1:])
+    a, b = audio[rising].astype(np.float64), audio[rising + 1].astype(np.float64)
+    crossings = (rising + a / (a - b)) / sample_rate
+    periods = np.diff(crossings)
+    return crossings[:-1] + periods / 2, 1.0 / periods
