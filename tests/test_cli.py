@@ -150,3 +150,19 @@ def test_help_lists_every_command():
     result = run_cli("--help")
     for command in ("demo", "render", "dataset", "bench"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--midi-channel", "17"), "'17' is not a channel 1..16 or omni"),
+        (("--mpe", "16"), "16 is more than 15"),
+        (("--mpe", "--midi-channel", "3"), "not allowed with argument"),
+        (("--glide", "-5"), "-5.0 is not 0..10000 ms"),
+        (("--velocity-curve", "steep"), "invalid choice: 'steep'"),
+    ],
+)
+def test_serve_refuses_bad_playing_options_before_starting(args, message):
+    result = run_cli("serve", "--audio", "dummy", *args, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -241,3 +241,15 @@ def test_the_bank_index_follows_the_folder_and_parses_only_what_changed(tmp_path
     assert [p.name for p in index.presets()] == ["c", "d", "z"]
     assert len(parsed) == 2  # only the new file and the renamed one
     assert next(p for p in index.presets() if p.name == "d").params["M"] == 2.0
+
+
+def test_a_preset_keeps_its_tempo_synced_rates_and_refuses_bad_ones(tmp_path, spec):
+    bank = Bank(tmp_path)
+    bank.save(Preset.new("original", "Synced", _complete(spec), sync={"M": "1/8T"}))
+    assert dict(bank.load("Synced").sync) == {"M": "1/8T"}
+    version_1 = {**Preset.new("original", "Old", _complete(spec)).to_json(), "schema_version": 1}
+    del version_1["sync"]
+    assert dict(Preset.from_json(version_1).sync) == {}  # version 1 synced nothing
+    for sync, message in (({"A": "1/4"}, "'A' is not a rate"), ({"M": "1/5"}, "not n/d"), ({"M": 4}, "not text")):
+        with pytest.raises(PresetError, match=message):
+            Preset.from_json({**version_1, "schema_version": 2, "sync": sync})
