@@ -152,6 +152,10 @@ class Studio:
         line.append(f"osc {self.osc.received} ({self.osc.bad_total} bad)  ")
         if self.midi is not None:
             line.append(f"midi {self.midi.received}  ")
+        if self.synth.playing["mono"]:
+            line.append("mono  ")
+        if session.tempo.bpm is not None:
+            line.append(f"{session.tempo.bpm:.1f} BPM  ")
         if session.cc_map.learning:
             line.append(f"learning CC for {session.cc_map.learning}  ", style="yellow")
         if session.reports:

@@ -71,11 +71,14 @@ class Voice(ABC):
             self.controls = {}
             for name, glide in shared.glides.items():
                 param = self.spec.param(name)
-                identity = 1.0 if param.scale == "log" else 0.0
-                offset = self._offsets[name] = pyo.SigTo(identity, time=shared.smoothing, init=identity)
-                moved = glide * offset if param.scale == "log" else glide + offset
-                self.controls[name] = pyo.Clip(moved, min=param.minimum, max=param.maximum)
-                own += [offset, moved, self.controls[name]]
+                # The offset's own mul/add carries the shared value: one object fewer per param and voice.
+                log = param.scale == "log"
+                identity = 1.0 if log else 0.0
+                offset = self._offsets[name] = pyo.SigTo(
+                    identity, time=shared.smoothing, init=identity, mul=glide if log else 1.0, add=0.0 if log else glide
+                )
+                self.controls[name] = pyo.Clip(offset, min=param.minimum, max=param.maximum)
+                own += [offset, self.controls[name]]
             if self.pitch_param is not None:
                 # The voice's pitch jumps to a new note (it must not glide from the last one) unless told to glide.
                 self._note_pitch = pyo.SigTo(self.patch[self.pitch_param], time=0.0, init=self.patch[self.pitch_param])

@@ -432,7 +432,7 @@ def _bench_live(args: argparse.Namespace) -> int:
     from inversynth.bench_live import bench_live
 
     # No spinner: its refresh thread would compete for the GIL with the bench's own JACK probe.
-    console.print("measuring: JACK alone, an empty pyo server, the server idle, held voices, full load, latency ...")
+    errors.print("measuring: JACK alone, an empty pyo server, the server idle, held voices, full load, latency ...")
     results = bench_live(seconds=args.seconds, period=args.period)
     if args.json:
         print(json.dumps(results, indent=2))
