@@ -3,18 +3,21 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# setuptools warns that the top-level folder inversynth/ shares the package's name: it is that package
+# (package-dir in pyproject.toml), on purpose; the warning alone is silenced, every other one stays.
+PIP    := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip
 
 .PHONY: demo test bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e .
 	touch $@
 
 # torch==2.13.0 (the training extra) is the CPU build; see pyproject.toml.
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[dev,training]'
+	$(PIP) install --quiet -e '.[dev,training]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -18,33 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
+from inversynth.audio_files import AudioFileError, read_audio, resample
 from inversynth.engine.spec import SynthSpec
-from inversynth.errors import InversynthError
 
 ONSET_DB = -60.0
 SILENCE_PEAK = 1e-5  # -100 dBFS
 MIN_SECONDS = 0.02
 
 
-class AudioInputError(InversynthError):
+class AudioInputError(AudioFileError):
     """An audio file or buffer cannot be turned into a clip."""
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Samples [frames, channels] (float64) and sample rate of an audio file."""
-    if not Path(path).is_file():
-        raise AudioInputError(f"{path}: No such file")
-    try:
-        audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-        reason = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".")  # libsndfile's words, without the path
-        raise AudioInputError(f"{path}: not a readable audio file ({reason})") from None
-    except OSError as exc:
-        raise AudioInputError(f"{path}: {exc.strerror or exc}") from None
-    return audio, rate
 
 
 def _mono(audio: np.ndarray, sample_rate: int, name: str) -> np.ndarray:
@@ -138,16 +122,6 @@ def notes(
         Note(_cut(mono, start, stop, spec), start / rate, min(stop, start + spec.clip_samples) / rate)
         for start, stop in zip(onsets, ends, strict=True)
     ]
-
-
-def resample(mono: np.ndarray, rate: int, target: int) -> np.ndarray:
-    return mono if rate == target else soxr.resample(mono, rate, target, quality="HQ")
-
-
-def load_mono(path: Path, sample_rate: int) -> np.ndarray:
-    """A whole audio file, channels averaged, at ``sample_rate`` (float64)."""
-    audio, rate = read_audio(path)
-    return resample(audio.mean(axis=1), rate, sample_rate)
 
 
 def load_notes(path: Path, spec: SynthSpec, each_note: bool = False) -> list[Note]:

@@ -322,13 +322,13 @@ def write_outputs(match: Match, folder: Path, sample_rate: int, index: int | Non
 
     ``index``: the note's number when a file gave several.
     """
-    from inversynth.audio_files import write_wav
+    from inversynth.audio_files import write_audio
     from inversynth.bridge.plots import spectrogram_pair
 
     stem = Path(match.source).stem + (f".note{index}" if index is not None else "")
     wav = folder / f"{stem}.match.wav"
     png = folder / f"{stem}.match.png"
-    write_wav(wav, match.resynthesis, sample_rate)
+    write_audio(wav, match.resynthesis, sample_rate)
     spectrogram_pair(
         match.target,
         match.resynthesis,

@@ -9,14 +9,24 @@ that cannot be used is counted and reported once per kind.
 from __future__ import annotations
 
 import os
+import sys
 from collections import Counter
 from typing import Any
 
 from inversynth.bridge.performer import Performer
-from inversynth.console import native_stderr_silenced
 from inversynth.errors import BackendError, InversynthError
+from inversynth.native_output import native_stderr_silenced
 
-APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK"}
+APIS = {"alsa": "LINUX_ALSA", "jack": "UNIX_JACK", "coremidi": "MACOSX_CORE", "winmm": "WINDOWS_MM"}
+PLATFORM_APIS = {"linux": "alsa", "darwin": "coremidi", "win32": "winmm"}
+NO_VIRTUAL_PORTS = frozenset({"winmm"})  # Windows MIDI cannot offer a port of its own: open an existing one
+
+
+def default_api(audio_backend: str, platform: str = sys.platform) -> str:
+    """JACK MIDI beside JACK audio (one graph, one clock); else the platform's own MIDI system."""
+    return "jack" if audio_backend == "jack" else PLATFORM_APIS.get(platform, "alsa")
+
+
 CLIENT_NAME = "inversynth-midi"  # ports appear as inversynth-midi:<port name> (JACK) / in ALSA's client list
 
 

@@ -16,9 +16,10 @@ the channel-mode messages 120..127 cannot be bound (CC 74 can, except on MPE mem
 from __future__ import annotations
 
 import json
-import os
 import threading
 from pathlib import Path
+
+import platformdirs
 
 from inversynth.atomic import atomic_write_text, ensure_folder
 from inversynth.engine.spec import ModRoute, Param, SynthSpec
@@ -33,8 +34,8 @@ RESERVED = PERFORMANCE | frozenset(range(120, 128))  # and the channel mode mess
 
 
 def config_folder() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "inversynth"
+    """The platform's user config folder (platformdirs): ~/.config/inversynth (or $XDG_CONFIG_HOME) on Linux."""
+    return platformdirs.user_config_path("inversynth", appauthor=False)
 
 
 class CcMap:

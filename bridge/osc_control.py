@@ -49,10 +49,14 @@ loaded by a timed bundle are applied then too, while replies and matching
 start on arrival. An immediate or past timetag runs at once; one more than
 60 s ahead is refused.
 
-Replies go to the sender's address. ``/subscribe`` takes addresses, not
-host names: resolving a name could stall the OSC thread for seconds. A message with the wrong types or
-arity, an unknown address, a value out of range or an unparsable packet is
-counted and logged once per address; it never stops the server.
+Replies go to the sender's address; a query (``/synth/get/<name>``,
+``/synth/describe``, ``/preset/list``, ``/midi/map``, ``/status``) may add an ``i``: the port on the
+sender's host to answer on instead (``oscsend`` cannot listen; ``oscdump`` can). ``/subscribe``
+takes addresses, not host names: resolving a name could stall the OSC thread for seconds. A message
+with the wrong types or arity, an unknown address, a value out of range, an unknown preset, a file
+outside ``--allow`` or an unparsable packet is answered ``/error s s`` (its address, the reason in
+one line; subscribers get it too), counted, and logged once per address; it never stops the server. A handler that fails
+with an unexpected exception (a bug) logs its traceback once.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -88,10 +93,19 @@ class BadMessage(InversynthError):
 
 @dataclass(frozen=True)
 class Route:
-    """What an address accepts: one or more type signatures (``i`` int, ``f`` number, ``s`` string)."""
+    """What an address accepts: one or more type signatures (``i`` int, ``f`` number, ``s`` string).
+
+    A query (``reply_port``) also takes one more ``i``: the port on the sender's host to answer on,
+    for senders that cannot listen on the port they send from (liblo's ``oscsend``).
+    """
 
     signatures: tuple[str, ...]
     handler: Callable[..., None]
+    reply_port: bool = False
+
+
+def query(handler: Callable[..., None]) -> Route:
+    return Route(("", "i"), handler, reply_port=True)
 
 
 def check_args(address: str, signatures: tuple[str, ...], args: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -119,6 +133,12 @@ def _fits(kind: str, arg: Any) -> bool:
 
 def _type_tag(arg: Any) -> str:
     return {bool: "T", int: "i", float: "f", str: "s", bytes: "b"}.get(type(arg), "?")
+
+
+def _port(address: str, port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise BadMessage(f"{address}: port {port} is outside 1..65535")
+    return port
 
 
 class _Server(BlockingOSCUDPServer):
@@ -161,7 +181,7 @@ class OscControl(Dispatcher):
         try:
             messages = osc_packet.OscPacket(data).messages
         except (osc_packet.ParseError, ValueError, IndexError, UnicodeDecodeError):
-            self._reject(UNPARSABLE, f"{len(data)}-byte datagram is not OSC")
+            self._reject(client_address, UNPARSABLE, f"{len(data)}-byte datagram is not OSC")
             return []
         now, monotonic = time.time(), time.monotonic()
         for timed in messages:
@@ -169,28 +189,38 @@ class OscControl(Dispatcher):
             self.received += 1
             route = self.routes.get(message.address)
             if route is None:
-                self._reject(message.address, f"{message.address}: unknown address")
+                self._reject(client_address, message.address, f"{message.address}: unknown address")
                 continue
             try:
                 args = check_args(message.address, route.signatures, tuple(message.params))
+                client = client_address
+                if route.reply_port and args:
+                    client, args = (client_address[0], _port(message.address, args[0])), ()
                 # A timetag in the future: the audio process applies the synth commands then.
                 synth = self.session.synth
                 with synth.scheduled(monotonic + timed.time - now) if timed.time > now else nullcontext():
-                    route.handler(client_address, *args)
+                    route.handler(client, *args)
             except InversynthError as exc:
-                self._reject(message.address, str(exc))
+                self._reject(client_address, message.address, str(exc))
             except Exception as exc:  # a bug must not take the control surface down
-                self._reject(message.address, f"{message.address}: {type(exc).__name__}: {exc}")
+                reason = f"{message.address}: {type(exc).__name__}: {exc}"
+                self._reject(client_address, message.address, reason, traceback.format_exc())
         return []
 
-    def _reject(self, address: str, reason: str) -> None:
+    def _reject(self, client: Address, address: str, reason: str, trace: str = "") -> None:
+        """Count and log (once per address) a refused message, and tell its sender why: ``/error s s``."""
         with self._lock:
-            if address not in self.bad and len(self.bad) >= MAX_LOGGED_ADDRESSES:
-                address = "<other addresses>"
-            self.bad[address] += 1
-            first = self.bad[address] == 1
+            counted = address
+            if counted not in self.bad and len(self.bad) >= MAX_LOGGED_ADDRESSES:
+                counted = "<other addresses>"
+            self.bad[counted] += 1
+            first = self.bad[counted] == 1
         if first:
             self.session.log(f"osc: {reason} (further errors at this address are only counted)")
+            if trace:  # not bad input but a bug: its traceback, once
+                self.session.log(trace.rstrip())
+        self.send(client, "/error", address, reason)
+        self._publish("/error", address, reason, besides=client)  # watchers (oscdump) see it too
 
     @property
     def bad_total(self) -> int:
@@ -204,9 +234,9 @@ class OscControl(Dispatcher):
         except OSError as exc:  # a subscriber that went away must not break the sender
             self.session.log(f"osc: cannot send to {target[0]}:{target[1]} ({exc.strerror or exc})")
 
-    def _publish(self, address: str, *args: Any) -> None:
+    def _publish(self, address: str, *args: Any, besides: Address | None = None) -> None:
         with self._lock:
-            targets = list(self._subscribers)
+            targets = [t for t in self._subscribers if t != besides]
         for target in targets:
             self.send(target, address, *args)
 
@@ -226,7 +256,7 @@ class OscControl(Dispatcher):
     def _routes(self) -> dict[str, Route]:
         session, synth = self.session, self.session.synth
         routes = {
-            "/synth/describe": Route(("",), self._describe),
+            "/synth/describe": query(self._describe),
             "/synth/note_on": Route(("ii",), lambda _c, note, velocity: synth.note_on(note, velocity)),
             "/synth/note_off": Route(("i",), lambda _c, note: synth.note_off(note)),
             "/synth/note": Route(("iif", "ii"), lambda _c, n, v, s=0.0: synth.note(n, v, s)),
@@ -234,7 +264,7 @@ class OscControl(Dispatcher):
             "/synth/panic": Route(("",), lambda _c: synth.panic()),
             "/preset/load": Route(("s",), lambda _c, name: session.load_preset(name)),
             "/preset/save": Route(("s",), lambda _c, name: session.save_preset(name)),
-            "/preset/list": Route(("",), lambda c: self.send(c, "/preset/list", *session.preset_names())),
+            "/preset/list": query(lambda c: self.send(c, "/preset/list", *session.preset_names())),
             "/match/source": Route(("s",), lambda _c, source: session.set_capture_source(source)),
             "/match/capture": Route(("f",), lambda _c, seconds: session.match_capture(seconds)),
             "/match/file": Route(("s",), lambda _c, path: session.match_file(path)),
@@ -246,18 +276,16 @@ class OscControl(Dispatcher):
             "/synth/sync": Route(("ss",), lambda _c, n, d: session.tempo.sync(n, None if d == "off" else d)),
             "/midi/learn": Route(("s",), lambda _c, name: session.cc_map.learn(name)),
             "/midi/route": Route(("ssf",), lambda _c, source, name, amount: session.set_route(source, name, amount)),
-            "/midi/map": Route(("",), self._midi_map),
+            "/midi/map": query(self._midi_map),
             "/subscribe": Route(("i", "si"), self._subscribe),
             "/unsubscribe": Route(("i", "si"), self._unsubscribe),
-            "/status": Route(("",), self._status),
+            "/status": query(self._status),
         }
         for param in session.spec.params:
             name = param.name
             routes[f"/synth/param/{name}"] = Route(("f",), lambda _c, v, n=name: synth.set_param(n, v, "osc"))
             routes[f"/synth/norm/{name}"] = Route(("f",), lambda _c, v, n=name: synth.set_normalised(n, v, "osc"))
-            routes[f"/synth/get/{name}"] = Route(
-                ("",), lambda c, n=name: self.send(c, f"/synth/param/{n}", synth.patch[n])
-            )
+            routes[f"/synth/get/{name}"] = query(lambda c, n=name: self.send(c, f"/synth/param/{n}", synth.patch[n]))
         return routes
 
     def _describe(self, client: Address) -> None:
@@ -272,8 +300,7 @@ class OscControl(Dispatcher):
 
     def _target(self, client: Address, args: tuple[Any, ...]) -> Address:
         host, port = (client[0], args[0]) if len(args) == 1 else args
-        if not 1 <= port <= 65535:
-            raise BadMessage(f"/subscribe: port {port} is outside 1..65535")
+        port = _port("/subscribe", port)
         if host == "localhost":
             return "127.0.0.1", port
         try:

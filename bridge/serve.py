@@ -22,7 +22,7 @@ from rich.text import Text
 
 from inversynth.bridge.match import MatchOptions
 from inversynth.bridge.match_worker import MatchWorker
-from inversynth.bridge.midi_input import MidiInput
+from inversynth.bridge.midi_input import NO_VIRTUAL_PORTS, MidiInput, default_api, input_names
 from inversynth.bridge.osc_control import DEFAULT_HOST, DEFAULT_PORT, OscControl
 from inversynth.bridge.performer import Performer
 from inversynth.bridge.refine import DEFAULT_BUDGET
@@ -50,7 +50,7 @@ class ServeOptions:
     osc_port: int = DEFAULT_PORT
     midi_in: str | None = None
     midi_virtual: str | None = None
-    midi_api: str | None = None  # default: jack on the JACK backend, else alsa
+    midi_api: str | None = None  # default: jack on the JACK backend, else the platform's (midi_input.default_api)
     midi: bool = True
     midi_channel: int | None = None  # 0-based; None: omni
     mpe_members: int = 0  # MPE lower zone member channels; 0: no MPE until an MCM message says so
@@ -114,10 +114,14 @@ class Studio:
         self._closers.append(self.osc.close)
 
     def _open_midi(self, options: ServeOptions, backend: str) -> MidiInput | None:
-        api = options.midi_api or ("jack" if backend == "jack" else "alsa")
-        virtual = None if options.midi_in else (options.midi_virtual or DEFAULT_MIDI_PORT)
+        api = options.midi_api or default_api(backend)
+        port, virtual = options.midi_in, None if options.midi_in else (options.midi_virtual or DEFAULT_MIDI_PORT)
         try:
-            return MidiInput(self.performer, api, options.midi_in, virtual)
+            if api in NO_VIRTUAL_PORTS and port is None:  # Windows: the first keyboard found
+                port, virtual = next(iter(input_names(api)), None), None
+                if port is None:
+                    raise BackendError(f"no MIDI input port to open through {api} (Windows MIDI has no virtual ports)")
+            return MidiInput(self.performer, api, port, virtual)
         except BackendError as exc:
             self.log(f"warning: MIDI input is off: {exc}")
             return None

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from inversynth.atomic import ensure_folder
-from inversynth.audio_files import write_wav
+from inversynth.audio_files import write_audio
 from inversynth.bridge.audio_input import Note, load_notes, notes
 from inversynth.bridge.match import Match, MatchOptions, save_preset
 from inversynth.bridge.match_worker import MatchWorker
@@ -35,7 +35,7 @@ from inversynth.engine.live import check_capture_source
 from inversynth.engine.synth_client import Capture, SynthClient
 from inversynth.errors import InversynthError, SpecError
 from inversynth.presets.preset import Preset, PresetError
-from inversynth.presets.store import Bank, BankIndex, file_name, load_named
+from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_named
 
 CAPTURES = "captures"  # subfolder of the bank keeping the audio of each captured match
 LIVE_MATCH = MatchOptions(refine=True)
@@ -80,6 +80,7 @@ class Session:
         self.tempo = TempoSync(synth, log)
         self.bank = bank
         self.index = BankIndex(bank)
+        self.factory = BankIndex(Bank(FACTORY))
         self.worker = worker
         self.allowed = [Path(folder).resolve() for folder in allowed_folders]
         self.log = log
@@ -128,17 +129,21 @@ class Session:
         self.cc_map.save_routes(routes)
 
     def _programs(self) -> list[Preset]:
-        """The bank's presets for this synth in program-change order (by name), from the bank's index."""
-        return [p for p in self.index.presets() if p.synth == self.spec.name]
+        """This synth's presets in program-change order, from in-memory indexes: the bank's (by name),
+        then the factory's (by name) that no preset of the bank shadows."""
+        own = [p for p in self.index.presets() if p.synth == self.spec.name]
+        names = {p.name for p in own}
+        factory = [p for p in self.factory.presets() if p.synth == self.spec.name and p.name not in names]
+        return own + factory
 
     def preset_names(self) -> list[str]:
         return [p.name for p in self._programs()]
 
     def program(self, number: int) -> Preset:
-        """Load slot ``number`` (0-based, MIDI program change) of the bank."""
+        """Load slot ``number`` (0-based, MIDI program change): the bank's presets, then the factory's."""
         presets = self._programs()
         if not 0 <= number < len(presets):
-            raise PresetError(f"program {number} is empty: the bank {self.bank.folder} holds {len(presets)} presets")
+            raise PresetError(f"program {number} is empty: the bank and the factory hold {len(presets)} presets")
         self._play(presets[number])
         return presets[number]
 
@@ -234,7 +239,7 @@ class Session:
             audio = None
             if capture is not None:  # keep what was heard next to the preset it became
                 audio = ensure_folder(self.bank.folder / CAPTURES) / Path(file_name(name)).with_suffix(".wav").name
-                write_wav(audio, capture.audio, capture.sample_rate)
+                write_audio(audio, capture.audio, capture.sample_rate)
             path = save_preset(match, name, self.bank, audio)
         else:
             self.log(f"match of {source}: out of reach ({match.reason}); nothing loaded or saved")

@@ -26,12 +26,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from inversynth.console import native_stderr_silenced
 from inversynth.engine.pyo_runtime import PYO_ERRORS_ONLY, boot_manual_server, pyo_module
 from inversynth.errors import BackendError
+from inversynth.native_output import native_stderr_silenced
 
 BACKENDS = ("auto", "jack", "portaudio", "dummy")
 DEFAULT_RATE = 48000
@@ -68,9 +67,20 @@ def _jack_client(name: str) -> Any:
 
 
 def sound_device_present() -> bool:
-    """Whether PortAudio may be booted: an ALSA playback device exists (PortAudio itself is not touched)."""
-    snd = Path("/dev/snd")
-    return snd.is_dir() and any(p.name.startswith("pcmC") for p in snd.iterdir())
+    """Whether PortAudio has an output device to boot a server on (booting pyo on none would crash it).
+
+    PortAudio itself answers, on every system (CoreAudio, WASAPI/MME, ALSA), without a server:
+    no device counts 0 and has no default output (-1). Its JACK host API must not start a server.
+    """
+    pyo = pyo_module()
+    previous = os.environ.get("JACK_NO_START_SERVER")
+    os.environ["JACK_NO_START_SERVER"] = "1"
+    try:
+        with native_stderr_silenced():  # ALSA lists every card it does not find
+            return pyo.pa_count_devices() > 0 and pyo.pa_get_default_output() >= 0
+    finally:
+        if previous is None:
+            os.environ.pop("JACK_NO_START_SERVER", None)
 
 
 def resolve_backend(requested: str) -> str:

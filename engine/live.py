@@ -136,7 +136,7 @@ class LiveSynth:
             return pyo.Input(chnl=0)
         if input_file is None:
             return pyo.Sig(0.0)
-        from inversynth.bridge.audio_input import load_mono  # soundfile + soxr, no pyo
+        from inversynth.audio_files import load_mono  # soundfile + soxr, only for the dummy backend's input
 
         mono = load_mono(input_file, self.server.sample_rate)
         table = pyo.DataTable(size=len(mono), init=mono.tolist())

@@ -313,6 +313,8 @@ class SynthSpec:
             name, sep, text = item.partition("=")
             if not sep:
                 raise SpecError(f"{item!r} is not NAME=VALUE (e.g. M=12.6)")
+            if name.strip() in values:
+                raise SpecError(f"parameter '{name.strip()}' is given twice ({item!r}); give each once")
             values[name.strip()] = self.param(name.strip()).parse(text.strip())
         return values
 

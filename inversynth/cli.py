@@ -13,13 +13,19 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.markup import escape
 
 from inversynth import __version__
 from inversynth import commands as cmd
+from inversynth.bridge.performer import MPE_MEMBERS
+from inversynth.bridge.serve import ServeOptions
 from inversynth.console import errors
+from inversynth.engine.backends import BACKENDS
+from inversynth.engine.synth_client import VELOCITY_CURVES
 from inversynth.errors import InversynthError
+from inversynth.presets.store import user_bank
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -75,6 +81,13 @@ _positive = _real(lambda v: v > 0, "a positive number")
 _share = _real(lambda v: 0.0 <= v <= 1.0, "a share between 0 and 1")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that answers a mistake in one line, with the hint to ask for help, not the whole usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _command(commands, name: str, summary: str, description: str, run) -> argparse.ArgumentParser:
     """One subcommand: its one-line help, a description with examples, and the function it runs."""
     parser = commands.add_parser(
@@ -85,7 +98,7 @@ def _command(commands, name: str, summary: str, description: str, run) -> argpar
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="inversynth",
         description="A real-time FM synthesizer that learns to program itself.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -114,12 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.render,
     )
     render.add_argument("--synth", default="original", help="synth name (default: original)")
-    render.add_argument("--set", nargs="+", metavar="NAME=VALUE", help="parameter values in real units")
+    render.add_argument(
+        "--set", nargs="+", action="extend", metavar="NAME=VALUE", help="parameter values in real units"
+    )
     render.add_argument("--random", action="store_true", help="draw every unset parameter's class at random")
     render.add_argument("--seed", type=_int_at_least(0), default=0, help="seed for --random (default 0)")
     render.add_argument("--seconds", type=float, help="length (default: the synth's clip length)")
     render.add_argument("--sample-rate", type=_int_at_least(1), help="Hz (default: the synth's)")
-    render.add_argument("-o", "--output", type=Path, required=True, help="WAV file to write")
+    render.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        required=True,
+        help="audio file to write: .wav (32-bit float), .flac, .ogg, .mp3, .aiff",
+    )
 
     dataset = _command(
         commands,
@@ -257,34 +278,49 @@ def build_parser() -> argparse.ArgumentParser:
         "  inversynth serve --audio dummy --input-file voice.wav --allow ~/samples",
         cmd.serve,
     )
-    server.add_argument("--synth", default="original")
+    defaults = ServeOptions()  # the one table of serve's defaults
+    server.add_argument("--synth", default=defaults.synth)
     server.add_argument(
         "--audio",
-        choices=("auto", "jack", "portaudio", "dummy"),
-        default="auto",
+        choices=BACKENDS,
+        default=defaults.audio,
         help="auto: JACK if running, else PortAudio if a device exists, else dummy",
     )
-    server.add_argument("--sample-rate", type=_int_at_least(8000), default=48000, help="Hz (JACK imposes its own)")
-    server.add_argument("--buffer", type=_int_at_least(16), default=256, help="frames per block (JACK imposes its own)")
-    server.add_argument("--voices", type=_int_at_least(1), default=16, help="polyphony (oldest note stolen first)")
-    server.add_argument("--bend-range", type=float, default=2.0, help="pitch-bend range in semitones")
-    server.add_argument("--osc-host", default="127.0.0.1", help="address to listen on (0.0.0.0 for the network)")
-    server.add_argument("--osc-port", type=_int_at_least(0), default=9000, help="UDP port (0 picks a free one)")
+    server.add_argument(
+        "--sample-rate", type=_int_at_least(8000), default=defaults.sample_rate, help="Hz (JACK imposes its own)"
+    )
+    server.add_argument(
+        "--buffer", type=_int_at_least(16), default=defaults.buffer_size, help="frames per block (JACK imposes its own)"
+    )
+    server.add_argument(
+        "--voices", type=_int_at_least(1), default=defaults.voices, help="polyphony (oldest note stolen first)"
+    )
+    server.add_argument(
+        "--bend-range", type=_positive, default=defaults.bend_range, help="pitch-bend range in semitones"
+    )
+    server.add_argument("--osc-host", default=defaults.osc_host, help="address to listen on (0.0.0.0 for the network)")
+    server.add_argument(
+        "--osc-port", type=_int_between(0, 65535), default=defaults.osc_port, help="UDP port (0 picks a free one)"
+    )
     midi = server.add_mutually_exclusive_group()
     midi.add_argument("--midi-in", metavar="NAME", help="open this existing MIDI input port")
     midi.add_argument("--midi-virtual", metavar="NAME", help="open a virtual MIDI input port (default: inversynth)")
     midi.add_argument("--no-midi", action="store_true", help="no MIDI input")
-    server.add_argument("--midi-api", choices=("alsa", "jack"), help="default: jack on the JACK backend, else alsa")
+    server.add_argument(
+        "--midi-api",
+        choices=("alsa", "jack", "coremidi", "winmm"),
+        help="default: jack on the JACK backend, else the system's (alsa, coremidi on macOS, winmm on Windows)",
+    )
     channels = server.add_mutually_exclusive_group()
     channels.add_argument(
         "--midi-channel", type=_midi_channel, default="omni", help="1..16 or omni (default): the channel played"
     )
     channels.add_argument(
         "--mpe",
-        type=_int_between(1, 15),
+        type=_int_between(1, MPE_MEMBERS),
         nargs="?",
-        const=15,
-        default=0,
+        const=MPE_MEMBERS,
+        default=defaults.mpe_members,
         metavar="N",
         help="MPE lower zone: master channel 1, N member channels 2..N+1 (default 15); also set by MPE's MCM",
     )
@@ -292,24 +328,26 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--glide",
         type=_real(lambda v: 0 <= v <= 10000, "0..10000 ms"),
-        default=0.0,
+        default=defaults.glide * 1000,
         metavar="MS",
         help="portamento time in mono mode (CC 65 switches it, CC 5 sets it)",
     )
     server.add_argument(
         "--velocity-curve",
-        choices=("linear", "soft", "hard"),
-        default="linear",
+        choices=tuple(VELOCITY_CURVES),
+        default=defaults.velocity_curve,
         help="level = (velocity/127)^1, ^0.5 (soft: louder when played gently) or ^2 (hard)",
     )
     server.add_argument("--model", type=Path, help="ONNX model for matching (default: the shipped model)")
     server.add_argument("--no-match", action="store_true", help="run without a model (no auto-matching)")
     server.add_argument("--no-refine", action="store_true", help="keep the network's estimate (no refinement)")
-    server.add_argument("--refine-budget-ms", type=_positive, default=300.0, help="refinement time per match")
+    server.add_argument(
+        "--refine-budget-ms", type=_positive, default=defaults.refine_budget_ms, help="refinement time per match"
+    )
     server.add_argument(
         "--save-out-of-reach", action="store_true", help="load and save matches judged out of reach too"
     )
-    server.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
+    server.add_argument("--bank", type=Path, help=f"preset bank folder (default: {user_bank()})")
     server.add_argument(
         "--allow",
         type=Path,
@@ -318,7 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder whose files /match/file may read (repeatable; none by default)",
     )
-    server.add_argument("--input-file", type=Path, help="dummy backend: audio file looped as the audio input")
+    server.add_argument(
+        "--input-file",
+        type=Path,
+        help="dummy backend: audio file played from its start as the input whenever a capture of it starts",
+    )
 
     manager = _command(
         commands,

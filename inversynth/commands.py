@@ -33,12 +33,13 @@ def demo(args: argparse.Namespace) -> int:
 def render(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from inversynth.audio_files import write_wav
+    from inversynth.audio_files import audio_format, write_audio
     from inversynth.console import patch_table
     from inversynth.engine.render import render
     from inversynth.engine.synths import get_spec
 
     spec = get_spec(args.synth)
+    audio_format(args.output)  # a suffix that cannot be written is refused before rendering
     values = spec.parse_assignments(args.set or [])
     if args.random:
         drawn = spec.classes_to_values(spec.random_classes(np.random.default_rng(args.seed), 1))[0]
@@ -46,7 +47,7 @@ def render(args: argparse.Namespace) -> int:
     patch = spec.patch(values)
     audio = render(spec.name, patch, seconds=args.seconds, sample_rate=args.sample_rate)
     rate = args.sample_rate or spec.sample_rate
-    write_wav(args.output, audio, rate)
+    write_audio(args.output, audio, rate)
     console.print(patch_table(spec, {args.output.name: patch}))
     console.print(f"wrote {args.output} ({len(audio) / rate:g} s at {rate} Hz, peak {np.abs(audio).max():.3f})")
     return 0
@@ -473,7 +474,7 @@ def _bench_live(args: argparse.Namespace) -> int:
 
 def presets(args: argparse.Namespace) -> int:
     from inversynth.bridge.osc_client import parse_host_port
-    from inversynth.bridge.preset_manager import run
+    from inversynth.presets.manager import run
     from inversynth.presets.store import user_bank
 
     run(args.bank or user_bank(), parse_host_port(args.connect) if args.connect else None)

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 from rich.console import Console
 from rich.table import Table
@@ -26,17 +23,3 @@ def patch_table(spec: SynthSpec, patches: Mapping[str, Mapping[str, float]], tit
     for p in spec.params:
         table.add_row(p.name, p.unit, *(f"{patch[p.name]:.4g}" for patch in patches.values()))
     return table
-
-
-@contextmanager
-def native_stderr_silenced() -> Iterator[None]:
-    """Hide what C libraries (libjack, alsa-lib) print on stderr while probing; our own one-line reports stay."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)

@@ -18,7 +18,7 @@ import numpy as np
 from rich.table import Table
 
 from inversynth.atomic import ensure_folder
-from inversynth.audio_files import write_wav
+from inversynth.audio_files import write_audio
 from inversynth.bridge.audio_input import to_clip
 from inversynth.bridge.osc_client import OscClient
 from inversynth.bridge.serve import ServeOptions, Studio
@@ -111,8 +111,8 @@ def _round_trip(studio: Studio, client: OscClient, name: str, out: Path) -> tupl
     estimate = spec.values_to_classes(spec.to_array(report.match.patch)[None])
     right, heard_params = (truth == estimate)[0], audible_mask(spec, truth)[0]
     files = [out / f"{_slug(name)}.target.wav", out / f"{_slug(name)}.match.wav"]
-    write_wav(files[0], original, spec.sample_rate)
-    write_wav(files[1], heard, spec.sample_rate)
+    write_audio(files[0], original, spec.sample_rate)
+    write_audio(files[1], heard, spec.sample_rate)
     exact = f"{int(right.sum())}/{right.size}"
     where_heard = f"{int(right[heard_params].sum())}/{int(heard_params.sum())}"
     return [name, exact, where_heard, f"{network_distance:.2f}", f"{distance:.2f}", verdict, f"{again:.2f}"], files

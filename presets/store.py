@@ -11,17 +11,20 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
+import tempfile
 import threading
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import platformdirs
+from filelock import FileLock
 
 from inversynth.atomic import TEMP_PREFIX, atomic_write_text, ensure_folder
 from inversynth.presets.preset import Preset, PresetError
@@ -34,9 +37,9 @@ FACTORY = Path(__file__).with_name("factory")
 
 
 def user_bank() -> Path:
-    """The default bank: $XDG_DATA_HOME/inversynth/presets (~/.local/share/...)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "inversynth" / "presets"
+    """The default bank: the platform's user data folder (platformdirs) / presets: ~/.local/share/inversynth
+    (or $XDG_DATA_HOME) on Linux, ~/Library/Application Support/inversynth on macOS, %LOCALAPPDATA% on Windows."""
+    return platformdirs.user_data_path("inversynth", appauthor=False) / "presets"
 
 
 def file_name(name: str) -> str:
@@ -67,13 +70,19 @@ class Bank:
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
+        """The bank's lock between processes (flock on Unix, msvcrt on Windows: filelock); a killed holder frees it."""
         ensure_folder(self.folder)
-        with open(self.folder / LOCK_NAME, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with FileLock(self.folder / LOCK_NAME):
+            yield
+
+    def check_writable(self) -> None:
+        """Refuse, in one line, a bank folder that cannot be created or written (before anything starts)."""
+        try:
+            ensure_folder(self.folder)
+            with tempfile.NamedTemporaryFile(dir=self.folder, prefix=TEMP_PREFIX):
+                pass
+        except OSError as exc:
+            raise PresetError(f"the bank {self.folder} is not writable ({exc.strerror or exc})") from None
 
     def preset_files(self) -> list[Path]:
         if not self.folder.is_dir():

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from inversynth.atomic import atomic_open, atomic_write_text
-from inversynth.audio_files import write_wav
+from inversynth.audio_files import write_audio
 from inversynth.engine.render import renderer, run_in_pool, worker_pool
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
@@ -168,7 +168,7 @@ def render_shard(folder: Path, info: DatasetInfo, index: int, values: np.ndarray
         audio = capture(renderer(info.synth, plan.rate).render(values, round(seconds * plan.rate)), plan, spec, rng)
     if wav:
         for offset, clip in enumerate(rows):
-            write_wav(wav_path(folder, clip), audio[offset], info.sample_rate)
+            write_audio(wav_path(folder, clip), audio[offset], info.sample_rate)
     _save_npy(shard_path(folder, index), audio.astype(info.dtype))
     return len(rows)
 

@@ -7,7 +7,7 @@ come from the spec: ``n_bins`` logits per parameter, evenly spaced over its
 normalised range (a smaller head is padded with logits no softmax picks).
 
 * ``e2e`` and ``conv6xl``: the original Keras project's models, as faithful as
-  its facts allow (``../shared/seed/SYNTH_FACTS.md``), for comparison.
+  the paper (arXiv 1812.06349) and the original project's README allow, for comparison.
 * ``fmnet``: ours. Four cheap views of the clip — a log-frequency STFT image,
   the whole clip's line spectrum on a log-frequency axis, a fine energy contour
   and a centroid track with its modulation spectrum — joined before the heads

@@ -127,13 +127,13 @@ def test_ten_thousand_bad_packets_and_the_server_still_answers_and_plays(jack_se
 
 def test_dummy_backend_matches_audio_fed_from_a_file(tmp_path):
     """No sound card, no JACK, no MIDI system: the embedded default still captures its input and matches."""
-    from inversynth.audio_files import write_wav
+    from inversynth.audio_files import write_audio
     from inversynth.engine.render import render
 
     target = {"C": 698.456, "M": 8.733, "A": 0.734, "D": 0.3, "attack": 0.0, "sustain_level": 1.0, "sustain": 1.0}
     source = tmp_path / "loop.wav"
     sound = render("original", target, seconds=1.5, sample_rate=44100)
-    write_wav(source, np.concatenate([np.zeros(22050, np.float32), sound]), 44100)  # 0.5 s of silence first
+    write_audio(source, np.concatenate([np.zeros(22050, np.float32), sound]), 44100)  # 0.5 s of silence first
     served = start_serve(
         tmp_path, "--audio", "dummy", "--input-file", str(source), "--midi-api", "alsa", "--buffer", "512"
     )
@@ -160,10 +160,10 @@ def test_dummy_backend_matches_audio_fed_from_a_file(tmp_path):
 
 
 def _serve_input(tmp_path, audio: np.ndarray, *args: str):
-    from inversynth.audio_files import write_wav
+    from inversynth.audio_files import write_audio
 
     source = tmp_path / "input.wav"
-    write_wav(source, audio.astype(np.float32), 44100)
+    write_audio(source, audio.astype(np.float32), 44100)
     return start_serve(tmp_path, "--audio", "dummy", "--input-file", str(source), "--no-midi", "--buffer", "512", *args)
 
 

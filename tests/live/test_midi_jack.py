@@ -103,3 +103,19 @@ def test_garbage_and_unused_midi_never_stop_the_server(midi_out, osc):
     midi_out.send(mido.Message("note_on", note=60, velocity=100))
     time.sleep(0.2)
     assert osc.request("/status")[1] == 1  # still playing what makes sense
+
+
+def test_program_change_reaches_the_factory_presets_after_the_bank(midi_out, osc):
+    from inversynth.presets.store import FACTORY, Bank
+
+    factory = {p.name: p for p in Bank(FACTORY).scan()[0]}
+    osc.send("/preset/save", "Zz mine")
+    names = osc.request("/preset/list")
+    own = [n for n in names if n not in factory]
+    assert "Zz mine" in own and names[: len(own)] == own  # the bank first, then the factory
+    assert sorted(names[len(own) :]) == sorted(factory)
+    midi_out.send(mido.Message("program_change", program=names.index("Glass Bell")))
+    time.sleep(0.2)
+    for name in ("M", "D", "attack"):
+        value = osc.request(f"/synth/get/{name}", reply=f"/synth/param/{name}")[0]
+        assert value == pytest.approx(factory["Glass Bell"].params[name], rel=1e-6)

@@ -10,8 +10,8 @@ import time
 import pytest
 from textual.widgets import DataTable
 
-from inversynth.bridge.preset_manager import OFFLINE, PresetManager
 from inversynth.engine.live import audition_note
+from inversynth.presets.manager import OFFLINE, PresetManager
 from inversynth.presets.store import FACTORY, Bank
 from tests.live.conftest import free_udp_port, start_serve, stop_serve
 

@@ -163,20 +163,20 @@ def test_presets_save_list_and_load_stay_inside_the_bank(jack_serve, osc):
 
 
 def test_match_file_only_inside_allowed_folders(jack_serve, osc, tmp_path):
-    from inversynth.audio_files import write_wav
+    from inversynth.audio_files import write_audio
     from inversynth.engine.render import render
 
     outside = tmp_path / "outside.wav"
-    write_wav(outside, render("original", {"M": 5.0}), SPEC.sample_rate)
+    write_audio(outside, render("original", {"M": 5.0}), SPEC.sample_rate)
     bad_before = osc.request("/status")[3]
-    osc.send("/match/file", str(outside))
-    time.sleep(0.3)
+    address, reason = osc.request("/match/file", str(outside), reply="/error")
+    assert address == "/match/file" and "outside the allowed folders" in reason
     assert osc.request("/status")[3] == bad_before + 1
     assert "outside the allowed folders" in jack_serve.stderr()
 
     osc.send("/subscribe", osc.port)
     inside = jack_serve.bank.parent / "allowed" / "target.wav"
-    write_wav(inside, render("original", {"C": 659.255, "M": 5.0, "D": 0.5, "attack": 0.1}), SPEC.sample_rate)
+    write_audio(inside, render("original", {"C": 659.255, "M": 5.0, "D": 0.5, "attack": 0.1}), SPEC.sample_rate)
     osc.send("/match/file", str(inside))
     name, distance, _, verdict, _ = osc.wait_for("/match/done", timeout=20)[0]
     assert name.startswith("Match ") and verdict in ("exact", "close")
@@ -190,3 +190,41 @@ def _free_port() -> int:
     from tests.live.conftest import free_udp_port
 
     return free_udp_port()
+
+
+@pytest.mark.parametrize(
+    ("address", "args", "reason"),
+    [
+        ("/synth/param/M", (99.0,), "parameter 'M' = 99 Hz is outside 1..30 Hz"),
+        ("/synth/nope", (), "/synth/nope: unknown address"),
+        ("/synth/note_on", ("x", 1), "/synth/note_on takes ii, got si"),
+        ("/preset/load", ("No such preset",), "no preset named 'No such preset'"),
+        ("/synth/sync", ("A", "1/8"), "'A' is not a rate"),
+    ],
+)
+def test_refused_messages_are_answered_with_the_reason(osc, address, args, reason):
+    failed_address, why = osc.request(address, *args, reply="/error")
+    assert failed_address == address
+    assert reason in why and "\n" not in why
+
+
+def test_liblo_tools_read_replies_and_errors(jack_serve):
+    listen = _free_port()
+    dump = subprocess.Popen(["oscdump", "-L", str(listen)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.3)
+        oscsend(jack_serve.port, "/synth/get/M", "i", listen)  # a query naming its reply port
+        oscsend(jack_serve.port, "/status", "i", listen)
+        oscsend(jack_serve.port, "/subscribe", "i", listen)
+        oscsend(jack_serve.port, "/synth/param/A", "f", 7.0)  # refused: oscdump hears why as a subscriber
+        time.sleep(0.5)
+        oscsend(jack_serve.port, "/unsubscribe", "i", listen)
+        time.sleep(0.2)
+    finally:
+        dump.terminate()
+        out, _ = dump.communicate(timeout=5)
+    messages = [line.split(" ", 1)[1] for line in out.splitlines()]
+    assert messages[0].startswith("/synth/param/M f "), out
+    assert messages[1].startswith("/status siiiiffi "), out
+    refused = '/error ss "/synth/param/A" "parameter \'A\' = 7 is outside 0.001..1"'
+    assert any(m.startswith(refused) for m in messages), out

@@ -107,7 +107,7 @@ class Prompt(ModalScreen[str | None]):
 class PresetManager(App[None]):
     """Browse and edit one bank of presets."""
 
-    CSS_PATH = "preset_manager.tcss"
+    CSS_PATH = "manager.tcss"
     TITLE = "inversynth presets"
     BINDINGS: ClassVar = [
         Binding("slash", "focus_search", "search"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from textual.widgets import DataTable, Input
 
-from inversynth.bridge.preset_manager import OFFLINE, PresetManager, detail_table, range_bar
+from inversynth.presets.manager import OFFLINE, PresetManager, detail_table, range_bar
 from inversynth.presets.preset import Preset
 from inversynth.presets.store import FACTORY, Bank
 
