@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections import Counter
 from typing import Any
 
@@ -103,12 +104,14 @@ class MidiInput:
         except InversynthError as exc:
             self._ignore(getattr(message, "type", "?"), str(exc))
         except Exception as exc:  # a bug must not silence the MIDI thread
-            self._ignore("error", f"{type(exc).__name__}: {exc}")
+            self._ignore("error", f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
-    def _ignore(self, kind: str, reason: str) -> None:
+    def _ignore(self, kind: str, reason: str, trace: str = "") -> None:
         self.ignored[kind] += 1
         if self.ignored[kind] == 1:
             self.log(f"midi: {reason} (further ones are only counted)")
+            if trace:  # a bug, not a bad message: its traceback, once
+                self.log(trace.rstrip())
 
     def close(self) -> None:
         self.port.close()

@@ -85,13 +85,14 @@ class Studio:
             raise
 
     def _build(self, options: ServeOptions) -> None:
+        bank = Bank(options.bank or user_bank())
+        bank.check_writable()  # every match saves there: refuse a bank that cannot be written, before starting
         server = ServerOptions(options.audio, options.sample_rate, options.buffer_size)
         self.synth = SynthClient(
             options.synth, server, options.voices, options.bend_range, input_file=options.input_file, log=self.log
         )
         self._closers.append(self.synth.close)
         self.worker = MatchWorker(self.synth.spec, options.model) if options.matching else None
-        bank = Bank(options.bank or user_bank())
         matching = MatchOptions(refine=options.refine, budget=replace(DEFAULT_BUDGET, ms=options.refine_budget_ms))
         self.session = Session(
             self.synth,

@@ -110,10 +110,11 @@ class Session:
 
     def save_preset(self, name: str) -> Path:
         """Save the current patch and synced rates as a preset in the bank (overwriting one of that name)."""
+        path = self.bank.path_for(name)
         try:
-            existing = self.bank.load(name)
-        except PresetError:
-            existing = None
+            existing = self.bank.load(name) if path.exists() else None
+        except PresetError as exc:  # the store leaves unreadable files alone: so does saving over one
+            raise PresetError(f"not saved: {exc}; rename or remove that file first") from None
         current = {"params": dict(self.synth.patch), "sync": dict(self.tempo.divisions)}
         preset = (
             existing.changed(**current)

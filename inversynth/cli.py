@@ -109,13 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = _command(
         commands,
         "demo",
-        "render factory presets, match them with the shipped model, compare (no sound card needed)",
-        "Render contrasting factory presets with the real engine, estimate each one's patch with the\n"
-        "shipped ONNX model, re-synthesise the estimates and write targets and matches as WAV files.\n\n"
+        "the whole live loop on the dummy backend: play, capture, match, load, save (no sound card needed)",
+        "Start the live server on the dummy backend and drive it over OSC like any client: for each of\n"
+        "three factory presets, load it, play its note, capture the output, let the shipped model\n"
+        "estimate the patch (loaded at once), refine it and save it as a preset; then capture the\n"
+        "estimate sounding and compare. Each step is printed with its timing; the captures and the\n"
+        "estimates sounding are written as WAV files and the matches saved in DIR/bank (added to what\n"
+        "earlier runs saved there).\n\n"
         "example:\n  inversynth demo --out inversynth-demo",
         cmd.demo,
     )
-    demo.add_argument("--out", type=Path, default=Path("inversynth-demo"), help="folder for the WAV files")
+    demo.add_argument("--out", type=Path, default=Path("inversynth-demo"), help="folder for the WAV files and the bank")
 
     render = _command(
         commands,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from inversynth.atomic import ensure_folder
-from inversynth.console import console, errors
+from inversynth.console import console, errors, print_table
 from inversynth.errors import InversynthError
 
 if TYPE_CHECKING:  # heavy modules load inside the commands (see the module docstring)
@@ -48,7 +48,7 @@ def render(args: argparse.Namespace) -> int:
     audio = render(spec.name, patch, seconds=args.seconds, sample_rate=args.sample_rate)
     rate = args.sample_rate or spec.sample_rate
     write_audio(args.output, audio, rate)
-    console.print(patch_table(spec, {args.output.name: patch}))
+    print_table(patch_table(spec, {args.output.name: patch}))
     console.print(f"wrote {args.output} ({len(audio) / rate:g} s at {rate} Hz, peak {np.abs(audio).max():.3f})")
     return 0
 
@@ -205,7 +205,7 @@ def _print_evaluation(report: dict) -> None:
                 for b in ("median-baseline", "random-baseline")
             ),
         )
-    console.print(table)
+    print_table(table)
     audio = Table(title="re-synthesis (mean / median)")
     audio.add_column("figure")
     for key in figures:
@@ -219,7 +219,7 @@ def _print_evaluation(report: dict) -> None:
             ),
         )
     audio.add_row("MPR overall", *(f"{figures[k]['mpr_overall']:.2f}" for k in figures))
-    console.print(audio)
+    print_table(audio)
     decodings = Table(title=f"{model}: decodings of the heads (log-spectral distance dB, mean / median)")
     for column in ("decoding", "clips", "LSD", "pitch within 25 cents", "ms per match"):
         decodings.add_column(column, justify="right" if column != "decoding" else "left")
@@ -233,7 +233,7 @@ def _print_evaluation(report: dict) -> None:
             f"{pitch['within_25_cents']:.3f}" if pitch else "-",
             f"{entry['ms_per_match']['median']:.0f}" if "ms_per_match" in entry else "-",
         )
-    console.print(decodings)
+    print_table(decodings)
     console.print(f"inference {report['inference_ms_per_clip']:.2f} ms per clip (batched)")
 
 
@@ -259,7 +259,7 @@ def calibrate(args: argparse.Namespace) -> int:
             f"{row['mean_confidence_after']:.3f}",
             f"{row['within_one_bin']:.3f}",
         )
-    console.print(table)
+    print_table(table)
     console.print(
         f"mean ECE {report['ece_mean_before']:.3f} -> {report['ece_mean_after']:.3f}; verdicts: exact <= "
         f"{report['exact_db']:.2f} dB, out of reach > {report['reach_db']:.2f} dB (p99 of refined matches); "
@@ -298,7 +298,7 @@ def match(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(match.to_json()), flush=True)
             continue
-        console.print(_match_table(spec, match))
+        print_table(_match_table(spec, match))
         if args.save_preset and not (match.saveable or args.save_out_of_reach):
             console.print("  not saved: out of reach (--save-out-of-reach saves it anyway)")
         for path in written:
@@ -376,7 +376,7 @@ def bench(args: argparse.Namespace) -> int:
     ):
         rate = results[key]
         table.add_row(label, f"{rate:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
-    console.print(table)
+    print_table(table)
     m = results["machine"]
     console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
     return 0
@@ -415,7 +415,7 @@ def _bench_matching(args: argparse.Namespace) -> int:
             "-" if pitch is None else f"{pitch:.3f}",
             ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items())),
         )
-    console.print(table)
+    print_table(table)
     for name, row in (results.get("real") or {}).items():
         console.print(
             f"real {name}: {row['network_db']:.2f} -> {row['refined_db']:.2f} dB, {row['verdict']} {row['reason']}"

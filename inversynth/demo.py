@@ -22,7 +22,7 @@ from inversynth.audio_files import write_audio
 from inversynth.bridge.audio_input import to_clip
 from inversynth.bridge.osc_client import OscClient
 from inversynth.bridge.serve import ServeOptions, Studio
-from inversynth.console import console
+from inversynth.console import console, print_table
 from inversynth.engine.analysis import log_spectral_distance
 from inversynth.engine.live import audition_note
 from inversynth.presets.store import FACTORY, Bank
@@ -44,8 +44,10 @@ def _ms(started: float) -> str:
 def run(out: Path) -> list[Path]:
     """Run the loop for the demo presets; write captures, matches and the bank into ``out``."""
     ensure_folder(out)
+    bank = Bank(out / "bank")
+    earlier = len(bank.names())
     started = time.perf_counter()
-    studio = Studio(ServeOptions(audio="dummy", osc_port=0, midi=False, bank=out / "bank"), log=console.print)
+    studio = Studio(ServeOptions(audio="dummy", osc_port=0, midi=False, bank=bank.folder), log=console.print)
     try:
         console.print(f"1. started the server in {_ms(started)}: {studio.describe()}")
         client = OscClient(*studio.osc.address)
@@ -73,8 +75,13 @@ def run(out: Path) -> list[Path]:
         table.add_column(column, justify="left" if column == "preset" else "right")
     for row in rows:
         table.add_row(*row)
-    console.print(table)
-    console.print(f"wrote captures (*.target.wav), the estimates sounding (*.match.wav) and the bank → [bold]{out}/[/]")
+    print_table(table)
+    console.print(f"wrote captures (*.target.wav) and the estimates sounding (*.match.wav) → [bold]{out}/[/]")
+    held = len(bank.names())
+    console.print(
+        f"saved {held - earlier} matches in the bank {bank.folder}/ (it holds {held} presets: "
+        "earlier runs' matches stay; delete the folder for a fresh one)"
+    )
     return files
 
 

@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``inversynth`` command as a user would."""
-    env = {**os.environ, "COLUMNS": "120"}
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 300, columns: int = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``inversynth`` command as a user would (output piped, ``columns`` wide)."""
+    env = {**os.environ, "COLUMNS": str(columns)}
     return subprocess.run(
         [sys.executable, "-m", "inversynth.cli", *args],
         capture_output=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
@@ -166,3 +167,57 @@ def test_serve_refuses_bad_playing_options_before_starting(args, message):
     result = run_cli("serve", "--audio", "dummy", *args, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("serve", "--osc-port", "99999"), "argument --osc-port: 99999 is more than 65535"),
+        (("serve", "--bend-range", "0"), "argument --bend-range: 0.0 is not a positive number"),
+        (("render", "-o", "x.wav", "--set", "M=3", "--set", "M=4"), "parameter 'M' is given twice"),
+        (("render", "-o", "x.xyz"), "cannot write .xyz files; use one of .wav, .flac, .ogg"),
+        (("render", "-o", "x.mp3"), "MPEG-1/2/2.5 only supports sample rates"),
+        (("serve", "--no-such-option"), "unrecognized arguments: --no-such-option"),
+        (("bogus",), "invalid choice: 'bogus'"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_and_exit_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_serve_refuses_an_unwritable_bank_before_starting(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("serve", "--audio", "dummy", "--no-midi", "--bank", str(blocker / "bank"), timeout=60)
+    assert result.returncode == 2
+    assert f"cannot create folder {blocker / 'bank'}: Not a directory" in result.stderr
+    assert "audio process" not in result.stderr  # refused before anything started
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac", ".ogg", ".aiff"])
+def test_render_writes_the_format_its_suffix_names(tmp_path, suffix):
+    out = tmp_path / f"note{suffix}"
+    assert run_cli("render", "-o", str(out), timeout=60).returncode == 0
+    info = sf.info(str(out))
+    assert info.format == {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".aiff": "AIFF"}[suffix]
+    assert info.frames == 16384
+
+
+def test_float_wavs_have_a_header_sox_reads_without_a_warning(tmp_path):
+    out = tmp_path / "note.wav"
+    assert run_cli("render", "-o", str(out), timeout=60).returncode == 0
+    soxi = subprocess.run(["soxi", str(out)], capture_output=True, text=True, check=True)
+    assert "WARN" not in soxi.stderr and "32-bit Floating Point PCM" in soxi.stdout
+    from inversynth.engine.render import render
+
+    audio, _ = sf.read(str(out), dtype="float32")
+    np.testing.assert_array_equal(audio, render("original", {}))  # 32-bit float: every sample kept
+
+
+def test_demo_help_says_what_it_does():
+    result = run_cli("demo", "--help")
+    assert "live server on the dummy backend" in result.stdout and "DIR/bank" in result.stdout

@@ -228,3 +228,14 @@ def test_liblo_tools_read_replies_and_errors(jack_serve):
     assert messages[1].startswith("/status siiiiffi "), out
     refused = '/error ss "/synth/param/A" "parameter \'A\' = 7 is outside 0.001..1"'
     assert any(m.startswith(refused) for m in messages), out
+
+
+def test_saving_over_an_unreadable_preset_file_leaves_it_alone(jack_serve, osc):
+    from inversynth.presets.store import Bank
+
+    path = Bank(jack_serve.bank).path_for("Torn")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"format": "inversynth-preset", "schema_version": 2, "synth": "orig')
+    address, reason = osc.request("/preset/save", "Torn", reply="/error")
+    assert address == "/preset/save" and reason.startswith("not saved: ")
+    assert path.read_text() == '{"format": "inversynth-preset", "schema_version": 2, "synth": "orig'
