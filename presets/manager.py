@@ -2,10 +2,19 @@
 
 A searchable list filtered by tag, a detail pane with every parameter (value,
 unit, a bar for its place in the range and, for matched presets, the model's
-confidence), and keys for every bank operation. Live actions (load into the
-running synth, audition, match now) talk to ``inversynth serve`` over OSC
-(``--connect HOST:PORT``); without an answering server the status line says
-plainly that the manager is offline, and the bank can still be edited.
+confidence), and keys for every bank operation. The factory presets are
+listed after the bank's, read-only: copying one (c) puts it into the bank.
+The list comes from in-memory indexes that follow the folders (a keystroke
+in the search box parses nothing). Import takes a bank file, one preset file
+or a folder of them, and asks whether a taken name is overwritten or both kept.
+
+Live actions (load into the running synth, audition, match now) talk to
+``inversynth serve`` over OSC (``--connect HOST:PORT``). The manager watches
+the server (a ``/status`` every two seconds): when it stops answering the
+status line says so at once and live actions report failure; when it answers
+again the manager reconnects. Load and audition count as done only once the
+server has answered after them; "match now" gives up after a while with a
+message. Without a server the bank can still be edited.
 
 Load sends the preset's parameters one by one (``/synth/param/<name>``), so
 it works whatever bank the server reads; "match now" asks the server to
@@ -15,6 +24,7 @@ saves it into the bank shown here (start both with the same ``--bank``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
@@ -36,13 +46,16 @@ from inversynth.engine.live import audition_note
 from inversynth.engine.synths import get_spec
 from inversynth.errors import InversynthError
 from inversynth.presets.preset import Preset
-from inversynth.presets.store import Bank
+from inversynth.presets.store import FACTORY, Bank, BankIndex, read_presets
 
 BAR_WIDTH = 20
 OFFLINE = "offline: no synth server connected (live load, audition and match need 'inversynth serve')"
-CONNECT_TIMEOUT = 2.0  # seconds to wait for the server's /status
+WATCH_SECONDS = 2.0  # a /status this often; an answer missing for two rounds means the server is gone
+ANSWER_SECONDS = 1.5  # load and audition count as done once the server answered within this
 MATCH_SECONDS = 2.0
+MATCH_TIMEOUT = 30.0  # seconds after the capture without /match/done or /match/failed: given up
 AUDITION_VELOCITY = 100
+READ_ONLY = "is a factory preset (read-only): copy it into the bank with c first"
 
 
 def range_bar(position: float, width: int = BAR_WIDTH) -> str:
@@ -96,6 +109,11 @@ class Prompt(ModalScreen[str | None]):
             yield Label(self.question)
             yield Input(value=self.value, id="answer")
 
+    def on_mount(self) -> None:
+        answer = self.query_one("#answer", Input)
+        answer.focus()
+        answer.select_all()  # typing replaces the old text
+
     @on(Input.Submitted, "#answer")
     def answer(self, event: Input.Submitted) -> None:
         self.dismiss(event.value.strip() or None)
@@ -122,6 +140,7 @@ class PresetManager(App[None]):
         Binding("a", "live('audition')", "audition"),
         Binding("m", "live('match')", "match now"),
         Binding("q", "quit", "quit"),
+        Binding("escape", "leave_search", "list", show=False),
     ]
 
     query_text: reactive[str] = reactive("")
@@ -134,10 +153,15 @@ class PresetManager(App[None]):
     def __init__(self, bank: Bank, server: tuple[str, int] | None = None) -> None:
         super().__init__()
         self.bank = bank
+        self.index, self.factory = BankIndex(bank), BankIndex(Bank(FACTORY))
         self.presets: list[Preset] = []
+        self.factory_names: set[str] = set()  # of the listed presets, those from the factory
         self.server = server
         self.online = False
         self._client: OscClient | None = None
+        self._asked = self._answered = 0.0  # monotonic times of the last /status sent and answer heard
+        self._matching_since: float | None = None
+        self.match_timeout = MATCH_TIMEOUT
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -171,33 +195,60 @@ class PresetManager(App[None]):
         except OSError as exc:
             self.status = f"{OFFLINE}; cannot reach {host}:{port} ({exc.strerror or exc})"
             return
-        self._client.send("/subscribe", self._client.port)
-        self._client.send("/status")
         self.status = f"connecting to {host}:{port} ..."
-        self.set_timer(CONNECT_TIMEOUT, self._connect_timed_out)
+        self._watch()
+        self.set_interval(WATCH_SECONDS, self._watch)
 
-    def _connect_timed_out(self) -> None:
-        if not self.online and self.server is not None:
-            self.status = f"{OFFLINE}; no answer from {self.server[0]}:{self.server[1]}"
+    def _watch(self) -> None:
+        """Ask for /status; an answer missing since the round before means the server has gone."""
+        assert self._client is not None and self.server is not None
+        now = time.monotonic()
+        if self._asked and self._answered < self._asked:
+            host, port = self.server
+            if self.online:
+                self.online = False
+                self.status = f"{OFFLINE}; inversynth serve at {host}:{port} stopped answering"
+            elif not self._answered and self.status.startswith("connecting"):
+                self.status = f"{OFFLINE}; no answer from {host}:{port}"
+        if self._matching_since is not None and now - self._matching_since > MATCH_SECONDS + self.match_timeout:
+            self._matching_since = None
+            self.status = f"match now gave up: no result from the server within {self.match_timeout:g} s of the capture"
+        with suppress(OSError):
+            self._client.send("/status")
+        self._asked = now
 
     def _heard(self, address: str, args: tuple) -> None:
         """A message from the server (on the OSC client's thread)."""
-        if address == "/status" and not self.online:
-            self.call_from_thread(self._went_online, str(args[0]) if args else "?")
+        if address == "/status":
+            self.call_from_thread(self._answer, str(args[0]) if args else "?")
         elif address == "/match/done" and len(args) == 5:
             self.call_from_thread(self._matched, str(args[0]), float(args[1]), str(args[3]), str(args[4]))
+        elif address in ("/match/failed", "/error") and args:
+            self.call_from_thread(self._refused, address, tuple(str(a) for a in args))
 
-    def _went_online(self, backend: str) -> None:
+    def _answer(self, backend: str) -> None:
+        self._answered = time.monotonic()
+        if self.online:
+            return
+        assert self._client is not None and self.server is not None
         self.online = True
-        assert self.server is not None
+        self._client.send("/subscribe", self._client.port)  # again after a restart: a new server forgot us
         self.status = f"connected to inversynth serve at {self.server[0]}:{self.server[1]} ({backend})"
 
+    def _refused(self, address: str, args: tuple[str, ...]) -> None:
+        if address == "/match/failed":
+            self._matching_since = None
+            self.status = f"match failed: {args[0]}"
+        else:
+            self.status = f"the server refused {args[0]}: {args[-1]}"
+
     def _matched(self, name: str, distance: float, verdict: str, reason: str) -> None:
+        self._matching_since = None
         if not name:
             self.status = f"match {verdict}: {reason}; nothing saved"
             return
         self.refresh_list(keep=name)
-        where = "" if name in self.bank.names() else f" (in the server's bank, not {self.bank.folder})"
+        where = "" if self.bank.path_for(name).exists() else f" (in the server's bank, not {self.bank.folder})"
         self.status = f"matched ({verdict}): '{name}', {distance:.2f} dB from the capture{where}"
 
     # --- state -----------------------------------------------------------------------------------
@@ -224,13 +275,19 @@ class PresetManager(App[None]):
             return
         if keep is None and (current := self.selected) is not None:
             keep = current.name
-        found, broken = self.bank.scan()
+        found, broken = self.index.scan()
+        own = {p.name for p in found}
+        factory = [p for p in self.factory.presets() if p.name not in own]
+        self.factory_names = {p.name for p in factory}
         needle = self.query_text.casefold()
-        self.presets = [p for p in found if needle in p.name.casefold() and (self.tag is None or self.tag in p.tags)]
+        self.presets = [
+            p for p in found + factory if needle in p.name.casefold() and (self.tag is None or self.tag in p.tags)
+        ]
         table = self.query_one("#list", DataTable)
         table.clear()
         for preset in self.presets:
-            table.add_row(preset.name, ", ".join(preset.tags), key=preset.name)
+            origin = " · factory" if preset.name in self.factory_names else ""
+            table.add_row(preset.name, ", ".join(preset.tags) + origin, key=preset.name)
         names = [p.name for p in self.presets]
         if keep in names:
             table.move_cursor(row=names.index(keep))
@@ -282,8 +339,19 @@ class PresetManager(App[None]):
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
 
+    def action_leave_search(self) -> None:
+        self.query_one("#list", DataTable).focus()
+
+    def _editable(self) -> Preset | None:
+        """The selected preset if the bank's own; a factory one is refused in the status line."""
+        preset = self.selected
+        if preset is not None and preset.name in self.factory_names:
+            self.status = f"'{preset.name}' {READ_ONLY}"
+            return None
+        return preset
+
     def action_rename(self) -> None:
-        if (preset := self.selected) is None:
+        if (preset := self._editable()) is None:
             return
 
         def rename(new: str) -> None:
@@ -294,7 +362,7 @@ class PresetManager(App[None]):
         self._ask(f"rename '{preset.name}' to:", preset.name, rename)
 
     def action_tag(self) -> None:
-        if (preset := self.selected) is None:
+        if (preset := self._editable()) is None:
             return
 
         def retag(text: str) -> None:
@@ -312,13 +380,16 @@ class PresetManager(App[None]):
         made: list[str] = []
 
         def work() -> str:
+            if preset.name in self.factory_names:
+                made.append(self.bank.add(preset, clash="keep-both").name)
+                return f"copied the factory preset into the bank as '{made[0]}'"
             made.append(self.bank.duplicate(preset.name).name)
             return f"duplicated as '{made[0]}'"
 
         self._attempt("duplicate", work, keep=lambda: made[0])
 
     def action_delete(self) -> None:
-        if (preset := self.selected) is None:
+        if (preset := self._editable()) is None:
             return
 
         def work() -> str:
@@ -337,10 +408,31 @@ class PresetManager(App[None]):
         self._attempt("undo", work, keep=lambda: restored[0])
 
     def action_import_bank(self) -> None:
-        def import_file(path: str) -> None:
-            self._attempt("import", lambda: f"imported {len(self.bank.import_from(Path(path).expanduser()))} preset(s)")
+        def import_with(path: Path, clash: str) -> None:
+            self._attempt("import", lambda: f"imported {len(self.bank.import_from(path, clash))} preset(s)")
 
-        self._ask("import presets from bank file:", "", import_file)
+        def import_path(text: str) -> None:
+            path = Path(text).expanduser()
+            try:
+                taken = [p.name for p in read_presets(path) if self.bank.path_for(p.name).exists()]
+            except InversynthError as exc:
+                self.status = f"import failed: {exc}"
+                return
+            if not taken:
+                import_with(path, "refuse")
+                return
+
+            def decide(answer: str) -> None:
+                clash = {"o": "overwrite", "overwrite": "overwrite", "k": "keep-both", "keep-both": "keep-both"}
+                if answer.lower() not in clash:
+                    self.status = f"import cancelled: {answer!r} is neither overwrite nor keep-both"
+                    return
+                import_with(path, clash[answer.lower()])
+
+            names = ", ".join(taken[:3]) + (" …" if len(taken) > 3 else "")
+            self._ask(f"{len(taken)} name(s) taken ({names}): overwrite or keep-both?", "keep-both", decide)
+
+        self._ask("import presets from a bank file, a preset file or a folder of them:", "", import_path)
 
     def action_export_bank(self) -> None:
         def export_file(path: str) -> None:
@@ -357,17 +449,28 @@ class PresetManager(App[None]):
             return
         if what == "match":
             client.send("/match/capture", MATCH_SECONDS)
+            self._matching_since = time.monotonic()
             self.status = f"capturing {MATCH_SECONDS:g} s on the server to match: play the sound now"
             return
         if preset is None:
             return
         for name, value in preset.params.items():
             client.send(f"/synth/param/{name}", float(value))
-        self.status = f"loaded '{preset.name}' into the synth"
+        done = f"loaded '{preset.name}' into the synth"
         if what == "audition":
             note = audition_note(preset.synth, preset.params)
             client.send("/synth/note", note, AUDITION_VELOCITY, 0.0)
-            self.status = f"auditioning '{preset.name}' (note {note})"
+            done = f"auditioning '{preset.name}' (note {note})"
+        sent = time.monotonic()
+        client.send("/status")  # its answer comes after the commands above were taken
+        self.status = f"{what} '{preset.name}' sent; waiting for the server ..."
+        self.set_timer(ANSWER_SECONDS, lambda: self._confirm(what, preset.name, sent, done))
+
+    def _confirm(self, what: str, name: str, sent: float, done: str) -> None:
+        if self._answered >= sent:
+            self.status = done
+        else:
+            self.status = f"{what} of '{name}' failed: the server did not answer within {ANSWER_SECONDS:g} s"
 
 
 def run(bank_folder: Path, server: tuple[str, int] | None = None) -> None:

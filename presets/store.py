@@ -33,6 +33,7 @@ SUFFIX = ".json"
 LOCK_NAME = ".bank.lock"
 TRASH = ".trash"
 BANK_FORMAT = "inversynth-bank"
+CLASH_POLICIES = ("refuse", "overwrite", "keep-both")
 FACTORY = Path(__file__).with_name("factory")
 
 
@@ -91,13 +92,9 @@ class Bank:
 
     def scan(self) -> tuple[list[Preset], list[BrokenFile]]:
         """Every valid preset (sorted by name) and every file that is not one, with why."""
-        good, broken = [], []
-        for path in self.preset_files():
-            try:
-                good.append(Preset.loads(path.read_text(encoding="utf-8")))
-            except (PresetError, OSError, UnicodeDecodeError) as exc:
-                broken.append(BrokenFile(path, str(exc)))
-        return sorted(good, key=lambda p: p.name.casefold()), broken
+        found = [_parse(path) for path in self.preset_files()]
+        good = [p for p in found if isinstance(p, Preset)]
+        return sorted(good, key=lambda p: p.name.casefold()), [p for p in found if isinstance(p, BrokenFile)]
 
     def names(self) -> list[str]:
         return [p.name for p in self.scan()[0]]
@@ -138,13 +135,24 @@ class Bank:
     def duplicate(self, name: str, new: str | None = None) -> Preset:
         """Copy a preset under a free name ("NAME copy", "NAME copy 2", ...)."""
         preset = self.load(name)
-        existing = set(self.names())
-        candidate, number = new or f"{name} copy", 2
-        while new is None and candidate in existing:
-            candidate, number = f"{name} copy {number}", number + 1
-        copy = preset.changed(name=candidate)
-        self.save(copy, overwrite=False)
-        return copy
+        return self.add(preset.changed(name=new or self.free_name(f"{name} copy")))
+
+    def free_name(self, name: str) -> str:
+        """``name`` if no preset has it, else "NAME 2", "NAME 3", ..."""
+        existing, candidate, number = set(self.names()), name, 2
+        while candidate in existing:
+            candidate, number = f"{name} {number}", number + 1
+        return candidate
+
+    def add(self, preset: Preset, clash: str = "refuse") -> Preset:
+        """Save a preset from elsewhere (the factory, a file); a taken name is refused, overwritten
+        (``clash="overwrite"``) or given a free one (``"keep-both"``). Returns what was saved."""
+        if clash not in CLASH_POLICIES:
+            raise PresetError(f"clash policy {clash!r} is unknown; use one of {', '.join(CLASH_POLICIES)}")
+        if clash == "keep-both":
+            preset = preset.changed(name=self.free_name(preset.name))
+        self.save(preset, overwrite=clash == "overwrite")
+        return preset
 
     def delete(self, name: str) -> Path:
         """Move a preset to the bank's trash; ``undo_delete`` brings the latest one back."""
@@ -178,27 +186,16 @@ class Bank:
         atomic_write_text(Path(path), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return len(presets)
 
-    def import_from(self, path: Path, overwrite: bool = False) -> list[str]:
-        """Add the presets of a bank file; all are validated before any is written. Returns their names."""
-        try:
-            document = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PresetError(f"{path}: not a readable bank file ({exc})") from None
-        if not isinstance(document, dict) or document.get("format") != BANK_FORMAT:
-            raise PresetError(f"{path}: not an inversynth bank file")
-        presets = []
-        for number, data in enumerate(document.get("presets", []), 1):
-            try:
-                presets.append(Preset.from_json(data))
-            except PresetError as exc:
-                raise PresetError(f"{path}: preset {number}: {exc}") from None
-        taken = set(self.names())
-        clashes = [p.name for p in presets if p.name in taken]
-        if clashes and not overwrite:
-            raise PresetError(f"{path}: would replace {', '.join(clashes)}; import with overwrite to do so")
-        for preset in presets:
-            self.save(preset)
-        return [p.name for p in presets]
+    def import_from(self, path: Path, clash: str = "refuse") -> list[str]:
+        """Add the presets of a bank file, a preset file or a folder of preset files; all are validated
+        before any is written. Taken names follow ``clash`` (see :meth:`add`). Returns the names saved."""
+        presets = read_presets(Path(path))
+        if clash == "refuse":
+            taken = set(self.names())
+            clashes = [p.name for p in presets if p.name in taken]
+            if clashes:
+                raise PresetError(f"{path}: would replace {', '.join(clashes)}; overwrite them or keep both")
+        return [self.add(preset, clash).name for preset in presets]
 
     def search(self, text: str = "", tag: str | None = None) -> list[Preset]:
         needle = text.casefold()
@@ -217,12 +214,17 @@ class BankIndex:
     def __init__(self, bank: Bank) -> None:
         self.bank = bank
         self._stamp: int | None = None
-        self._files: dict[Path, tuple[tuple[int, int], Preset | None]] = {}
+        self._files: dict[Path, tuple[tuple[int, int], Preset | BrokenFile]] = {}
         self._presets: list[Preset] = []
+        self._broken: list[BrokenFile] = []
         self._lock = threading.Lock()
 
     def presets(self) -> list[Preset]:
         """Every valid preset of the bank, sorted by name."""
+        return self.scan()[0]
+
+    def scan(self) -> tuple[list[Preset], list[BrokenFile]]:
+        """Like :meth:`Bank.scan`, from memory: the valid presets (by name) and the files that are not."""
         with self._lock:
             try:
                 stamp = self.bank.folder.stat().st_mtime_ns
@@ -231,10 +233,10 @@ class BankIndex:
             if stamp != self._stamp or stamp is None:
                 self._stamp = stamp
                 self._refresh()
-            return list(self._presets)
+            return list(self._presets), list(self._broken)
 
     def _refresh(self) -> None:
-        files: dict[Path, tuple[tuple[int, int], Preset | None]] = {}
+        files: dict[Path, tuple[tuple[int, int], Preset | BrokenFile]] = {}
         for path in self.bank.preset_files():
             try:
                 info = path.stat()
@@ -244,14 +246,42 @@ class BankIndex:
             known = self._files.get(path)
             files[path] = known if known is not None and known[0] == key else (key, _parse(path))
         self._files = files
-        self._presets = sorted((p for _, p in files.values() if p is not None), key=lambda p: p.name.casefold())
+        parsed = [p for _, p in files.values()]
+        self._presets = sorted((p for p in parsed if isinstance(p, Preset)), key=lambda p: p.name.casefold())
+        self._broken = [p for p in parsed if isinstance(p, BrokenFile)]
 
 
-def _parse(path: Path) -> Preset | None:
+def _parse(path: Path) -> Preset | BrokenFile:
     try:
         return Preset.loads(path.read_text(encoding="utf-8"))
-    except (PresetError, OSError, UnicodeDecodeError):
-        return None
+    except (PresetError, OSError, UnicodeDecodeError) as exc:
+        return BrokenFile(path, str(exc))
+
+
+def read_presets(path: Path) -> list[Preset]:
+    """Every preset of a bank file, a preset file or a folder of preset files (all valid, or PresetError)."""
+    if path.is_dir():
+        found = [_parse(file) for file in sorted(path.glob(f"*{SUFFIX}"))]
+        broken = [f for f in found if isinstance(f, BrokenFile)]
+        if broken:
+            raise PresetError(f"{broken[0].path}: {broken[0].reason}")
+        return [p for p in found if isinstance(p, Preset)]
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{path}: not a readable preset or bank file ({exc})") from None
+    if isinstance(document, dict) and document.get("format") == BANK_FORMAT:
+        presets = []
+        for number, data in enumerate(document.get("presets", []), 1):
+            try:
+                presets.append(Preset.from_json(data))
+            except PresetError as exc:
+                raise PresetError(f"{path}: preset {number}: {exc}") from None
+        return presets
+    try:
+        return [Preset.from_json(document)]
+    except PresetError as exc:
+        raise PresetError(f"{path}: {exc}") from None
 
 
 def load_any(name_or_path: str, bank: Bank | None = None) -> Preset:

@@ -59,7 +59,7 @@ def test_the_midi_api_follows_the_audio_backend_then_the_platform(backend, platf
 
 
 def test_windows_midi_opens_an_existing_port():
-    assert NO_VIRTUAL_PORTS == {"winmm"}
+    assert {"winmm"} == NO_VIRTUAL_PORTS
 
 
 def test_portaudio_itself_says_there_is_no_device_here(monkeypatch):

@@ -66,9 +66,9 @@ class Served:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def start_serve(tmp: Path, *args: str, midi_port: str = "") -> Served:
-    """Start ``inversynth serve`` and wait until it answers ``/status``."""
-    port = free_udp_port()
+def start_serve(tmp: Path, *args: str, midi_port: str = "", port: int = 0) -> Served:
+    """Start ``inversynth serve`` (on ``port``, or a free one) and wait until it answers ``/status``."""
+    port = port or free_udp_port()
     bank, config, log = tmp / "bank", tmp / "config", tmp / "serve.log"
     env = {**os.environ, "XDG_CONFIG_HOME": str(config), "XDG_DATA_HOME": str(tmp / "data"), "COLUMNS": "200"}
     command = [sys.executable, "-m", "inversynth.cli", "serve", "--osc-port", str(port), "--bank", str(bank), *args]

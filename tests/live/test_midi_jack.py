@@ -112,7 +112,7 @@ def test_program_change_reaches_the_factory_presets_after_the_bank(midi_out, osc
     osc.send("/preset/save", "Zz mine")
     names = osc.request("/preset/list")
     own = [n for n in names if n not in factory]
-    assert "Zz mine" in own and names[: len(own)] == own  # the bank first, then the factory
+    assert "Zz mine" in own and list(names[: len(own)]) == own  # the bank first, then the factory
     assert sorted(names[len(own) :]) == sorted(factory)
     midi_out.send(mido.Message("program_change", program=names.index("Glass Bell")))
     time.sleep(0.2)

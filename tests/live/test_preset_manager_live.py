@@ -98,3 +98,58 @@ def test_no_server_says_offline_and_still_edits(tmp_path):
             assert len(bank.names()) == 19
 
     asyncio.run(scenario())
+
+
+def test_the_manager_knows_when_the_server_is_gone_and_reconnects(tmp_path):
+    shutil.copytree(FACTORY, tmp_path / "bank")
+    bank = Bank(tmp_path / "bank")
+    served = start_serve(tmp_path, "--audio", "dummy", "--no-midi")
+
+    async def scenario() -> None:
+        nonlocal served
+        app = PresetManager(bank, ("127.0.0.1", served.port))
+        app.match_timeout = 2.0
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: app.online)
+            _select(app, "Wobble")
+            await pilot.press("m")  # the capture starts; then the server goes away
+            await pilot.pause(0.2)
+            stop_serve(served)
+            await _until(pilot, lambda: "stopped answering" in app.status, seconds=8)
+            assert not app.online
+            await pilot.press("l")
+            assert app.status.startswith(f"cannot load: {OFFLINE}")
+            await _until(pilot, lambda: app.status.startswith("match now gave up"), seconds=10)
+
+            (tmp_path / "again").mkdir()
+            served = start_serve(tmp_path / "again", "--audio", "dummy", "--no-midi", port=served.port)
+            await _until(pilot, lambda: app.online and app.status.startswith("connected to"), seconds=10)
+            await pilot.press("l")
+            await _until(pilot, lambda: app.status == "loaded 'Wobble' into the synth", seconds=5)
+            osc = served.client()
+            try:
+                assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(
+                    bank.load("Wobble").params["M"]
+                )
+            finally:
+                osc.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if served.process.poll() is None:
+            stop_serve(served)
+
+
+def test_a_refused_request_is_shown_with_the_servers_reason(dummy_serve):
+    bank = Bank(dummy_serve.bank)
+
+    async def scenario() -> None:
+        app = PresetManager(bank, ("127.0.0.1", dummy_serve.port))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: app.online)
+            app._client.send("/synth/param/M", 99.0)  # what a stale preset of another version would send
+            await _until(pilot, lambda: app.status.startswith("the server refused /synth/param/M"), seconds=5)
+            assert "outside 1..30 Hz" in app.status
+
+    asyncio.run(scenario())

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from rich.console import Console
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Label
 
 from inversynth.presets.manager import OFFLINE, PresetManager, detail_table, range_bar
 from inversynth.presets.preset import Preset
@@ -115,10 +115,11 @@ def test_every_bank_action(tmp_path):
     async def importing() -> None:
         app = PresetManager(empty)
         async with app.run_test(size=(140, 40)) as pilot:
-            assert _rows(app) == []
+            assert set(_rows(app)) == set(Bank(FACTORY).names())  # an empty bank: the factory's, read-only
             await pilot.press("i")
             await _answer(pilot, str(tmp_path / "export.json"))
-            assert app.status == "imported 19 preset(s)" and len(_rows(app)) == 19
+            assert app.status == "imported 19 preset(s)" and len(empty.names()) == 19
+            assert set(empty.names()) <= set(_rows(app))
 
     asyncio.run(importing())
 
@@ -136,3 +137,74 @@ def test_broken_files_are_reported_not_lost(tmp_path):
 
     asyncio.run(scenario())
     assert broken.exists()
+
+
+def test_factory_presets_are_listed_read_only_and_copyable(tmp_path):
+    bank = Bank(tmp_path / "empty")
+
+    async def scenario() -> None:
+        app = PresetManager(bank)
+        async with app.run_test(size=(140, 40)) as pilot:
+            factory = sorted(p.name for p in Bank(FACTORY).scan()[0])
+            assert _rows(app) == factory
+            table = app.query_one("#list", DataTable)
+            assert str(table.get_row_at(0)[1]).endswith("factory")
+            first = app.selected.name
+            for key in ("r", "t", "x"):
+                await pilot.press(key)
+                await pilot.pause()
+                assert app.status == f"'{first}' is a factory preset (read-only): copy it into the bank with c first"
+            await pilot.press("c")
+            await pilot.pause()
+            assert bank.names() == [first]
+            assert app.status == f"copied the factory preset into the bank as '{first}'"
+            assert _rows(app).count(first) == 1  # the bank's copy now stands for it
+            await pilot.press("r")
+            await pilot.pause()
+            await pilot.press(*"Mine", "enter")  # the rename box starts selected: typing replaces it
+            await pilot.pause()
+            assert bank.names() == ["Mine"]
+
+    asyncio.run(scenario())
+
+
+def test_escape_leaves_the_search_box(tmp_path):
+    async def scenario() -> None:
+        app = PresetManager(_bank(tmp_path))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("slash", *"bell")
+            await pilot.pause()
+            assert isinstance(app.focused, Input)
+            await pilot.press("escape")
+            await pilot.pause()
+            assert isinstance(app.focused, DataTable)
+            await pilot.press("x")  # keys act on the list again
+            await pilot.pause()
+            assert app.status.startswith("deleted")
+
+    asyncio.run(scenario())
+
+
+def test_import_a_preset_file_or_folder_choosing_overwrite_or_keep_both(tmp_path):
+    source = _bank(tmp_path)
+    target = Bank(tmp_path / "target")
+    target.save(source.load("Glass Bell").changed(description="mine"))
+
+    async def scenario() -> None:
+        app = PresetManager(target)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("i")
+            await _answer(pilot, str(source.path_for("Wobble")))
+            assert app.status == "imported 1 preset(s)"
+            await pilot.press("i")
+            await _answer(pilot, str(source.folder))  # Glass Bell and Wobble are taken now
+            assert "2 name(s) taken" in str(pilot.app.screen.query_one(Label).render())
+            await _answer(pilot, "keep-both")
+            assert app.status == "imported 18 preset(s)"
+            assert target.load("Glass Bell").description == "mine" and "Glass Bell 2" in target.names()
+            await pilot.press("i")
+            await _answer(pilot, str(source.path_for("Wobble")))
+            await _answer(pilot, "overwrite")
+            assert app.status == "imported 1 preset(s)" and target.names().count("Wobble") == 1
+
+    asyncio.run(scenario())

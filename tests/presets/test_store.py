@@ -253,3 +253,22 @@ def test_a_preset_keeps_its_tempo_synced_rates_and_refuses_bad_ones(tmp_path, sp
     for sync, message in (({"A": "1/4"}, "'A' is not a rate"), ({"M": "1/5"}, "not n/d"), ({"M": 4}, "not text")):
         with pytest.raises(PresetError, match=message):
             Preset.from_json({**version_1, "schema_version": 2, "sync": sync})
+
+
+def test_import_takes_a_preset_file_or_a_folder_and_a_clash_policy(tmp_path, spec):
+    source = Bank(tmp_path / "a")
+    for name in ("One", "Two"):
+        source.save(Preset.new("original", name, _complete(spec, M=2.0)))
+    target = Bank(tmp_path / "b")
+    target.save(Preset.new("original", "One", _complete(spec, M=9.0)))
+    single = source.path_for("Two")
+    assert target.import_from(single) == ["Two"]
+    with pytest.raises(PresetError, match="would replace One, Two; overwrite them or keep both"):
+        target.import_from(source.folder)
+    assert target.load("One").params["M"] == 9.0  # refused: nothing written
+    assert target.import_from(source.folder, clash="keep-both") == ["One 2", "Two 2"]
+    assert target.load("One").params["M"] == 9.0 and target.load("One 2").params["M"] == 2.0
+    assert target.import_from(single, clash="overwrite") == ["Two"]
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    with pytest.raises(PresetError, match=r"junk\.json: a preset must be a JSON object"):
+        target.import_from(tmp_path / "junk.json")
