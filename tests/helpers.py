@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,3 +23,10 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
+    """A port of 127.0.0.1 nobody uses now: UDP (OSC) by default, or TCP (torchrun's rendezvous)."""
+    with socket.socket(socket.AF_INET, kind) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

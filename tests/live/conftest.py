@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,15 +23,10 @@ import pytest
 
 from inversynth.bridge.osc_client import OscClient, OscTimeout
 from inversynth.jack_dummy import RATE, dummy_jack_server
+from tests.helpers import free_port
 
 PERIOD = 256
 STARTUP_SECONDS = 60.0
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +63,7 @@ class Served:
 
 def start_serve(tmp: Path, *args: str, midi_port: str = "", port: int = 0) -> Served:
     """Start ``inversynth serve`` (on ``port``, or a free one) and wait until it answers ``/status``."""
-    port = port or free_udp_port()
+    port = port or free_port()
     bank, config, log = tmp / "bank", tmp / "config", tmp / "serve.log"
     env = {**os.environ, "XDG_CONFIG_HOME": str(config), "XDG_DATA_HOME": str(tmp / "data"), "COLUMNS": "200"}
     command = [sys.executable, "-m", "inversynth.cli", "serve", "--osc-port", str(port), "--bank", str(bank), *args]
@@ -232,3 +227,25 @@ def cycle_frequencies(audio: np.ndarray, sample_rate: int = RATE) -> tuple[np.nd
     crossings = (rising + a / (a - b)) / sample_rate
     periods = np.diff(crossings)
     return crossings[:-1] + periods / 2, 1.0 / periods
+
+
+def oscsend(port: int, address: str, types: str = "", *args: object) -> None:
+    """liblo's ``oscsend`` to the server on 127.0.0.1:``port``."""
+    subprocess.run(["oscsend", "127.0.0.1", str(port), address, types, *map(str, args)], check=True, timeout=10)
+
+
+@contextmanager
+def oscdump() -> Iterator[tuple[int, list[str]]]:
+    """liblo's ``oscdump`` on a free port: yields the port and, after the block, what it printed
+    (one ``<address> <types> <args>`` per message)."""
+    listen = free_port()
+    dump = subprocess.Popen(["oscdump", "-L", str(listen)], stdout=subprocess.PIPE, text=True)
+    messages: list[str] = []
+    try:
+        time.sleep(0.3)
+        yield listen, messages
+        time.sleep(0.3)
+    finally:
+        dump.terminate()
+        out, _ = dump.communicate(timeout=5)
+        messages.extend(line.split(" ", 1)[1] for line in out.splitlines())  # after its "<timetag> "

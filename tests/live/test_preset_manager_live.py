@@ -13,7 +13,8 @@ from textual.widgets import DataTable
 from inversynth.engine.live import audition_note
 from inversynth.presets.manager import OFFLINE, PresetManager
 from inversynth.presets.store import FACTORY, Bank
-from tests.live.conftest import free_udp_port, start_serve, stop_serve
+from tests.helpers import free_port
+from tests.live.conftest import start_serve, stop_serve
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +88,7 @@ def test_no_server_says_offline_and_still_edits(tmp_path):
     bank = Bank(tmp_path / "bank")
 
     async def scenario() -> None:
-        app = PresetManager(bank, ("127.0.0.1", free_udp_port()))
+        app = PresetManager(bank, ("127.0.0.1", free_port()))
         async with app.run_test(size=(140, 40)) as pilot:
             await _until(pilot, lambda: "no answer from" in app.status, seconds=10)
             assert app.status.startswith(OFFLINE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 
@@ -10,14 +9,10 @@ import numpy as np
 import pytest
 
 from inversynth.engine.synths import get_spec
-from tests.live.conftest import RATE, peak_frequency, rms
+from tests.live.conftest import RATE, oscdump, oscsend, peak_frequency, rms
 
 SPEC = get_spec("original")
 SUSTAINED = {"D": 0.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.4, "A": 1.0}
-
-
-def oscsend(port: int, address: str, types: str = "", *args: object) -> None:
-    subprocess.run(["oscsend", "127.0.0.1", str(port), address, types, *map(str, args)], check=True, timeout=10)
 
 
 def set_patch(osc, patch: dict[str, float]) -> None:
@@ -131,21 +126,13 @@ def test_polyphony_steals_the_oldest_note(osc, recorder):
 
 
 def test_subscribers_hear_every_change_via_oscdump(jack_serve, osc):
-    listen = _free_port()
-    dump = subprocess.Popen(["oscdump", "-L", str(listen)], stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.3)
+    with oscdump() as (listen, messages):
         oscsend(jack_serve.port, "/subscribe", "i", listen)
         oscsend(jack_serve.port, "/synth/param/M", "f", 7.25)
         osc.send("/preset/load", "Police Siren")  # a preset load pushes every parameter
         time.sleep(0.5)
         oscsend(jack_serve.port, "/unsubscribe", "i", listen)
-        time.sleep(0.2)
-    finally:
-        dump.terminate()
-        out, _ = dump.communicate(timeout=5)
-    messages = [line.split(" ", 1)[1] for line in out.splitlines()]  # oscdump: "<timetag> <address> <types> <args>"
-    assert messages[0] == "/synth/param/M f 7.250000", out
+    assert messages[0] == "/synth/param/M f 7.250000", messages
     assert sorted(m.split()[0] for m in messages[1:]) == sorted(f"/synth/param/{n}" for n in SPEC.names)
 
 
@@ -186,12 +173,6 @@ def test_match_file_only_inside_allowed_folders(jack_serve, osc, tmp_path):
     osc.send("/unsubscribe", osc.port)
 
 
-def _free_port() -> int:
-    from tests.live.conftest import free_udp_port
-
-    return free_udp_port()
-
-
 @pytest.mark.parametrize(
     ("address", "args", "reason"),
     [
@@ -209,25 +190,17 @@ def test_refused_messages_are_answered_with_the_reason(osc, address, args, reaso
 
 
 def test_liblo_tools_read_replies_and_errors(jack_serve):
-    listen = _free_port()
-    dump = subprocess.Popen(["oscdump", "-L", str(listen)], stdout=subprocess.PIPE, text=True)
-    try:
-        time.sleep(0.3)
+    with oscdump() as (listen, messages):
         oscsend(jack_serve.port, "/synth/get/M", "i", listen)  # a query naming its reply port
         oscsend(jack_serve.port, "/status", "i", listen)
         oscsend(jack_serve.port, "/subscribe", "i", listen)
         oscsend(jack_serve.port, "/synth/param/A", "f", 7.0)  # refused: oscdump hears why as a subscriber
         time.sleep(0.5)
         oscsend(jack_serve.port, "/unsubscribe", "i", listen)
-        time.sleep(0.2)
-    finally:
-        dump.terminate()
-        out, _ = dump.communicate(timeout=5)
-    messages = [line.split(" ", 1)[1] for line in out.splitlines()]
-    assert messages[0].startswith("/synth/param/M f "), out
-    assert messages[1].startswith("/status siiiiffi "), out
+    assert messages[0].startswith("/synth/param/M f "), messages
+    assert messages[1].startswith("/status siiiiffi "), messages
     refused = '/error ss "/synth/param/A" "parameter \'A\' = 7 is outside 0.001..1"'
-    assert any(m.startswith(refused) for m in messages), out
+    assert any(m.startswith(refused) for m in messages), messages
 
 
 def test_saving_over_an_unreadable_preset_file_leaves_it_alone(jack_serve, osc):

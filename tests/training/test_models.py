@@ -15,6 +15,7 @@ import torch
 from inversynth.engine.spec import Param, SynthSpec, linear_classes
 from inversynth.training.models import MODELS, ModelError, build_model
 from inversynth.training.train import TrainConfig, batches, loss_fn, train
+from tests.helpers import free_port, run_cli
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -116,12 +117,6 @@ def test_a_run_of_another_model_is_not_overwritten(trained_run, small_dataset):
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_torchrun_trains_on_two_processes(small_dataset, tmp_path):
     run = tmp_path / "ddp"
     command = [
@@ -133,7 +128,7 @@ def test_torchrun_trains_on_two_processes(small_dataset, tmp_path):
         "--master-addr",
         "127.0.0.1",
         "--master-port",
-        str(_free_port()),
+        str(free_port(socket.SOCK_STREAM)),
         "-m",
         "inversynth.cli",
         "train",
@@ -200,7 +195,6 @@ def test_onnx_export_is_finite_on_silence_and_gaps(trained_run, exported_model):
 
 
 def test_export_command(trained_run, tmp_path):
-    from tests.helpers import run_cli
 
     result = run_cli("export", str(trained_run), "-o", str(tmp_path / "m.onnx"))
     assert result.returncode == 0, result.stderr

@@ -1,0 +1,60 @@
+"""What an OSC sender is told when its message cannot be used, against a real control surface
+(the audio process on the dummy backend, the session, python-osc over UDP)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from inversynth.bridge.osc_client import OscClient
+from inversynth.bridge.osc_control import OscControl, Route
+from inversynth.bridge.session import Session
+from inversynth.engine.backends import ServerOptions
+from inversynth.engine.synth_client import SynthClient
+from inversynth.presets.store import Bank
+
+
+@pytest.fixture(scope="module")
+def surface(tmp_path_factory) -> Iterator[tuple[OscControl, list[str]]]:
+    lines: list[str] = []
+    synth = SynthClient("original", ServerOptions("dummy"), voices=2, log=lines.append)
+    session = Session(synth, Bank(tmp_path_factory.mktemp("bank")), None, log=lines.append)
+    control = OscControl(session, port=0)
+    control.start()
+    yield control, lines
+    control.close()
+    synth.close()
+
+
+def test_a_handler_bug_is_answered_counted_and_its_traceback_logged_once(surface):
+    control, lines = surface
+
+    def broken(_client) -> None:
+        raise ZeroDivisionError("a bug, not bad input")
+
+    control.routes["/test/broken"] = Route(("",), broken)
+    client = OscClient(*control.address)
+    try:
+        for _ in range(3):
+            address, reason = client.request("/test/broken", reply="/error")
+            assert address == "/test/broken" and reason == "/test/broken: ZeroDivisionError: a bug, not bad input"
+    finally:
+        client.close()
+    assert control.bad["/test/broken"] == 3
+    tracebacks = [line for line in lines if line.startswith("Traceback (most recent call last)")]
+    assert len(tracebacks) == 1 and "ZeroDivisionError: a bug, not bad input" in tracebacks[0]
+
+
+def test_a_query_answers_on_the_port_it_names(surface):
+    control, _ = surface
+    listener, asker = OscClient(*control.address), OscClient(*control.address)
+    try:
+        asker.send("/synth/get/M", listener.port)
+        assert listener.wait_for("/synth/param/M")[0] == (pytest.approx(12.6),)
+        assert asker.drain() == []  # the answer went to the named port only
+        address, reason = asker.request("/status", 70000, reply="/error")
+        assert address == "/status" and reason == "/status: port 70000 is outside 1..65535"
+    finally:
+        listener.close()
+        asker.close()
