@@ -162,6 +162,7 @@ class PresetManager(App[None]):
         self._asked = self._answered = 0.0  # monotonic times of the last /status sent and answer heard
         self._matching_since: float | None = None
         self.match_timeout = MATCH_TIMEOUT
+        self._pending: tuple[str, float] | None = None  # a load or audition's message, and when it was sent
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -228,6 +229,8 @@ class PresetManager(App[None]):
 
     def _answer(self, backend: str) -> None:
         self._answered = time.monotonic()
+        if self._pending is not None and self._answered >= self._pending[1]:
+            self.status, self._pending = self._pending[0], None  # the server took the load or audition
         if self.online:
             return
         assert self._client is not None and self.server is not None
@@ -461,16 +464,15 @@ class PresetManager(App[None]):
             note = audition_note(preset.synth, preset.params)
             client.send("/synth/note", note, AUDITION_VELOCITY, 0.0)
             done = f"auditioning '{preset.name}' (note {note})"
-        sent = time.monotonic()
+        pending = self._pending = (done, time.monotonic())
         client.send("/status")  # its answer comes after the commands above were taken
         self.status = f"{what} '{preset.name}' sent; waiting for the server ..."
-        self.set_timer(ANSWER_SECONDS, lambda: self._confirm(what, preset.name, sent, done))
+        self.set_timer(ANSWER_SECONDS, lambda: self._unconfirmed(pending, f"{what} of '{preset.name}'"))
 
-    def _confirm(self, what: str, name: str, sent: float, done: str) -> None:
-        if self._answered >= sent:
-            self.status = done
-        else:
-            self.status = f"{what} of '{name}' failed: the server did not answer within {ANSWER_SECONDS:g} s"
+    def _unconfirmed(self, pending: tuple[str, float], what: str) -> None:
+        if self._pending is pending:  # no answer since it was sent
+            self._pending = None
+            self.status = f"{what} failed: the server did not answer within {ANSWER_SECONDS:g} s"
 
 
 def run(bank_folder: Path, server: tuple[str, int] | None = None) -> None:

@@ -58,9 +58,8 @@ def test_load_audition_and_match_now(dummy_serve):
 
             _select(app, "Glass Bell")
             await pilot.press("a")
-            await pilot.pause(0.2)
+            await _until(pilot, lambda: app.status.startswith("auditioning 'Glass Bell'"), seconds=2)
             assert osc.request("/status")[1] == 1  # one voice sounding
-            assert app.status.startswith("auditioning 'Glass Bell'")
             await pilot.pause(1.5)
 
             _select(app, "Vibrato Lead")
