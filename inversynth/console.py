@@ -39,6 +39,5 @@ def print_table(table: Table, to: Console = console) -> None:
     for column in table.columns:
         widths = [cell_len(cell) for cell in column.cells if isinstance(cell, str) and cell_len(cell) <= WHOLE_CELL]
         column.min_width = max(widths, default=column.min_width)
-        column.overflow = "fold"
     needed = Measurement.get(to, to.options, table).minimum
     to.print(table, width=max(to.width, needed))

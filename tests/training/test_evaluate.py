@@ -72,8 +72,8 @@ def test_evaluate_a_run_folder_gives_the_same_accuracy(trained_run, exported_mod
 def test_evaluate_tables_never_cut_a_number_in_80_columns(exported_model, small_dataset):
     result = run_cli("evaluate", str(exported_model), "--data", str(small_dataset), columns=80)
     assert result.returncode == 0, result.stderr
-    assert "…" not in result.stdout
-    assert "sustain_level" in result.stdout  # parameter names whole too
     rows = [line.split("│") for line in result.stdout.splitlines() if line.startswith("│")]
+    assert rows and not any("…" in cell for cells in rows for cell in cells)  # headers may shorten, cells never
+    assert "sustain_level" in result.stdout  # parameter names whole too
     c_row = next(cells for cells in rows if cells[1].strip() == "C")
     assert all(float(cell) >= 0 for cell in c_row[2:-1])  # every figure whole: it parses as a number
