@@ -77,15 +77,32 @@ def batches(
     slots: queue.Queue = queue.Queue(maxsize=prefetch)
 
     def fill() -> None:
-        for start in range(0, len(clips), batch_size):
-            chosen = np.sort(clips[start : start + batch_size])
-            targets = data.spec.two_hot(data.values[chosen]).astype(np.float32)
-            slots.put((torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(targets)))
+        try:
+            for start in range(0, len(clips), batch_size):
+                chosen = np.sort(clips[start : start + batch_size])
+                targets = data.spec.two_hot(data.values[chosen]).astype(np.float32)
+                slots.put((torch.from_numpy(data.audio_batch(chosen)), torch.from_numpy(targets)))
+        except BaseException as exc:  # a failing read ends the run with its error instead of a silent wait
+            slots.put(exc)
+            return
         slots.put(None)
 
-    threading.Thread(target=fill, daemon=True).start()
+    threading.Thread(target=fill, name="inversynth-prefetch", daemon=True).start()
     while (item := slots.get()) is not None:
+        if isinstance(item, BaseException):
+            raise ModelError(f"reading the training data failed: {type(item).__name__}: {item}") from item
         yield item
+
+
+def steps_per_rank(clips: int, world: int, batch_size: int) -> int:
+    """Batches each process takes per epoch: the same on every rank, or DDP's all-reduce would wait forever
+    for a rank that has finished. Several processes drop the remainder (full batches only); one keeps it."""
+    if world == 1:
+        return math.ceil(clips / batch_size)
+    steps = clips // world // batch_size
+    if steps == 0:
+        raise ModelError(f"{clips} training clips cannot give each of {world} processes one batch of {batch_size}")
+    return steps
 
 
 class _Distributed:
@@ -175,14 +192,14 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
     run = Path(config.out)
     torch.manual_seed(config.seed)
     model = build_model(config.model, data.spec).to(config.device)
-    steps_per_epoch = math.ceil(len(train_clips) / group.world / config.batch_size)
+    steps_per_epoch = steps_per_rank(len(train_clips), group.world, config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total_steps, pct_start=0.05)
     start_epoch, best = 0, math.inf
     last = run / "last.pt"
     if last.exists():
-        state = torch.load(last, map_location=config.device, weights_only=False)
+        state = torch.load(last, map_location=config.device, weights_only=True)
         if state["config"]["model"] != config.model or state["config"]["synth"] != config.synth:
             raise ModelError(f"{run} holds a run of model '{state['config']['model']}'; choose another --out")
         model.load_state_dict(state["model"])
@@ -278,5 +295,5 @@ def load_trained(run: Path, which: str = "best") -> tuple[nn.Module, TrainConfig
     if not path.exists():
         raise ModelError(f"{run} has no {which}.pt; train it first")
     model = build_model(config.model, get_spec(config.synth))
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["model"])
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
     return model.eval(), config

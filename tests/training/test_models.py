@@ -117,7 +117,17 @@ def test_a_run_of_another_model_is_not_overwritten(trained_run, small_dataset):
         )
 
 
-def test_torchrun_trains_on_two_processes(small_dataset, tmp_path):
+def test_every_rank_takes_the_same_number_of_steps():
+    from inversynth.training.train import steps_per_rank
+
+    assert steps_per_rank(129, 2, 16) == 4  # 65 and 64 clips: 4 full batches each, not 5 and 4
+    assert steps_per_rank(129, 1, 16) == 9  # one process keeps its last, smaller batch
+    with pytest.raises(ModelError, match="cannot give each of 2 processes one batch of 16"):
+        steps_per_rank(20, 2, 16)
+
+
+@pytest.mark.parametrize(("max_clips", "steps"), [(192, 4), (193, 4)])  # 128 and 129 training clips
+def test_torchrun_trains_on_two_processes(small_dataset, tmp_path, max_clips, steps):
     run = tmp_path / "ddp"
     command = [
         sys.executable,
@@ -145,13 +155,29 @@ def test_torchrun_trains_on_two_processes(small_dataset, tmp_path):
         "--val-clips",
         "64",
         "--max-clips",
-        "192",
+        str(max_clips),
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((run / "history.jsonl").read_text().splitlines()[-1])
     assert record["world_size"] == 2
-    assert record["steps_per_rank"] == 4  # 128 training clips / 2 ranks / 16 per batch
+    assert record["steps_per_rank"] == steps
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)  # plain tensors and numbers
+    assert state["epoch"] == 1
+
+
+def test_a_failing_read_ends_the_run_with_its_error(small_dataset, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(small_dataset, broken)
+    values = np.load(broken / "values.npy")
+    values[5, 1] = np.nan  # a training clip whose targets cannot be made
+    np.save(broken / "values.npy", values)
+    result = run_cli(
+        "train", "--model", "fmnet", "--data", str(broken), "--out", str(tmp_path / "run"), "--epochs", "1",
+        "--val-clips", "64", timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "reading the training data failed: IndexError" in result.stderr
 
 
 def _max_difference(a: np.ndarray, b: np.ndarray) -> float:
