@@ -71,6 +71,13 @@ def _int_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+def _machine_share(text: str) -> tuple[int, int]:
+    i, sep, n = text.partition("/")
+    if not sep or not i.isdigit() or not n.isdigit() or not 1 <= int(i) <= int(n):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 1 <= I <= N (e.g. 2/4)")
+    return int(i), int(n)
+
+
 def _midi_channel(text: str) -> str:
     if text != "omni" and text not in {str(n) for n in range(1, 17)}:
         raise argparse.ArgumentTypeError(f"{text!r} is not a channel 1..16 or omni")
@@ -164,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--shard-size", type=_int_at_least(1), default=1024, help="clips per shard file")
     dataset.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="audio sample type")
     dataset.add_argument("--wav", action="store_true", help="also write one WAV file per clip")
+    dataset.add_argument(
+        "--shards",
+        type=_machine_share,
+        default=(1, 1),
+        metavar="I/N",
+        help="render only machine I's share of N (shards I-1, I-1+N, ...) into one shared folder, or into N "
+        "folders whose shards/ are then put together: the same bytes as one machine",
+    )
     dataset.add_argument(
         "--draw",
         choices=("grid", "continuous"),

@@ -62,6 +62,8 @@ def dataset(args: argparse.Namespace) -> int:
     from inversynth.training import dataset
 
     info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype, args.draw, args.captured)
+    share = dataset.check_share(args.shards)
+    total = dataset.share_clips(info, share)
     workers = args.workers or default_workers()
     columns = (
         TextColumn("[bold]{task.description}"),
@@ -72,16 +74,23 @@ def dataset(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"rendering '{info.synth}'", total=info.size)
+        task = progress.add_task(f"rendering '{info.synth}'", total=total)
         rendered = dataset.build(
-            args.out, info, workers=workers, wav=args.wav, progress=lambda count: progress.advance(task, count)
+            args.out,
+            info,
+            workers=workers,
+            wav=args.wav,
+            progress=lambda count: progress.advance(task, count),
+            share=share,
         )
     elapsed = time.perf_counter() - started
-    resumed = info.size - rendered
+    resumed = total - rendered
     note = f" ({resumed} already there)" if resumed else ""
     rate = f", {rendered / elapsed:,.0f} clips/s" if rendered else ""
+    whose = f" (share {share[0]}/{share[1]} of {info.size})" if share != (1, 1) else ""
     console.print(
-        f"{info.size} clips in {args.out}{note}: rendered {rendered} in {elapsed:.1f} s with {workers} worker(s){rate}"
+        f"{total} clips{whose} in {args.out}{note}: rendered {rendered} in {elapsed:.1f} s "
+        f"with {workers} worker(s){rate}"
     )
     return 0
 

@@ -17,7 +17,8 @@ capture (:mod:`~inversynth.training.capture_sim`). Shard ``k`` holds clips
 ``k*shard_size ...``; rendering is deterministic, so the bytes are the
 same whatever the number of workers. Every file is written atomically, so an
 interrupted run leaves only whole shards, and running the same command again
-renders just the missing ones.
+renders just the missing ones. ``--shards I/N`` renders only machine I's share
+of N, so several machines fill one dataset with the same bytes.
 """
 
 from __future__ import annotations
@@ -209,18 +210,37 @@ def _meta_csv(spec: SynthSpec, values: np.ndarray, labels: np.ndarray) -> str:
     return buffer.getvalue()
 
 
+def check_share(share: tuple[int, int]) -> tuple[int, int]:
+    """``(i, n)``: machine i (1-based) of n renders the shards whose index % n == i - 1."""
+    i, n = share
+    if not 1 <= i <= n:
+        raise DatasetError(f"shards {i}/{n}: need 1 <= I <= N (this machine's share I of N machines)")
+    return share
+
+
+def share_clips(info: DatasetInfo, share: tuple[int, int]) -> int:
+    """How many clips machine ``share`` renders."""
+    i, n = check_share(share)
+    return sum(len(info.shard_rows(k)) for k in range(i - 1, info.n_shards, n))
+
+
 def build(
     folder: Path,
     info: DatasetInfo,
     workers: int = 1,
     wav: bool = False,
     progress: Callable[[int], None] | None = None,
+    share: tuple[int, int] = (1, 1),
 ) -> int:
-    """Render every missing shard of ``info`` into ``folder``; return how many clips were rendered now.
+    """Render every missing shard of ``info`` (of this machine's ``share``) into ``folder``; return how many
+    clips were rendered now.
 
+    ``share = (i, n)``: machine i of n renders shards i-1, i-1+n, ...: n machines writing one shared
+    folder (or n folders whose ``shards/`` are then put together) make the bytes one machine would.
     ``progress`` is called with the clip count of each shard as it lands
     (already present shards included, so a bar can start where the last run stopped).
     """
+    first, every = check_share(share)
     folder = Path(folder)
     _prepare(folder, info, wav)
     spec = get_spec(info.synth)
@@ -231,7 +251,7 @@ def build(
             _save_npy(folder / name, array)
     report = progress or (lambda _count: None)
     missing = []
-    for index in range(info.n_shards):
+    for index in range(first - 1, info.n_shards, every):
         done = shard_path(folder, index).exists() and (
             not wav or all(wav_path(folder, c).exists() for c in info.shard_rows(index))
         )

@@ -150,3 +150,29 @@ def test_killed_run_resumes_to_identical_bytes(tmp_path):
     build(clean, plan("original", 1200, 4, 50))
     digest_killed = {k: v for k, v in _digest(killed).items() if "/.tmp-" not in k and not k.startswith(".tmp-")}
     assert digest_killed == _digest(clean)
+
+
+def test_machines_rendering_their_shares_make_the_same_bytes(tmp_path):
+    info = plan("original", size=40, seed=5, shard_size=8)  # 5 shards
+    build(tmp_path / "one", info, workers=1)
+    shared = tmp_path / "shared"
+    assert build(shared, info, share=(2, 3)) == 16  # shards 1 and 4
+    with pytest.raises(DatasetError, match=r"incomplete \(3 of 5 shards missing\)"):
+        Dataset(shared)
+    assert build(shared, info, share=(1, 3)) + build(shared, info, share=(3, 3)) == 24
+    assert _digest(shared) == _digest(tmp_path / "one")
+    assert np.array_equal(
+        Dataset(shared).audio_batch(np.arange(40)), Dataset(tmp_path / "one").audio_batch(np.arange(40))
+    )
+    with pytest.raises(DatasetError, match="need 1 <= I <= N"):
+        build(shared, info, share=(4, 3))
+
+
+def test_shards_on_the_command_line(tmp_path):
+    from tests.helpers import run_cli
+
+    result = run_cli("dataset", "--size", "40", "--shard-size", "8", "--shards", "2/3", "--out", str(tmp_path / "d"))
+    assert result.returncode == 0, result.stderr
+    assert "16 clips (share 2/3 of 40)" in result.stdout
+    bad = run_cli("dataset", "--size", "40", "--shards", "4/3", "--out", str(tmp_path / "e"))
+    assert bad.returncode == 2 and "'4/3' is not I/N with 1 <= I <= N" in bad.stderr
