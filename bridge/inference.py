@@ -21,7 +21,19 @@ from inversynth.errors import InversynthError, SpecError
 
 MODEL_FORMAT = "inversynth-model"
 # The shipped model, installed with the package.
-DEFAULT_MODEL = Path(__file__).with_name("models") / "original-fmnet.onnx"
+SHIPPED = Path(__file__).with_name("models")  # <synth>-<model>.onnx, one per synth, with its model card
+
+
+def shipped_model(synth: str) -> Path:
+    """The model shipped for ``synth``; ModelFileError when none is (yet)."""
+    get_spec(synth)  # an unknown synth is said as such
+    found = sorted(SHIPPED.glob(f"{synth}-*.onnx"))
+    if not found:
+        raise ModelFileError(
+            f"no model is shipped for synth '{synth}'; train and export one (inversynth train, export) "
+            "and pass it with --model"
+        )
+    return found[0]
 
 
 class ModelFileError(InversynthError):
@@ -106,10 +118,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class Estimator:
     """An ONNX model bound to its synth; ``estimate(audio)`` for clips in the spec's format."""
 
-    def __init__(self, path: Path | None = None, threads: int = 1) -> None:
+    def __init__(self, path: Path | None = None, threads: int = 1, synth: str = "original") -> None:
+        """``path``: an ONNX model file; None: the model shipped for ``synth``."""
         import onnxruntime as ort
 
-        self.path = Path(path) if path is not None else DEFAULT_MODEL
+        self.path = Path(path) if path is not None else shipped_model(synth)
         if not self.path.is_file():
             raise ModelFileError(f"model file {self.path} does not exist")
         options = ort.SessionOptions()
@@ -129,8 +142,8 @@ class Estimator:
         if meta.get("format") != MODEL_FORMAT:
             raise ModelFileError(f"{name} is not an inversynth model (no '{MODEL_FORMAT}' metadata)")
         try:
-            spec = get_spec(meta.get("synth", ""))
-        except SpecError as exc:
+            spec = get_spec(meta.get("synth", ""), json.loads(meta.get("variant", "{}")))
+        except (SpecError, ValueError, TypeError) as exc:  # unknown synth, or a variant this version cannot make
             raise ModelFileError(f"{name} was made for {exc}") from None
         if meta.get("spec_fingerprint") != spec.fingerprint():
             raise ModelFileError(

@@ -201,7 +201,7 @@ def estimate_notes(
     kept = spec.to_array(spec.patch(fallback))
     unknown = undetermined(spec, estimate.values)
     values = np.where(unknown, kept[None, :], estimate.values)
-    resynthesis = renderer(spec.name).render(values, spec.clip_samples)
+    resynthesis = renderer(spec.name, spec.sample_rate).render(values, spec.clip_samples)
     distances = log_spectral_distance(clips, resynthesis)
     matches = []
     for i, (note, source) in enumerate(zip(notes, sources, strict=True)):
@@ -243,7 +243,7 @@ def refine_match(
     free = np.array([name not in match.undetermined for name in spec.names])
     search = refine(
         spec,
-        renderer(spec.name),
+        renderer(spec.name, spec.sample_rate),
         match.target,
         match.starts,
         free,
@@ -251,7 +251,7 @@ def refine_match(
         budget,
         cancelled,
     )
-    resynthesis = renderer(spec.name).render(search.values[None, :], spec.clip_samples)[0]
+    resynthesis = renderer(spec.name, spec.sample_rate).render(search.values[None, :], spec.clip_samples)[0]
     distance = round(float(log_spectral_distance(match.target, resynthesis)), 3)
     if distance > match.network_distance_db + SAME_DB:  # the search's objective is not the reported distance
         return replace(match, refinement=search)

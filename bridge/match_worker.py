@@ -39,12 +39,12 @@ def _start(cancel: Any) -> None:
     _cancel = cancel
 
 
-def _load(model: str | None) -> tuple[str, str, str]:
+def _load(model: str | None, synth: str) -> tuple[str, str, str]:
     """Load the model and warm up the session and the renderer; return (synth, model name, file name)."""
     global _estimator
     # Below the live process: a preempted thread there may hold the GIL that pyo's audio callback needs.
     os.nice(WORKER_NICENESS)
-    _estimator = Estimator(Path(model) if model else None)
+    _estimator = Estimator(Path(model) if model else None, synth=synth)
     samples = _estimator.spec.clip_samples
     warm = estimate_notes(_estimator, [Note(np.full(samples, 0.1, np.float32), 0.0, 1.0)], ["warm-up"])[0]
     refine_match(_estimator, warm, Budget(renders=2 * POPULATION))
@@ -71,7 +71,9 @@ class MatchWorker:
             max_workers=1, mp_context=context, initializer=_start, initargs=(self._cancel,)
         )
         try:
-            synth, self.model_name, self.model_file = self._pool.submit(_load, str(model) if model else None).result()
+            synth, self.model_name, self.model_file = self._pool.submit(
+                _load, str(model) if model else None, spec.name
+            ).result()
         except Exception as exc:
             self._pool.shutdown(cancel_futures=True)
             raise ModelFileError(

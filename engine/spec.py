@@ -25,7 +25,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -421,6 +421,32 @@ class SynthSpec:
         highs = np.array([p.n_classes for p in self.params])
         return rng.integers(0, highs, size=(count, len(self.params)), dtype=np.int64)
 
+    def variant(
+        self, classes: int | None = None, seconds: float | None = None, sample_rate: int | None = None
+    ) -> SynthSpec:
+        """This synth with another grid, clip length or sample rate (the original generator's --num_classes,
+        --length and --sample_rate): its own fingerprint, so datasets and models of a variant match only it.
+
+        ``classes`` gives every parameter that many class values, evenly spaced (along its scale) over the
+        span of its own classes: the whole range, or for a pitch whose classes are A4..C6, that octave
+        and a third more finely. A parameter's head keeps its ``bins`` when it has its own, else follows.
+        """
+        params = self.params
+        if classes is not None:
+            if not 2 <= classes <= 1024:
+                raise SpecError(f"a variant needs 2..1024 classes per parameter, not {classes}")
+            params = tuple(_regrid(p, classes) for p in self.params)
+        if seconds is not None and not 0.05 <= seconds <= 30:
+            raise SpecError(f"a variant's clips last 0.05..30 s, not {seconds}")
+        if sample_rate is not None and not 4000 <= sample_rate <= 192000:
+            raise SpecError(f"a variant's sample rate is 4000..192000 Hz, not {sample_rate}")
+        return replace(
+            self,
+            params=params,
+            clip_seconds=float(seconds) if seconds is not None else self.clip_seconds,
+            sample_rate=int(sample_rate) if sample_rate is not None else self.sample_rate,
+        )
+
     def fingerprint(self) -> str:
         """A short hash of what models and datasets depend on (they record it): the audio format and
         each parameter's name, unit, range, scale, classes and head."""
@@ -433,3 +459,15 @@ class SynthSpec:
         }
         canonical = json.dumps(model, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _regrid(param: Param, count: int) -> Param:
+    """``param`` with ``count`` classes evenly spaced (along its scale) between its first and last class."""
+    if count == param.n_classes:
+        return param  # the spec's own grid, to the last bit
+    if param.scale == "linear":
+        classes = np.linspace(param.classes[0], param.classes[-1], count)
+    else:
+        classes = param.classes[0] * (param.classes[-1] / param.classes[0]) ** np.linspace(0.0, 1.0, count)
+    classes[[0, -1]] = param.classes[0], param.classes[-1]
+    return replace(param, classes=tuple(float(v) for v in classes))

@@ -171,6 +171,15 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--shard-size", type=_int_at_least(1), default=1024, help="clips per shard file")
     dataset.add_argument("--dtype", choices=("float16", "float32"), default="float16", help="audio sample type")
     dataset.add_argument("--wav", action="store_true", help="also write one WAV file per clip")
+    variant = dataset.add_argument_group(
+        "a variant of the synth's spec (the original generator's --num_classes, --length, --sample_rate)",
+        "recorded in the dataset, the run and the exported model, which then matches only that variant",
+    )
+    variant.add_argument("--classes", type=_int_between(2, 1024), help="classes per parameter (default: the spec's)")
+    variant.add_argument(
+        "--seconds", type=_real(lambda v: 0.05 <= v <= 30, "0.05..30 s"), help="clip length (default: the spec's)"
+    )
+    variant.add_argument("--sample-rate", type=_int_between(4000, 192000), help="Hz (default: the spec's)")
     dataset.add_argument(
         "--shards",
         type=_machine_share,
@@ -268,7 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.match,
     )
     matcher.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR")
-    matcher.add_argument("--model", type=Path, help="ONNX model (default: the shipped model)")
+    matcher.add_argument("--synth", help="the synth to match with (default: the model's, else original)")
+    matcher.add_argument("--model", type=Path, help="ONNX model (default: the one shipped for --synth)")
     matcher.add_argument("--json", action="store_true", help="one JSON object per file")
     matcher.add_argument("--out", type=Path, help="folder for re-synthesised WAVs and spectrogram PNGs")
     matcher.add_argument("--save-preset", metavar="NAME", help="save each match as a preset (NAME 1, NAME 2, ...)")

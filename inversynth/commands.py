@@ -61,7 +61,10 @@ def dataset(args: argparse.Namespace) -> int:
     from inversynth.engine.render import default_workers
     from inversynth.training import dataset
 
-    info = dataset.plan(args.synth, args.size, args.seed, args.shard_size, args.dtype, args.draw, args.captured)
+    variant = {"classes": args.classes, "seconds": args.seconds, "sample_rate": args.sample_rate}
+    info = dataset.plan(
+        args.synth, args.size, args.seed, args.shard_size, args.dtype, args.draw, args.captured, variant
+    )
     share = dataset.check_share(args.shards)
     total = dataset.share_clips(info, share)
     workers = args.workers or default_workers()
@@ -283,7 +286,9 @@ def match(args: argparse.Namespace) -> int:
     from inversynth.bridge.refine import Budget
     from inversynth.presets.store import Bank, user_bank
 
-    estimator = Estimator(args.model)
+    estimator = Estimator(args.model, synth=args.synth or "original")
+    if args.synth and estimator.spec.name != args.synth:
+        raise InversynthError(f"{args.model} estimates synth '{estimator.spec.name}', not '{args.synth}'")
     spec = estimator.spec
     paths = expand(args.inputs)
     if not paths:

@@ -27,7 +27,7 @@ import csv
 import io
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +63,7 @@ class DatasetInfo:
     dtype: str
     draw: str = "grid"
     captured: float = 0.0
+    variant: dict = field(default_factory=dict)  # classes, seconds, sample_rate: a variant of the synth's spec
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -99,9 +100,11 @@ def plan(
     dtype: str = "float16",
     draw: str = "grid",
     captured: float = 0.0,
+    variant: dict | None = None,
 ) -> DatasetInfo:
-    """Validate a request and describe the dataset it makes."""
-    spec = get_spec(synth)
+    """Validate a request and describe the dataset it makes (of a ``variant`` of the synth's spec, if given)."""
+    variant = {k: v for k, v in (variant or {}).items() if v is not None}
+    spec = get_spec(synth, variant)
     if not 1 <= size <= MAX_SIZE:
         raise DatasetError(f"dataset size {size} is outside 1..{MAX_SIZE}")
     if not 1 <= shard_size <= 65536:
@@ -127,6 +130,7 @@ def plan(
         dtype=dtype,
         draw=draw,
         captured=captured,
+        variant=variant,
     )
 
 
@@ -158,7 +162,7 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 
 def render_shard(folder: Path, info: DatasetInfo, index: int, values: np.ndarray, wav: bool) -> int:
     """Render shard ``index`` (``values``: that shard's patches) into ``folder``; return its clip count."""
-    spec = get_spec(info.synth)
+    spec = get_spec(info.synth, info.variant)
     rows = info.shard_rows(index)
     rng = np.random.default_rng([info.seed, index])  # the shard's own stream: same bytes for any worker count
     plan = plan_capture(rng, len(rows), info.captured)
@@ -243,7 +247,7 @@ def build(
     first, every = check_share(share)
     folder = Path(folder)
     _prepare(folder, info, wav)
-    spec = get_spec(info.synth)
+    spec = get_spec(info.synth, info.variant)
     values = draw_values(spec, info.size, info.seed, info.draw)
     labels = spec.values_to_classes(values).astype(np.int16)
     for name, array in (("values.npy", values), ("labels.npy", labels)):
@@ -284,7 +288,7 @@ class Dataset:
         if not description.exists():
             raise DatasetError(f"{self.folder} holds no dataset.json; make one with 'inversynth dataset'")
         self.info = DatasetInfo.from_file(description)
-        self.spec = get_spec(self.info.synth)
+        self.spec = get_spec(self.info.synth, self.info.variant)
         if self.spec.fingerprint() != self.info.spec_fingerprint:
             raise DatasetError(
                 f"{self.folder} was rendered with another version of synth '{self.info.synth}' "

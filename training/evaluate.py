@@ -32,25 +32,37 @@ Scorer = Callable[[np.ndarray], np.ndarray]  # audio [n, samples] -> head probab
 PITCH_CENTS = 25.0
 
 
-def onnx_scorer(path: Path) -> tuple[Scorer, str]:
+def onnx_scorer(path: Path, spec: SynthSpec) -> tuple[Scorer, str]:
     from inversynth.bridge.inference import Estimator
 
     estimator = Estimator(path, threads=default_workers())
+    _same_spec(path, estimator.spec, spec)
     return estimator.probabilities, estimator.model_name
 
 
-def run_scorer(run: Path) -> tuple[Scorer, str]:
+def run_scorer(run: Path, spec: SynthSpec) -> tuple[Scorer, str]:
     import torch
 
-    from inversynth.training.train import load_trained
+    from inversynth.training.train import load_trained, run_spec
 
     model, config = load_trained(run)
+    _same_spec(run, run_spec(config), spec)
 
     def score(audio: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return torch.softmax(model(torch.from_numpy(audio)).double(), dim=-1).numpy()
 
     return score, config.model
+
+
+def _same_spec(model: Path, theirs: SynthSpec, data: SynthSpec) -> None:
+    """A model scores only the spec (variant) it was trained for: same grid, clip length and rate."""
+    if theirs.fingerprint() != data.fingerprint():
+        raise InversynthError(
+            f"{model} was trained for synth '{theirs.name}' at {theirs.sample_rate} Hz, {theirs.clip_seconds:g} s, "
+            f"{theirs.params[0].n_classes} classes (spec {theirs.fingerprint()}); this dataset is "
+            f"{data.sample_rate} Hz, {data.clip_seconds:g} s, {data.params[0].n_classes} classes ({data.fingerprint()})"
+        )
 
 
 def _baseline_scores(kind: str, shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
@@ -98,7 +110,7 @@ def pitch_figures(spec: SynthSpec, estimate: np.ndarray, truth: np.ndarray) -> d
 
 
 def _audio(spec: SynthSpec, values: np.ndarray, target: np.ndarray, truth: np.ndarray, workers: int) -> dict:
-    estimate = render_batch(spec.name, values, workers=workers)
+    estimate = render_batch(spec.name, values, spec.clip_seconds, spec.sample_rate, workers=workers)
     return {"audio": _audio_figures(target, estimate), "pitch": pitch_figures(spec, values, truth)}
 
 
@@ -162,7 +174,7 @@ def evaluate(
     is_run = Path(model).is_dir()
     if refine and is_run:
         raise InversynthError("refinement needs an exported ONNX model, not a run folder (inversynth export)")
-    scorer, model_name = run_scorer(model) if is_run else onnx_scorer(model)
+    scorer, model_name = run_scorer(model, spec) if is_run else onnx_scorer(model, spec)
     count = min(len(data), max_clips or len(data))
     clips = np.arange(count)
     labels = data.labels[:count].astype(np.int64)

@@ -25,9 +25,8 @@ import torch
 
 from inversynth import __version__
 from inversynth.atomic import atomic_write_bytes
-from inversynth.engine.synths import get_spec
 from inversynth.training.models import ModelError
-from inversynth.training.train import load_trained
+from inversynth.training.train import load_trained, run_spec
 
 MODEL_FORMAT = "inversynth-model"
 MODEL_FORMAT_VERSION = 1
@@ -36,13 +35,14 @@ MODEL_FORMAT_VERSION = 1
 def metadata_for(run: Path) -> dict[str, str]:
     """The key/value pairs stored in the ONNX file (values are strings; lists and dicts as JSON)."""
     _, config = load_trained(run)
-    spec = get_spec(config.synth)
+    spec = run_spec(config)
     return {
         "format": MODEL_FORMAT,
         "format_version": str(MODEL_FORMAT_VERSION),
         "synth": spec.name,
         "spec_version": str(spec.version),
         "spec_fingerprint": spec.fingerprint(),
+        "variant": json.dumps(config.data_info.get("variant", {})),
         "params": json.dumps(list(spec.names)),
         "class_values": json.dumps({p.name: list(p.classes) for p in spec.params}),
         "head_bins": json.dumps({p.name: p.n_bins for p in spec.params}),
@@ -62,7 +62,7 @@ def metadata_for(run: Path) -> dict[str, str]:
 def export(run: Path, output: Path) -> dict[str, str]:
     """Write ``output`` (atomically) from the best weights of ``run``; return the metadata."""
     model, config = load_trained(run)
-    spec = get_spec(config.synth)
+    spec = run_spec(config)
     example = torch.zeros(2, spec.clip_samples)
     batch = torch.export.Dim("batch", min=1, max=4096)
     with tempfile.TemporaryDirectory() as scratch:

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from inversynth.atomic import atomic_open, atomic_write_text, ensure_folder
+from inversynth.engine.spec import SynthSpec
 from inversynth.training.dataset import Dataset
 from inversynth.training.models import ModelError, build_model
 
@@ -185,6 +186,7 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
         "size": data.info.size,
         "seed": data.info.seed,
         "spec_fingerprint": data.info.spec_fingerprint,
+        "variant": data.info.variant,
         "train_clips": len(train_clips),
         "val_clips": len(val_clips),
     }
@@ -286,14 +288,19 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
     return record if group.main else {}
 
 
-def load_trained(run: Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:
-    """The model of a run folder with its weights (``best`` or ``last``), in eval mode on the CPU."""
+def run_spec(config: TrainConfig) -> SynthSpec:
+    """The spec a run was trained for: its synth's, or the variant its dataset was rendered with."""
     from inversynth.engine.synths import get_spec
 
+    return get_spec(config.synth, config.data_info.get("variant"))  # type: ignore[arg-type]
+
+
+def load_trained(run: Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:
+    """The model of a run folder with its weights (``best`` or ``last``), in eval mode on the CPU."""
     config = TrainConfig.load(run)
     path = Path(run) / f"{which}.pt"
     if not path.exists():
         raise ModelError(f"{run} has no {which}.pt; train it first")
-    model = build_model(config.model, get_spec(config.synth))
+    model = build_model(config.model, run_spec(config))
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
     return model.eval(), config

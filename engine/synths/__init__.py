@@ -35,8 +35,19 @@ def _module(name: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{name}")
 
 
-def get_spec(name: str) -> SynthSpec:
-    return cast(SynthSpec, _module(name).SPEC)
+VARIANT_KEYS = ("classes", "seconds", "sample_rate")
+
+
+def get_spec(name: str, variant: Mapping[str, float] | None = None) -> SynthSpec:
+    """Synth ``name``'s spec, or a variant of it (``{"classes": 32, "seconds": 0.5, "sample_rate": 22050}``,
+    as datasets, runs and models record it)."""
+    spec = cast(SynthSpec, _module(name).SPEC)
+    if not variant:
+        return spec
+    unknown = set(variant) - set(VARIANT_KEYS)
+    if unknown:
+        raise SpecError(f"a variant sets {', '.join(VARIANT_KEYS)}; not {', '.join(sorted(unknown))}")
+    return spec.variant(**variant)  # type: ignore[arg-type]
 
 
 def get_voice(name: str) -> type[Voice]:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import soundfile as sf
 
-from inversynth.bridge.inference import DEFAULT_MODEL, Estimator
+from inversynth.bridge.inference import Estimator, shipped_model
 from inversynth.engine.render import render_batch
 from inversynth.presets.store import FACTORY, Bank
 from inversynth.training.metrics import audible_mask
@@ -15,7 +15,7 @@ from tests.helpers import run_cli
 
 
 def test_shipped_model_is_small_and_describes_itself(spec):
-    assert DEFAULT_MODEL.stat().st_size <= 20 * 1024 * 1024
+    assert shipped_model("original").stat().st_size <= 20 * 1024 * 1024
     estimator = Estimator()
     assert estimator.spec == spec and estimator.model_name == "fmnet"
     data = json.loads(estimator.metadata["training_data"])
