@@ -415,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "what",
-        choices=("render", "match", "matching", "live"),
-        help="render throughput, match latency, match quality on every kind of target, or the live server",
+        choices=("render", "match", "matching", "live", "grid"),
+        help="render throughput, match latency, match quality on every kind of target, the live server, "
+        "or the quantisation error of 16/32/64-class grids",
     )
     bench.add_argument("--model", type=Path, help="ONNX model for 'match' (default: the shipped model)")
     bench.add_argument("--runs", type=_int_at_least(10), default=1000, help="clips timed one by one for 'match'")
@@ -425,7 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=_int_at_least(1), help="processes for the parallel figure")
     bench.add_argument("--seconds", type=float, default=60.0, help="'live': length of the full-load phase")
     bench.add_argument("--period", type=_int_at_least(16), default=64, help="'live': JACK period in frames")
-    bench.add_argument("--targets", type=_int_at_least(4), default=200, help="'matching': targets per suite")
+    bench.add_argument(
+        "--targets", type=_int_at_least(4), default=200, help="'matching': targets per suite; 'grid': targets"
+    )
     bench.add_argument("--live", type=_int_at_least(0), default=12, help="'matching': live captures over OSC")
     bench.add_argument("--seed", type=_int_at_least(0), default=0, help="'matching': seed of the targets")
     bench.add_argument("--json", action="store_true", help="print the results as JSON")

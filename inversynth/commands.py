@@ -361,6 +361,22 @@ def bench(args: argparse.Namespace) -> int:
         return _bench_live(args)
     if args.what == "matching":
         return _bench_matching(args)
+    if args.what == "grid":
+        from inversynth.bench import bench_grid
+
+        grid = bench_grid(clips=args.targets, seed=args.seed)
+        if args.json:
+            print(json.dumps(grid, indent=2))
+            return 0
+        table = Table(title=f"quantisation error of a class grid, {grid['clips']} targets between classes")
+        for column in ("grid", "LSD mean dB", "LSD median dB", "within 1 dB (exact)"):
+            table.add_column(column, justify="right")
+        for key, row in grid.items():
+            if key.endswith("_classes"):
+                cells = (f"{row['lsd_mean_db']:.2f}", f"{row['lsd_median_db']:.2f}", f"{row['exact_share']:.0%}")
+                table.add_row(key.replace("_", " "), *cells)
+        print_table(table)
+        return 0
     if args.what == "match":
         latency = bench_inference(args.model, runs=args.runs)
         if args.json:

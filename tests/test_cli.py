@@ -221,3 +221,11 @@ def test_float_wavs_have_a_header_sox_reads_without_a_warning(tmp_path):
 def test_demo_help_says_what_it_does():
     result = run_cli("demo", "--help")
     assert "live server on the dummy backend" in result.stdout and "DIR/bank" in result.stdout
+
+
+def test_bench_grid_measures_the_quantisation_error_of_each_grid():
+    result = run_cli("bench", "grid", "--targets", "40", "--json")
+    assert result.returncode == 0, result.stderr
+    grid = json.loads(result.stdout)
+    means = [grid[f"{n}_classes"]["lsd_mean_db"] for n in (16, 32, 64)]
+    assert means[0] > means[1] > means[2] > 0  # a finer grid lands closer to a sound between classes
