@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.text import Text
 
+from inversynth.bridge.inference import ModelFileError, shipped_model
 from inversynth.bridge.match import MatchOptions
 from inversynth.bridge.match_worker import MatchWorker
 from inversynth.bridge.midi_input import NO_VIRTUAL_PORTS, MidiInput, default_api, input_names
@@ -92,7 +93,7 @@ class Studio:
             options.synth, server, options.voices, options.bend_range, input_file=options.input_file, log=self.log
         )
         self._closers.append(self.synth.close)
-        self.worker = MatchWorker(self.synth.spec, options.model) if options.matching else None
+        self.worker = MatchWorker(self.synth.spec, options.model) if self._can_match(options) else None
         matching = MatchOptions(refine=options.refine, budget=replace(DEFAULT_BUDGET, ms=options.refine_budget_ms))
         self.session = Session(
             self.synth,
@@ -113,6 +114,17 @@ class Studio:
             self._closers.append(self.midi.close)
         self.osc.start()  # last: a client that gets an answer finds everything else up
         self._closers.append(self.osc.close)
+
+    def _can_match(self, options: ServeOptions) -> bool:
+        """Matching needs a model: the one given, or the one shipped for the synth (else a warning)."""
+        if not options.matching or options.model is not None:
+            return options.matching
+        try:
+            shipped_model(self.synth.spec.name)
+        except ModelFileError as exc:
+            self.log(f"warning: auto-matching is off: {exc}")
+            return False
+        return True
 
     def _open_midi(self, options: ServeOptions, backend: str) -> MidiInput | None:
         api = options.midi_api or default_api(backend)

@@ -47,7 +47,7 @@ class OfflineRenderer:
         self._server = boot_manual_server(self.sample_rate, buffer_size)
         voice_class = get_voice(synth)
         self._voices = [voice_class(self.sample_rate, smoothing=0.0) for _ in range(polyphony)]
-        self._recorders: dict[int, tuple[Any, Any]] = {}
+        self._tables: dict[int, Any] = {}
 
     @property
     def polyphony(self) -> int:
@@ -68,13 +68,17 @@ class OfflineRenderer:
         if n_samples < 1:
             raise RenderError(f"cannot render {n_samples} samples")
         out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
-        table, recorder = self._recorder_for(n_samples)
+        table = self._table_for(n_samples)
         blocks = math.ceil(n_samples / self.buffer_size)
+        pyo = pyo_module()
         for first in range(0, rows.shape[0], self.polyphony):
             group = rows[first : first + self.polyphony]
             for voice, row in zip(self._voices, group, strict=False):
                 voice.apply_validated(row)
                 voice.trigger()
+            # Made after the triggers: pyo computes objects in creation order, and a voice may make a fresh
+            # stage of its graph per note (the paper's filter); read before it, the clip would lag a block.
+            recorder = pyo.TableRec([voice.output for voice in self._voices], table)
             recorder.play()
             for _ in range(blocks):
                 self._server.process()
@@ -82,14 +86,11 @@ class OfflineRenderer:
                 out[first + i] = np.asarray(table.getBuffer(i))
         return out
 
-    def _recorder_for(self, n_samples: int) -> tuple[Any, Any]:
-        """A table with one channel per voice and the recorder that fills it from sample 0."""
-        if n_samples not in self._recorders:
-            pyo = pyo_module()
-            table = pyo.DataTable(size=n_samples, chnls=self.polyphony)
-            recorder = pyo.TableRec([voice.output for voice in self._voices], table)
-            self._recorders[n_samples] = (table, recorder)
-        return self._recorders[n_samples]
+    def _table_for(self, n_samples: int) -> Any:
+        """A table with one channel per voice, reused for every render of that length."""
+        if n_samples not in self._tables:
+            self._tables[n_samples] = pyo_module().DataTable(size=n_samples, chnls=self.polyphony)
+        return self._tables[n_samples]
 
 
 def check_sample_rate(sample_rate: int) -> int:

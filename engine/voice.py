@@ -60,6 +60,8 @@ class Voice(ABC):
         self.patch: dict[str, float] = self.spec.defaults()
         self._note_pitch: Any = None
         self._offsets: dict[str, Any] = {}
+        self._shared = shared
+        self._ratio: Any = None
         own: list[Any] = []  # this voice's controls (the shared ones belong to every voice)
         if shared is None:
             self._glides: dict[str, Any] = {
@@ -88,7 +90,8 @@ class Voice(ABC):
         self.phase_resets: Sequence[Any] = ()
         self.nodes: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
-        self._sleepers = (*own, *self.nodes, self.envelope)
+        ratio = (self._ratio,) if self._ratio is not None and shared is not None else ()
+        self._sleepers = (*own, *ratio, *self.nodes, self.envelope)
         self.asleep = False
 
     @abstractmethod
@@ -169,6 +172,17 @@ class Voice(ABC):
             control.time = float(seconds)
             control.value = _offset_value(param, offsets.get(name, 0.0))
 
+    def pitch_ratio(self) -> Any:
+        """The played pitch over the patch's pitch param, for graphs whose other frequencies keep their
+        interval to it: 1 offline; live, the note (and its bends) over the patch's value."""
+        if self._ratio is None:
+            pyo = pyo_module()
+            if self._shared is None or self.pitch_param is None:
+                self._ratio = pyo.Sig(1.0)
+            else:
+                self._ratio = self.controls[self.pitch_param] / self._shared.pitch
+        return self._ratio
+
     @classmethod
     def modulatable(cls) -> tuple[str, ...]:
         """The params a live voice can modulate: its signal params, but the pitch."""
@@ -224,16 +238,22 @@ class SharedControls:
     glides: Mapping[str, Any]
     bend: Any
     smoothing: float
+    pitch: Any = None  # the patch's value of the pitch param, for ``Voice.pitch_ratio``
+    pitch_name: str | None = None
 
     @classmethod
     def create(cls, voice: type[Voice], patch: Mapping[str, float], smoothing: float) -> SharedControls:
         pyo = pyo_module()
         glides = {n: pyo.SigTo(patch[n], time=smoothing, init=patch[n]) for n in voice.modulatable()}
-        return cls(glides, pyo.SigTo(1.0, time=smoothing, init=1.0), smoothing)
+        pitch = voice.pitch_param
+        own = pyo.SigTo(patch[pitch], time=smoothing, init=patch[pitch]) if pitch is not None else None
+        return cls(glides, pyo.SigTo(1.0, time=smoothing, init=1.0), smoothing, own, pitch)
 
     def set(self, name: str, value: float) -> None:
         if name in self.glides:
             self.glides[name].value = float(value)
+        elif name == self.pitch_name:
+            self.pitch.value = float(value)
 
 
 def _offset_value(param: Param, fraction: float) -> float:

@@ -249,3 +249,14 @@ def oscdump() -> Iterator[tuple[int, list[str]]]:
         dump.terminate()
         out, _ = dump.communicate(timeout=5)
         messages.extend(line.split(" ", 1)[1] for line in out.splitlines())  # after its "<timetag> "
+
+
+def jack_ports(pattern: str) -> set[str]:
+    """Names of the test JACK server's ports matching ``pattern`` (a regular expression)."""
+    import jack
+
+    client = jack.Client("port-finder", no_start_server=True)
+    try:
+        return {port.name for port in client.get_ports(name_pattern=pattern)}
+    finally:
+        client.close()

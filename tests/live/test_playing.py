@@ -17,6 +17,7 @@ from tests.live.conftest import (
     SUSTAINED,
     JackRecorder,
     cycle_frequencies,
+    jack_ports,
     open_midi_out,
     peak_frequency,
     rms,
@@ -390,16 +391,6 @@ def test_velocity_curves(midi_out, sustained, osc, recorder, curve, exponent):
 
 
 # --- channels -------------------------------------------------------------------------------
-
-
-def jack_ports(pattern: str) -> set[str]:
-    import jack
-
-    client = jack.Client("port-finder", no_start_server=True)
-    try:
-        return {port.name for port in client.get_ports(name_pattern=pattern)}
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="module")

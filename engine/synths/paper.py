@@ -1,0 +1,204 @@
+"""The InverSynth paper's synth (arXiv 1812.06349, section III): 23 parameters, 16 classes each.
+
+Four oscillators, one per waveform w in (sine, saw, tri, square), each phase-modulated:
+``y_w = A_w * x_w(2*pi*f_w*t + B_w*sin(2*pi*v_w*t))``, summed and scaled by 1/4 (four full-scale
+oscillators peak at 1); then an ADSR amplitude envelope, a resonant low-pass filter (RBJ biquad,
+cut-off ``f_cut``, resonance ``q``) and a gater ``(1 + sgn(sin(2*pi*f_gate*t))) / 2`` (open for the
+first half of each cycle). Every phase starts at 0 with the note.
+
+Choices the paper leaves open, fixed here:
+- Classes are linearly spaced with the first and last at the range limits (the paper's wording),
+  except the pitches, the paper's 16 semitones A4..C6; their heads span C1..C8 like ``original``'s
+  carrier, so the synth plays the whole keyboard.
+- The note is released at 0.5 s of the 1 s clip (``NOTE_SECONDS``): attack, decay and sustain
+  share the first half, the release the second; an attack and decay longer than that are cut and
+  released from the level they reached, as a key let go early would.
+- Saw, square and triangle are band-limited with two-point polynomial corrections of their
+  discontinuities (PolyBLEP) and corners (PolyBLAMP), computed from the instantaneous frequency,
+  so that phase modulation moves them too; ``inversynth bench grid`` and the tests measure what is
+  left of aliasing.
+- The filter is pyo's RBJ biquad, whose Q is floored at 0.1: the lowest class of ``q`` (0.01, the
+  paper's range limit) filters as 0.1 does, still far from the next class (0.676).
+- Live, ``f_sine`` follows the played note and the other oscillators keep their interval to it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from inversynth.engine.envelope import Segment
+from inversynth.engine.pyo_runtime import pyo_module
+from inversynth.engine.spec import ModRoute, Param, SynthSpec, linear_classes, note_frequency
+from inversynth.engine.voice import Voice
+
+WAVES = ("sine", "saw", "tri", "square")
+NOTE_SECONDS = 0.5  # the note is released here, in every clip
+MIX = 0.25  # four full-scale oscillators peak at 1
+_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6
+_LOWEST, _HIGHEST = 24, 108  # MIDI notes C1 .. C8
+TWO_PI = 2.0 * math.pi
+
+
+def _oscillator_params(wave: str, cc: int | None) -> tuple[Param, ...]:
+    return (
+        Param(f"f_{wave}", "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES, 440.0,
+              f"{wave} oscillator frequency", scale="log", bins=_HIGHEST - _LOWEST + 1),
+        Param(f"A_{wave}", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0 if wave == "sine" else 0.001,
+              f"{wave} oscillator level", midi_cc=cc),
+        Param(f"B_{wave}", "", 0.0, 1500.0, linear_classes(0.0, 1500.0, 16), 0.0,
+              f"{wave} phase-modulation index (radians)"),
+        Param(f"v_{wave}", "Hz", 1.0, 30.0, linear_classes(1.0, 30.0, 16), 5.0,
+              f"{wave} phase-modulation rate", rate=True),
+    )  # fmt: skip
+
+
+_UNIT = linear_classes(0.001, 1.0, 16)
+
+# fmt: off
+SPEC = SynthSpec(
+    name="paper",
+    version=1,
+    description="The InverSynth paper's synth: four phase-modulated oscillators, ADSR, resonant low-pass, gater",
+    sample_rate=16384,
+    clip_seconds=1.0,
+    params=(
+        *_oscillator_params("sine", 16),
+        *_oscillator_params("saw", 17),
+        *_oscillator_params("tri", 18),
+        *_oscillator_params("square", 19),
+        Param("a", "s", 0.001, 1.0, _UNIT, 0.01, "attack time", midi_cc=73),
+        Param("d", "s", 0.001, 1.0, _UNIT, 0.2, "decay time", midi_cc=75),
+        Param("s", "", 0.001, 1.0, _UNIT, 0.7, "sustain level", midi_cc=70),
+        Param("r", "s", 0.001, 1.0, _UNIT, 0.3, "release time", midi_cc=72),
+        Param("f_cut", "Hz", 200.0, 4000.0, linear_classes(200.0, 4000.0, 16), 4000.0, "low-pass cut-off",
+              midi_cc=74),
+        Param("q", "", 0.01, 10.0, linear_classes(0.01, 10.0, 16), 0.7, "low-pass resonance", midi_cc=71),
+        Param("f_gate", "Hz", 0.5, 30.0, linear_classes(0.5, 30.0, 16), 0.5, "gater rate", rate=True),
+    ),
+    # The mod wheel and pressure open the filter, as on most analogue-style synths; an MPE slide too.
+    modulation=(
+        ModRoute("wheel", "f_cut", 0.5),
+        ModRoute("pressure", "f_cut", 0.5),
+        ModRoute("note_pressure", "f_cut", 0.5),
+        ModRoute("slide", "q", 0.5),
+    ),
+)
+# fmt: on
+
+
+def _blep(pyo: Any, t: Any, dt: Any, inverse: Any) -> list[Any]:
+    """Two-point PolyBLEP residual of a unit step at phase 0 (``t`` in [0, 1), ``dt`` the phase step)."""
+    x1 = t * inverse
+    near_start = pyo.Compare(t, dt, "<")
+    early = (x1 * 2 - x1 * x1 - 1) * near_start
+    x2 = (t - 1) * inverse
+    near_end = pyo.Compare(t, 1 - dt, ">")
+    late = (x2 * x2 + x2 * 2 + 1) * near_end
+    return [x1, near_start, early, x2, near_end, late, early + late]
+
+
+def _blamp(pyo: Any, t: Any, dt: Any, inverse: Any) -> list[Any]:
+    """Two-point PolyBLAMP residual (the PolyBLEP's integral) of a unit slope change at phase 0."""
+    x1 = t * inverse - 1
+    near_start = pyo.Compare(t, dt, "<")
+    early = x1 * x1 * x1 * (-1.0 / 3.0) * near_start
+    x2 = (t - 1) * inverse + 1
+    near_end = pyo.Compare(t, 1 - dt, ">")
+    late = x2 * x2 * x2 * (1.0 / 3.0) * near_end
+    return [x1, near_start, early, x2, near_end, late, early + late]
+
+
+class PaperVoice(Voice):
+    """Four band-limited phase-modulated oscillators, an envelope, a biquad low-pass and a gate."""
+
+    spec = SPEC
+    signal_params = tuple(n for n in SPEC.names if n not in ("a", "d", "s", "r"))
+    pitch_param = "f_sine"
+
+    def build(self, controls: Mapping[str, Any], envelope: Any) -> Any:
+        pyo = pyo_module()
+        nodes: list[Any] = []
+        resets: list[Any] = []
+        ratio = self.pitch_ratio()
+        mix: Any = None
+        for wave in WAVES:
+            frequency = controls[f"f_{wave}"] if wave == "sine" else controls[f"f_{wave}"] * ratio
+            if wave != "sine":
+                nodes.append(frequency)
+            made, phasors, signal = self._oscillator(wave, frequency, controls[f"B_{wave}"], controls[f"v_{wave}"])
+            level = signal * controls[f"A_{wave}"]
+            nodes += [*made, level]
+            resets += phasors
+            mix = level if mix is None else mix + level
+            if wave != "sine":
+                nodes.append(mix)
+        shaped = mix * envelope * MIX
+        self._shaped = shaped
+        self._filter = pyo.Biquad(shaped, freq=controls["f_cut"], q=controls["q"], type=0)
+        gate_phase = pyo.Phasor(freq=controls["f_gate"])
+        gate = pyo.Compare(gate_phase, 0.5, "<")  # open for the first half of each cycle
+        self._gated = self._filter * gate
+        output = pyo.Sig(self._gated)
+        self._gate = gate
+        self.phase_resets = (*resets, gate_phase)
+        self.nodes = (*nodes, shaped, self._filter, gate_phase, gate, self._gated, output)
+        return output
+
+    def _oscillator(self, wave: str, frequency: Any, index: Any, rate: Any) -> tuple[list[Any], list[Any], Any]:
+        """(every object made, the phasors a note resets, the signal) of one phase-modulated oscillator."""
+        pyo = pyo_module()
+        carrier = pyo.Phasor(freq=frequency)
+        lfo = pyo.Phasor(freq=rate, mul=TWO_PI)
+        bend = pyo.Sin(lfo, mul=index * (1.0 / TWO_PI))  # the modulation, in cycles
+        t = pyo.Wrap(carrier + bend, 0.0, 1.0)
+        made = [carrier, lfo, bend, t]
+        if wave == "sine":
+            angle = t * TWO_PI
+            signal = pyo.Sin(angle)
+            return [*made, angle, signal], [carrier, lfo], signal
+        swing = pyo.Cos(lfo, mul=index * rate)  # the phase modulation's frequency deviation, Hz
+        step = pyo.Clip(pyo.Abs(frequency + swing) * (1.0 / self.sample_rate), 1e-6, 0.5)
+        inverse = pyo.Pow(step, -1.0)
+        made += [swing, step, inverse]
+        if wave == "saw":
+            residual = _blep(pyo, t, step, inverse)
+            signal = t * 2 - 1 - residual[-1]
+            return [*made, *residual, signal], [carrier, lfo], signal
+        half = pyo.Wrap(t + 0.5, 0.0, 1.0)
+        if wave == "square":
+            naive = pyo.Compare(t, 0.5, "<") * 2 - 1
+            rise, fall = _blep(pyo, t, step, inverse), _blep(pyo, half, step, inverse)
+            signal = naive + rise[-1] - fall[-1]
+            return [*made, half, naive, *rise, *fall, signal], [carrier, lfo], signal
+        # Triangle: 0 at phase 0, rising to 1 at 1/4, -1 at 3/4; corners at 1/4 (slope -8) and 3/4 (+8).
+        shifted = pyo.Wrap(t + 0.25, 0.0, 1.0)
+        naive = 1 - pyo.Abs(shifted - 0.5) * 4
+        top = pyo.Wrap(t - 0.25, 0.0, 1.0)
+        bottom = pyo.Wrap(t - 0.75, 0.0, 1.0)
+        down, up = _blamp(pyo, top, step, inverse), _blamp(pyo, bottom, step, inverse)
+        signal = naive + (up[-1] - down[-1]) * step * 8
+        return [*made, half, shifted, naive, top, bottom, *down, *up, signal], [carrier, lfo], signal
+
+    def trigger(self, gain: float = 1.0, gated: bool = False) -> None:
+        """Offline: a fresh filter (and output) for every clip. pyo's biquad keeps its state through
+        stop/play and has no reset, and a clip must not depend on the one rendered before it."""
+        pyo = pyo_module()
+        self._filter = pyo.Biquad(self._shaped, freq=self.controls["f_cut"], q=self.controls["q"], type=0)
+        self._gated = self._filter * self._gate
+        self.output = pyo.Sig(self._gated)  # newest: the renderer's recorder, made after, reads it in time
+        super().trigger(gain, gated)
+
+    def envelope_segments(self, gated: bool) -> list[Segment]:
+        p = self.patch
+        rise_and_fall = [Segment(p["a"], 0.0, 1.0), Segment(p["d"], 1.0, p["s"])]
+        if gated:
+            return rise_and_fall
+        return self._cut([*rise_and_fall, Segment(NOTE_SECONDS, p["s"], p["s"])], NOTE_SECONDS)
+
+    def release_segments(self, level: float) -> list[Segment]:
+        return [Segment(self.patch["r"], level, 0.0)]
+
+
+VOICE = PaperVoice
