@@ -136,9 +136,14 @@ def test_search_by_name_and_tag(tmp_path, spec):
     assert [p.name for p in bank.search(tag="fx")] == ["Siren"]
 
 
-def test_factory_bank_has_sixteen_distinct_valid_presets(spec):
-    presets, broken = Bank(FACTORY).scan()
+@pytest.mark.parametrize("synth", ["original", "paper"])
+def test_factory_bank_has_sixteen_distinct_valid_presets_per_synth(synth):
+    from inversynth.engine.synths import get_spec
+
+    spec = get_spec(synth)
+    every, broken = Bank(FACTORY).scan()
     assert broken == []
+    presets = [p for p in every if p.synth == synth]
     assert len(presets) >= 16
     patches = {tuple(p.params[n] for n in spec.names) for p in presets}
     assert len(patches) == len(presets)
