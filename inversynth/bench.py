@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from inversynth.engine.reference import render_original
 from inversynth.engine.render import default_workers, render_chunk, renderer, worker_pool
-from inversynth.engine.synths import get_spec
+from inversynth.engine.synths import get_spec, reference
+from inversynth.errors import InversynthError
 
 SYNTH = "original"
 
@@ -47,9 +47,12 @@ def machine() -> dict[str, Any]:
     }
 
 
-def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None) -> dict[str, Any]:
-    """Patches per second: numpy reference (1 core), pyo on 1 worker, pyo on ``workers`` processes."""
-    spec = get_spec(SYNTH)
+def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None, synth: str = SYNTH) -> dict[str, Any]:
+    """Patches per second: the synth's numpy reference (1 core), pyo on 1 worker, pyo on ``workers`` processes."""
+    spec = get_spec(synth)
+    numpy_render = reference(synth)
+    if numpy_render is None:
+        raise InversynthError(f"synth '{synth}' has no numpy reference to measure against")
     n_samples, rate = spec.clip_samples, spec.sample_rate
     patches = spec.classes_to_values(spec.random_classes(np.random.default_rng(0), clips))
     dicts = [spec.from_array(row) for row in patches]
@@ -57,10 +60,10 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
 
     def numpy_reference() -> int:
         for patch in dicts:
-            render_original(patch, n_samples, rate)
+            numpy_render(patch, n_samples, rate)
         return clips
 
-    local = renderer(SYNTH, rate)
+    local = renderer(synth, rate)
     local.render(patches[: local.polyphony], n_samples)  # boot and warm up outside the timing
 
     def pyo_one() -> int:
@@ -68,7 +71,7 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
         return clips
 
     results: dict[str, Any] = {
-        "synth": SYNTH,
+        "synth": synth,
         "clip_seconds": spec.clip_seconds,
         "sample_rate": rate,
         "clips_per_run": clips,
@@ -82,15 +85,15 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
         pyo_rates.append(_median_rate(pyo_one, 1))
     results["numpy_reference_1_core"] = statistics.median(reference_rates)
     results["pyo_1_worker"] = statistics.median(pyo_rates)
-    with worker_pool(SYNTH, rate, workers) as pool:
+    with worker_pool(synth, rate, workers) as pool:
         chunk = max(1, clips // 4)
-        warm_up = [pool.submit(render_chunk, SYNTH, rate, patches[:chunk], n_samples) for _ in range(workers)]
+        warm_up = [pool.submit(render_chunk, synth, rate, patches[:chunk], n_samples) for _ in range(workers)]
         for job in warm_up:
             job.result()
 
         def pyo_all() -> int:
             jobs = [
-                pool.submit(render_chunk, SYNTH, rate, patches[s : s + chunk], n_samples)
+                pool.submit(render_chunk, synth, rate, patches[s : s + chunk], n_samples)
                 for _ in range(workers)
                 for s in range(0, clips, chunk)
             ]

@@ -419,6 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="render throughput, match latency, match quality on every kind of target, the live server, "
         "or the quantisation error of 16/32/64-class grids",
     )
+    bench.add_argument("--synth", default="original", help="'render' and 'grid': the synth measured")
     bench.add_argument("--model", type=Path, help="ONNX model for 'match' (default: the shipped model)")
     bench.add_argument("--runs", type=_int_at_least(10), default=1000, help="clips timed one by one for 'match'")
     bench.add_argument("--clips", type=_int_at_least(16), default=1024, help="clips per timed run")

@@ -357,6 +357,10 @@ def bench(args: argparse.Namespace) -> int:
 
     from inversynth.bench import bench_inference, bench_render
 
+    if args.what in ("live", "matching", "match") and args.synth != "original":
+        raise InversynthError(
+            f"bench {args.what} measures the original synth with its shipped model; use render or grid"
+        )
     if args.what == "live":
         return _bench_live(args)
     if args.what == "matching":
@@ -364,7 +368,7 @@ def bench(args: argparse.Namespace) -> int:
     if args.what == "grid":
         from inversynth.bench import bench_grid
 
-        grid = bench_grid(clips=args.targets, seed=args.seed)
+        grid = bench_grid(clips=args.targets, seed=args.seed, synth=args.synth)
         if args.json:
             print(json.dumps(grid, indent=2))
             return 0
@@ -388,7 +392,7 @@ def bench(args: argparse.Namespace) -> int:
                 f"mean {latency['mean_ms']:.2f} ms (preprocessing + onnxruntime)"
             )
         return 0
-    results = bench_render(clips=args.clips, repeats=args.repeats, workers=args.workers)
+    results = bench_render(clips=args.clips, repeats=args.repeats, workers=args.workers, synth=args.synth)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -229,3 +229,29 @@ def test_bench_grid_measures_the_quantisation_error_of_each_grid():
     grid = json.loads(result.stdout)
     means = [grid[f"{n}_classes"]["lsd_mean_db"] for n in (16, 32, 64)]
     assert means[0] > means[1] > means[2] > 0  # a finer grid lands closer to a sound between classes
+
+
+def test_every_command_takes_the_paper_synth(tmp_path):
+    """render, dataset, train, export, evaluate, match and bench: the paper's synth goes through each."""
+    assert run_cli("render", "--synth", "paper", "-o", str(tmp_path / "note.wav")).returncode == 0
+    data = tmp_path / "data"
+    made = run_cli("dataset", "--synth", "paper", "--size", "64", "--shard-size", "32", "--out", str(data))
+    assert made.returncode == 0, made.stderr
+    run = tmp_path / "run"
+    trained = run_cli(
+        "train", "--synth", "paper", "--model", "conv6xl", "--data", str(data), "--out", str(run),
+        "--epochs", "1", "--batch-size", "16", "--val-clips", "16",
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    model = tmp_path / "paper.onnx"
+    assert run_cli("export", str(run), "-o", str(model)).returncode == 0
+    report = json.loads(run_cli("evaluate", str(model), "--data", str(data), "--json").stdout)
+    assert report["synth"] == "paper" and len(report["figures"]["conv6xl"]["params"]) == 23
+    matched = run_cli("match", str(tmp_path / "note.wav"), "--synth", "paper", "--model", str(model), "--json")
+    assert matched.returncode == 0 and len(json.loads(matched.stdout.splitlines()[0])["params"]) == 23
+    unshipped = run_cli("match", str(tmp_path / "note.wav"), "--synth", "paper")
+    assert unshipped.returncode == 2 and "no model is shipped for synth 'paper'" in unshipped.stderr
+    bench = run_cli(
+        "bench", "render", "--synth", "paper", "--clips", "16", "--repeats", "1", "--workers", "2", "--json"
+    )
+    assert bench.returncode == 0 and json.loads(bench.stdout)["synth"] == "paper"

@@ -2,7 +2,9 @@
 
 A synth module defines ``SPEC`` (a SynthSpec, numpy only) and ``VOICE`` (its
 Voice subclass), and may define ``audible(values, clip_seconds)`` saying which
-parameters can be heard in a clip (evaluation reports accuracy there too).
+parameters can be heard in a clip (evaluation reports accuracy there too) and
+``reference(params, n_samples, sample_rate)``, an independent numpy rendering
+(parity tests, the render benchmark's baseline).
 Adding a synth means adding one such module; nothing else lists synths.
 """
 
@@ -70,3 +72,8 @@ def audible(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
         if name in heard:
             mask[:, j] = heard[name]
     return mask
+
+
+def reference(name: str) -> Callable[[Mapping[str, float], int, int], np.ndarray] | None:
+    """Synth ``name``'s independent numpy rendering, if it has one."""
+    return getattr(_module(name), "reference", None)

@@ -125,3 +125,9 @@ def audible(values: Mapping[str, np.ndarray], clip_seconds: float) -> dict[str, 
 
 
 VOICE = OriginalVoice
+
+
+def reference(params: Mapping[str, float], n_samples: int, sample_rate: int) -> np.ndarray:
+    from inversynth.engine.reference import render_original
+
+    return render_original(params, n_samples, sample_rate)

@@ -202,3 +202,9 @@ class PaperVoice(Voice):
 
 
 VOICE = PaperVoice
+
+
+def reference(params: Mapping[str, float], n_samples: int, sample_rate: int) -> Any:
+    from inversynth.engine.reference import render_paper
+
+    return render_paper(params, n_samples, sample_rate, NOTE_SECONDS)
