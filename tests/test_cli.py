@@ -249,9 +249,17 @@ def test_every_command_takes_the_paper_synth(tmp_path):
     assert report["synth"] == "paper" and len(report["figures"]["conv6xl"]["params"]) == 23
     matched = run_cli("match", str(tmp_path / "note.wav"), "--synth", "paper", "--model", str(model), "--json")
     assert matched.returncode == 0 and len(json.loads(matched.stdout.splitlines()[0])["params"]) == 23
-    unshipped = run_cli("match", str(tmp_path / "note.wav"), "--synth", "paper")
-    assert unshipped.returncode == 2 and "no model is shipped for synth 'paper'" in unshipped.stderr
+    shipped = run_cli("match", str(tmp_path / "note.wav"), "--synth", "paper", "--json")  # models/paper-*.onnx
+    assert shipped.returncode == 0 and len(json.loads(shipped.stdout.splitlines()[0])["params"]) == 23
     bench = run_cli(
         "bench", "render", "--synth", "paper", "--clips", "16", "--repeats", "1", "--workers", "2", "--json"
     )
     assert bench.returncode == 0 and json.loads(bench.stdout)["synth"] == "paper"
+
+
+def test_a_synth_without_a_shipped_model_is_said_in_one_line(tmp_path, monkeypatch):
+    from inversynth.bridge import inference
+
+    monkeypatch.setattr(inference, "SHIPPED", tmp_path)
+    with pytest.raises(inference.ModelFileError, match="no model is shipped for synth 'paper'"):
+        inference.shipped_model("paper")
