@@ -28,8 +28,14 @@ from inversynth.errors import SpecError
 MAP_FORMAT = "inversynth-midi-map"
 MAP_VERSION = 2  # 2: modulation routes
 ALL_SOUND_OFF, RESET_CONTROLLERS, ALL_NOTES_OFF, MONO_ON, POLY_ON = 120, 121, 123, 126, 127
-# Mod wheel, portamento time, data entry, pedals 64..67, RPN select: read by the performer.
-PERFORMANCE = frozenset({1, 5, 6, 38, 64, 65, 66, 67, 100, 101})
+MOD_WHEEL, PORTAMENTO_TIME, DATA_ENTRY, DATA_ENTRY_LSB = 1, 5, 6, 38
+SUSTAIN, PORTAMENTO, SOSTENUTO, SOFT = 64, 65, 66, 67
+SLIDE = 74  # MPE: a member channel's third dimension (bindable on other channels)
+RPN_LSB, RPN_MSB = 100, 101
+# What the performer reads itself: never bound to a parameter.
+PERFORMANCE = frozenset(
+    {MOD_WHEEL, PORTAMENTO_TIME, DATA_ENTRY, DATA_ENTRY_LSB, SUSTAIN, PORTAMENTO, SOSTENUTO, SOFT, RPN_LSB, RPN_MSB}
+)
 RESERVED = PERFORMANCE | frozenset(range(120, 128))  # and the channel mode messages
 
 

@@ -22,15 +22,29 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from inversynth.bridge.midi_map import ALL_NOTES_OFF, ALL_SOUND_OFF, MONO_ON, POLY_ON, RESET_CONTROLLERS
+from inversynth.bridge.midi_map import (
+    ALL_NOTES_OFF,
+    ALL_SOUND_OFF,
+    DATA_ENTRY,
+    MOD_WHEEL,
+    MONO_ON,
+    POLY_ON,
+    PORTAMENTO,
+    PORTAMENTO_TIME,
+    RESET_CONTROLLERS,
+    RPN_LSB,
+    RPN_MSB,
+    SLIDE,
+    SOFT,
+    SOSTENUTO,
+    SUSTAIN,
+)
 from inversynth.bridge.session import Session
+from inversynth.engine.live import BEND
+from inversynth.engine.spec import NOTE_SOURCES
 from inversynth.errors import SpecError
 
 PITCH_WHEEL_RANGE = 8192
-MOD_WHEEL, PORTAMENTO_TIME, DATA_ENTRY = 1, 5, 6
-SUSTAIN, PORTAMENTO, SOSTENUTO, SOFT = 64, 65, 66, 67
-SLIDE = 74  # MPE: a member channel's third dimension
-RPN_LSB, RPN_MSB = 100, 101
 RPN_BEND_RANGE, RPN_MPE_CONFIGURATION = (0, 0), (0, 6)
 SOFT_PEDAL = 2.0 / 3.0  # velocity scale while the soft pedal is down
 MAX_GLIDE_CC = 2.0  # seconds of portamento at CC 5 = 127 (quadratic: fine control of short glides)
@@ -59,7 +73,7 @@ class MemberChannel:
     slide: float = 0.0
 
     def expression(self) -> dict[str, float]:
-        return {"bend": 2.0 ** (self.bend / 12.0), "note_pressure": self.pressure, "slide": self.slide}
+        return {BEND: 2.0 ** (self.bend / 12.0), **dict(zip(NOTE_SOURCES, (self.pressure, self.slide), strict=True))}
 
 
 @dataclass
@@ -253,7 +267,7 @@ class Performer:
             self.members[channel] = MemberChannel()
             key = self._key(channel, 0)
             self.synth.note_bend(key, 0.0)
-            for name in ("note_pressure", "slide"):
+            for name in NOTE_SOURCES:
                 self.synth.note_source(key, name, 0.0)
         else:
             self.ignore(f"member cc{cc}", f"CC {cc} on an MPE member channel is not used")

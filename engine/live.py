@@ -312,9 +312,7 @@ class LiveSynth:
         state = self._states[index]
         state.key, state.note, state.expression = key, note, expression
         state.started, state.begun = next(self._clock), time.monotonic()
-        glide = self._glide if self._mono else 0.0
-        if self._mono and gated:
-            self._mono_keys = [*(k for k in self._mono_keys if k.key != key), MonoKey(key, note, expression)]
+        glide = self._glide if self._mono else 0.0  # a mono key's place in the stack: _legato
         length = self.voices[index].play(self._pitch(state), gain, gated, seconds, glide)
         self._modulate(index, 0.0)
         state.free_at = math.inf if gated else state.begun + length
