@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--loss", choices=("ce", "bce"), default="ce", help="ce per parameter, or the original's bce")
     trainer.add_argument("--val-clips", type=_int_at_least(1), default=2000, help="last clips held for validation")
     trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips")
+    trainer.add_argument("--init", type=Path, metavar="RUN", help="start from RUN's best weights (fine-tuning)")
 
     exporter = _command(
         commands,

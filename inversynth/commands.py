@@ -116,6 +116,7 @@ def train(args: argparse.Namespace) -> int:
         loss=args.loss,
         val_clips=args.val_clips,
         max_clips=args.max_clips,
+        init=str(args.init) if args.init else None,
     )
     columns = (
         TextColumn("[bold]epoch {task.fields[epoch]}"),

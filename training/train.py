@@ -50,6 +50,7 @@ class TrainConfig:
     loss: str = "ce"  # "ce": softmax per parameter; "bce": the original's sigmoids over one-hot labels
     val_clips: int = 2000
     max_clips: int | None = None  # train on the first N clips only (shorter schedules)
+    init: str | None = None  # start from this run's best weights (fine-tuning); optimizer and schedule start fresh
     data_info: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -210,9 +211,12 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
         done = {key: state["scheduler"][key] for key in ("last_epoch", "_step_count")}
         scheduler.load_state_dict({**scheduler.state_dict(), **done})
         start_epoch, best = state["epoch"], state["best_val_loss"]
-    elif group.main:
-        ensure_folder(run)
-        atomic_write_text(run / "config.json", json.dumps(asdict(config), indent=2) + "\n")
+    else:
+        if config.init:
+            model.load_state_dict(_init_weights(Path(config.init), config, data.spec))
+        if group.main:
+            ensure_folder(run)
+            atomic_write_text(run / "config.json", json.dumps(asdict(config), indent=2) + "\n")
 
     wrapped: nn.Module = model
     if group.world > 1:
@@ -286,6 +290,20 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
         if group.world > 1:
             dist.barrier()
     return record if group.main else {}
+
+
+def _init_weights(run: Path, config: TrainConfig, spec: SynthSpec) -> dict[str, torch.Tensor]:
+    """The best weights of run ``run``, refused unless that run trained the same model for the same spec."""
+    source = TrainConfig.load(run)
+    if source.model != config.model or run_spec(source).fingerprint() != spec.fingerprint():
+        raise ModelError(
+            f"--init {run} trained '{source.model}' for '{source.synth}' {run_spec(source).fingerprint()}; "
+            f"this run needs '{config.model}' for '{config.synth}' {spec.fingerprint()}"
+        )
+    try:
+        return torch.load(run / "best.pt", map_location=config.device, weights_only=True)["model"]
+    except (OSError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"--init {run}: no readable best.pt ({exc})") from None
 
 
 def run_spec(config: TrainConfig) -> SynthSpec:

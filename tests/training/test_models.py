@@ -108,6 +108,23 @@ def test_train_writes_a_resumable_run(trained_run, small_dataset, tmp_path):
     assert [h["epoch"] for h in history] == [1, 2]
 
 
+def test_init_starts_from_another_runs_weights(trained_run, small_dataset, tmp_path):
+    from inversynth.training.train import load_trained
+
+    source, _ = load_trained(trained_run)
+    config = json.loads((trained_run / "config.json").read_text())
+    fine = tmp_path / "fine"
+    # lr 0: the one-cycle schedule never moves the weights (batch-norm statistics still follow the data)
+    train(TrainConfig(**{**config, "out": str(fine), "init": str(trained_run), "lr": 0.0, "data_info": {}}))
+    tuned, tuned_config = load_trained(fine)
+    assert tuned_config.init == str(trained_run)
+    tuned_weights = dict(tuned.named_parameters())
+    for name, tensor in source.named_parameters():
+        assert torch.equal(tensor, tuned_weights[name]), name
+    with pytest.raises(ModelError, match="--init .* trained 'fmnet' for 'original' .*; this run needs 'conv6xl'"):
+        train(TrainConfig(**{**config, "model": "conv6xl", "out": str(tmp_path / "other"), "init": str(trained_run)}))
+
+
 def test_a_run_of_another_model_is_not_overwritten(trained_run, small_dataset):
     with pytest.raises(ModelError, match="holds a run of model 'fmnet'"):
         train(
