@@ -250,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--no-baselines", action="store_true", help="skip the median-class and random-patch floors")
     evaluator.add_argument("--refine", action="store_true", help="also refine the first --refine-clips clips")
     evaluator.add_argument("--refine-clips", type=_int_at_least(1), default=200, help="clips refined (default 200)")
+    evaluator.add_argument(
+        "--refine-renders", type=_int_at_least(1), default=400, help="renders per refined clip, whatever time they take"
+    )
 
     calibrator = _command(
         commands,

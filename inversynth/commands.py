@@ -173,6 +173,7 @@ def evaluate(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         refine=args.refine,
         refine_clips=args.refine_clips,
+        refine_renders=args.refine_renders,
     )
     if args.json:
         print(json.dumps(report, indent=2))

@@ -14,6 +14,8 @@ within 25 cents.
 
 from __future__ import annotations
 
+import math
+
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,17 +136,23 @@ def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.n
     }
 
 
-def _refined(model: Path, data: Dataset, target: np.ndarray, count: int) -> dict:
-    """Audio and pitch figures of the refined matches of the first ``count`` clips, with their wall time."""
+def _refined(model: Path, data: Dataset, target: np.ndarray, count: int, renders: int) -> dict:
+    """Audio and pitch figures of the refined matches of the first ``count`` clips, with their wall time.
+
+    Each search is bounded by ``renders`` alone, not by the clock: the figures do not depend on the
+    machine or its load.
+    """
     from inversynth.bridge.audio_input import Note
     from inversynth.bridge.inference import Estimator
     from inversynth.bridge.match import MatchOptions, estimate_notes, refine_match
+    from inversynth.bridge.refine import Budget
 
     estimator = Estimator(model)
     spec = data.spec
     notes = [Note(clip, 0.0, spec.clip_seconds) for clip in target[:count]]
     matches = estimate_notes(estimator, notes, [f"clip {i}" for i in range(count)], MatchOptions())
-    refined = [refine_match(estimator, m) for m in matches]
+    budget = Budget(ms=math.inf, renders=renders)
+    refined = [refine_match(estimator, m, budget) for m in matches]
     values = np.array([spec.to_array(m.patch) for m in refined])
     ms = np.array([m.refinement.elapsed_ms for m in refined if m.refinement is not None])
     network = np.array([m.network_distance_db for m in refined])
@@ -165,6 +173,7 @@ def evaluate(
     batch_size: int = 256,
     refine: bool = False,
     refine_clips: int = 200,
+    refine_renders: int = 400,
 ) -> dict:
     """All figures for ``model`` (ONNX file or training run folder) on ``data_dir``."""
     from inversynth.bridge.inference import Estimate
@@ -189,7 +198,7 @@ def evaluate(
         "expected": _audio(spec, estimate.expected, target, data.values[:count], default_workers()),
     }
     if refine:
-        decodings["refined"] = _refined(Path(model), data, target, min(refine_clips, count))
+        decodings["refined"] = _refined(Path(model), data, target, min(refine_clips, count), refine_renders)
     report = {
         "model": str(model),
         "model_name": model_name,

@@ -77,3 +77,15 @@ def test_evaluate_tables_never_cut_a_number_in_80_columns(exported_model, small_
     assert "sustain_level" in result.stdout  # parameter names whole too
     c_row = next(cells for cells in rows if cells[1].strip() == "C")
     assert all(float(cell) >= 0 for cell in c_row[2:-1])  # every figure whole: it parses as a number
+
+
+def test_refined_figures_are_bounded_by_renders_and_never_worse(exported_model, small_dataset):
+    from inversynth.training.evaluate import evaluate
+
+    report = evaluate(exported_model, small_dataset, max_clips=8, baselines=False, refine=True, refine_renders=64)
+    refined, start = report["decodings"]["refined"], report["decodings"]["expected"]
+    assert refined["clips"] == 8
+    assert refined["renders_per_match"]["mean"] <= 64  # the start candidates count too
+    assert refined["renders_per_match"]["mean"] > 16  # it searched: more than the start candidates and one generation
+    lsd = "log_spectral_distance_db"
+    assert refined["audio"][lsd]["mean"] <= start["audio"][lsd]["mean"] + 0.05
