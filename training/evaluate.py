@@ -15,7 +15,6 @@ within 25 cents.
 from __future__ import annotations
 
 import math
-
 import time
 from collections.abc import Callable
 from pathlib import Path

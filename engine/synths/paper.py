@@ -201,6 +201,20 @@ class PaperVoice(Voice):
         return [Segment(self.patch["r"], level, 0.0)]
 
 
+def audible(values: Mapping[str, Any], clip_seconds: float) -> dict[str, Any]:
+    """Which parameters can be heard in each clip (arrays of real values in, bool arrays out).
+
+    A rate v_w only with some modulation (B_w > 0); decay and sustain only if the attack ends before
+    the note is released, decay only towards a sustain below full level. The others always count.
+    """
+    decay_starts = values["a"] < min(NOTE_SECONDS, clip_seconds)
+    return {
+        **{f"v_{wave}": values[f"B_{wave}"] > 0 for wave in WAVES},
+        "d": decay_starts & (values["s"] < 1),
+        "s": decay_starts,
+    }
+
+
 VOICE = PaperVoice
 
 

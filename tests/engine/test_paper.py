@@ -53,6 +53,20 @@ def _away_from_gate_edges(f_gate: float) -> np.ndarray:
     return ~near
 
 
+def test_what_a_clip_lets_be_heard():
+    from inversynth.engine.synths import audible
+
+    rows = np.array([SPEC.to_array({**SPEC.defaults(), **row}) for row in (
+        {"B_saw": 0.0, "a": 0.2, "s": 0.5},  # no modulation: v_saw unheard
+        {"B_saw": 300.0, "a": 0.6, "s": 0.5},  # the note is released during the attack: no decay, no sustain
+        {"B_saw": 300.0, "a": 0.2, "s": 1.0},  # a decay towards full level is flat
+    )])  # fmt: skip
+    mask = dict(zip(SPEC.names, audible(SPEC, rows).T, strict=True))
+    assert mask["v_saw"].tolist() == [False, True, True]
+    assert mask["d"].tolist() == [True, False, False] and mask["s"].tolist() == [True, False, True]
+    assert mask["f_saw"].all() and mask["r"].all()
+
+
 def test_the_voice_matches_the_formulas(rng):
     """pyo (float32) against numpy (float64), away from the gate's edges. Phase modulation is held to
     B <= 100 rad here: at the paper's largest indices (1500 rad at 30 Hz, a 45 kHz swing) the float32

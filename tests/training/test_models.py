@@ -121,7 +121,7 @@ def test_init_starts_from_another_runs_weights(trained_run, small_dataset, tmp_p
     tuned_weights = dict(tuned.named_parameters())
     for name, tensor in source.named_parameters():
         assert torch.equal(tensor, tuned_weights[name]), name
-    with pytest.raises(ModelError, match="--init .* trained 'fmnet' for 'original' .*; this run needs 'conv6xl'"):
+    with pytest.raises(ModelError, match=r"--init .* trained 'fmnet' for 'original' .*; this run needs 'conv6xl'"):
         train(TrainConfig(**{**config, "model": "conv6xl", "out": str(tmp_path / "other"), "init": str(trained_run)}))
 
 
