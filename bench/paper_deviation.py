@@ -1,0 +1,70 @@
+"""Which of the paper synth's oscillator parameters a model can read, by how far each oscillator's
+phase modulation sweeps it: mean percentile rank per frequency deviation B_w * v_w.
+
+The paper's formula makes B_w a phase-modulation index (up to 1500) at rates v_w up to 30 Hz, so an
+oscillator's instantaneous frequency swings by up to 45 kHz around f_w; past a few kHz its pitch is
+no longer in the sound. This splits a model's figures by that swing.
+
+    python bench/paper_deviation.py MODEL.onnx DATA_DIR [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from rich.table import Table
+
+from inversynth.bridge.inference import Estimator
+from inversynth.console import print_table
+from inversynth.engine.synths.paper import WAVES
+from inversynth.training.dataset import Dataset
+from inversynth.training.evaluate import class_scores
+from inversynth.training.metrics import true_class_rank
+
+BUCKETS_HZ = ((0.0, 1.0), (1.0, 500.0), (500.0, 3000.0), (3000.0, np.inf))  # B = 0 first
+
+
+def mpr_by_deviation(model: Path, data_dir: Path, batch: int = 250) -> dict[str, dict[str, object]]:
+    """Per oscillator parameter: MPR over all clips and per deviation bucket, with clip counts."""
+    data = Dataset(data_dir)
+    spec, estimator = data.spec, Estimator(model)
+    audio = data.audio_batch(np.arange(len(data)))
+    probabilities = np.concatenate([estimator.probabilities(audio[s : s + batch]) for s in range(0, len(audio), batch)])
+    ranks = true_class_rank(class_scores(spec, probabilities), data.labels[: len(audio)].astype(np.int64))
+    values, names = data.values[: len(audio)], spec.names
+    report: dict[str, dict[str, object]] = {}
+    for wave in WAVES:
+        deviation = values[:, names.index(f"B_{wave}")] * values[:, names.index(f"v_{wave}")]
+        masks = [(deviation >= lo) & (deviation < hi) for lo, hi in BUCKETS_HZ]
+        for prefix in ("f", "A", "B", "v"):
+            j = names.index(f"{prefix}_{wave}")
+            top = spec.params[j].n_classes - 1
+            mpr = [100 * (1 - ranks[m, j].mean() / top) for m in [np.ones_like(masks[0]), *masks]]
+            report[f"{prefix}_{wave}"] = {"mpr": mpr, "clips": [int(m.sum()) for m in masks]}
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    report = mpr_by_deviation(args.model, args.data)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title="MPR by each oscillator's frequency deviation B*v (its clips in brackets)")
+    for head in ("parameter", "all", *(f"{lo:g}..{hi:g} Hz" for lo, hi in BUCKETS_HZ)):
+        table.add_column(head, justify="left" if head == "parameter" else "right")
+    for name, entry in report.items():
+        cells = [f"{m:.1f} ({c})" for m, c in zip(entry["mpr"][1:], entry["clips"], strict=True)]
+        table.add_row(name, f"{entry['mpr'][0]:.1f}", *cells)
+    print_table(table)
+
+
+if __name__ == "__main__":
+    main()
