@@ -212,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.train,
     )
     trainer.add_argument("--synth", default="original")
-    trainer.add_argument("--model", default="fmnet", help="fmnet (ours), conv6xl or e2e")
+    trainer.add_argument(
+        "--model",
+        default="fmnet",
+        help="fmnet (ours); conv6xl, e2e (the original project's); conv6xl-paper, e2e-paper (the paper's)",
+    )
     trainer.add_argument("--data", type=Path, required=True, help="dataset folder")
     trainer.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, config, history)")
     trainer.add_argument("--epochs", type=_int_at_least(1), default=8)

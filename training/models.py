@@ -6,8 +6,9 @@ inside the model so the exported ONNX file needs nothing but audio. The heads
 come from the spec: ``n_bins`` logits per parameter, evenly spaced over its
 normalised range (a smaller head is padded with logits no softmax picks).
 
-* ``e2e`` and ``conv6xl``: the original Keras project's models, as faithful as
-  the paper (arXiv 1812.06349) and the original project's README allow, for comparison.
+* ``e2e`` and ``conv6xl``: the original Keras project's models, as its code built them;
+  ``e2e-paper`` and ``conv6xl-paper``: the same models as the paper (arXiv 1812.06349)
+  describes them (3x3 last layers; the paper's E2E has ReLUs and a 64 x 257 map).
 * ``fmnet``: ours. Four cheap views of the clip — a log-frequency STFT image,
   the whole clip's line spectrum on a log-frequency axis, a fine energy contour
   and a centroid track with its modulation spectrum — joined before the heads
@@ -16,8 +17,10 @@ normalised range (a smaller head is padded with logits no softmax picks).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -74,31 +77,51 @@ class StftMagnitude(nn.Module):
         return spec.abs()[:, : self.bins, :]
 
 
-def _conv2d(c_in: int, c_out: int, kernel: tuple[int, int], stride: tuple[int, int], relu: bool) -> nn.Module:
-    padding = (kernel[0] // 2, kernel[1] // 2)  # Keras 'same'
-    conv = nn.Conv2d(c_in, c_out, kernel, stride, padding)
-    return nn.Sequential(conv, nn.ReLU()) if relu else conv
+Layer = tuple[int, tuple[int, int], tuple[int, int]]  # filters, kernel, stride of one 2-D convolution
+
+# The six-layer stacks as the original Keras project built them, and as the paper describes them
+# (arXiv 1812.06349; ../shared/seed/SYNTH_FACTS.md): the project's last two layers are 1x1.
+CONV6XL_ORIGINAL: tuple[Layer, ...] = (
+    (64, (3, 3), (2, 2)), (128, (3, 3), (2, 2)), (128, (3, 4), (2, 3)),
+    (128, (3, 3), (2, 2)), (256, (1, 1), (2, 2)), (256, (1, 1), (1, 2)),
+)  # fmt: skip
+CONV6XL_PAPER: tuple[Layer, ...] = (*CONV6XL_ORIGINAL[:4], (256, (3, 3), (2, 2)), (256, (3, 3), (1, 2)))
+CONV6_ORIGINAL: tuple[Layer, ...] = (
+    (32, (3, 3), (2, 2)), (71, (3, 3), (2, 2)), (128, (3, 4), (2, 3)),
+    (128, (3, 3), (2, 2)), (128, (1, 1), (2, 2)), (128, (1, 1), (1, 2)),
+)  # fmt: skip
+CONV6_PAPER: tuple[Layer, ...] = (*CONV6_ORIGINAL[:4], (128, (3, 3), (2, 2)), (128, (3, 3), (1, 2)))
+
+
+def _conv_stack(layers: tuple[Layer, ...], relu: bool) -> nn.Sequential:
+    """2-D convolutions with Keras 'same' padding, each followed by a ReLU if ``relu``."""
+    modules: list[nn.Module] = []
+    channels = 1
+    for filters, kernel, stride in layers:
+        modules.append(nn.Conv2d(channels, filters, kernel, stride, (kernel[0] // 2, kernel[1] // 2)))
+        if relu:
+            modules.append(nn.ReLU())
+        channels = filters
+    return nn.Sequential(*modules)
+
+
+def _dense(flat: int) -> nn.Module:
+    """Flatten and FC-512 with ReLU: how every Keras-lineage model ends before its heads."""
+    return nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.ReLU())
 
 
 class Conv6XL(nn.Module):
-    """The original project's CONV6XL on a dB STFT (n_fft 512, hop 256), ReLU convolutions (the paper's C)."""
+    """CONV6XL on a dB STFT (n_fft 512, hop 256) with ReLU convolutions: the original project's layers,
+    or the paper's (``CONV6XL_PAPER``)."""
 
-    def __init__(self, spec: SynthSpec) -> None:
+    def __init__(self, spec: SynthSpec, layers: tuple[Layer, ...] = CONV6XL_ORIGINAL) -> None:
         super().__init__()
         self.stft = StftMagnitude(512, 256)
-        layers = [
-            (1, 64, (3, 3), (2, 2)),
-            (64, 128, (3, 3), (2, 2)),
-            (128, 128, (3, 4), (2, 3)),
-            (128, 128, (3, 3), (2, 2)),
-            (128, 256, (1, 1), (2, 2)),
-            (256, 256, (1, 1), (1, 2)),
-        ]
-        self.convs = nn.Sequential(*(_conv2d(*layer, relu=True) for layer in layers))
+        self.convs = _conv_stack(layers, relu=True)
         frames = spec.clip_samples // 256 + 1
         with torch.no_grad():
             flat = self.convs(torch.zeros(1, 1, 257, frames)).numel()
-        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.ReLU())
+        self.dense = _dense(flat)
         self.heads = Heads(512, spec)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -107,26 +130,32 @@ class Conv6XL(nn.Module):
 
 
 class E2E(nn.Module):
-    """The original project's end-to-end model on raw audio; no activations between convolutions (its last version)."""
+    """The end-to-end model on raw audio: four strided 1-D convolutions into a [frames x 257] map, then
+    Conv6's six layers.
 
-    def __init__(self, spec: SynthSpec) -> None:
+    ``paper=False``: the original project's last version ('valid' 1-D convolutions, 61 frames for 16384
+    samples, no activations anywhere). ``paper=True``: the paper's (a 64 x 257 map, so 'same' padding;
+    every convolution a ReLU convolution, and Conv6's last two layers 3x3).
+    """
+
+    FRONT = ((96, 64), (96, 32), (128, 16), (257, 8))  # filters, kernel; stride 4 each
+
+    def __init__(self, spec: SynthSpec, paper: bool = False) -> None:
         super().__init__()
-        self.front = nn.Sequential(
-            nn.Conv1d(1, 96, 64, 4), nn.Conv1d(96, 96, 32, 4), nn.Conv1d(96, 128, 16, 4), nn.Conv1d(128, 257, 8, 4)
-        )
-        layers = [
-            (1, 32, (3, 3), (2, 2)),
-            (32, 71, (3, 3), (2, 2)),
-            (71, 128, (3, 4), (2, 3)),
-            (128, 128, (3, 3), (2, 2)),
-            (128, 128, (1, 1), (2, 2)),
-            (128, 128, (1, 1), (1, 2)),
-        ]
-        self.convs = nn.Sequential(*(_conv2d(*layer, relu=False) for layer in layers))
+        front: list[nn.Module] = []
+        channels = 1
+        for filters, kernel in self.FRONT:
+            padding = (kernel - 4 + 1) // 2 if paper else 0  # 'same' for stride 4: ceil(n / 4) frames
+            front.append(nn.Conv1d(channels, filters, kernel, 4, padding))
+            if paper:
+                front.append(nn.ReLU())
+            channels = filters
+        self.front = nn.Sequential(*front)
+        self.convs = _conv_stack(CONV6_PAPER if paper else CONV6_ORIGINAL, relu=paper)
         with torch.no_grad():
             frames = self.front(torch.zeros(1, 1, spec.clip_samples)).shape[-1]
             flat = self.convs(torch.zeros(1, 1, frames, 257)).numel()
-        self.dense = nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.ReLU())
+        self.dense = _dense(flat)
         self.heads = Heads(512, spec)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
@@ -236,7 +265,13 @@ class FMNet(nn.Module):
         return self.heads(self.trunk(torch.cat([image, lines, contour, modulation], dim=1)))
 
 
-MODELS: dict[str, type[nn.Module]] = {"e2e": E2E, "conv6xl": Conv6XL, "fmnet": FMNet}
+MODELS: dict[str, Callable[[SynthSpec], nn.Module]] = {
+    "fmnet": FMNet,
+    "conv6xl": Conv6XL,
+    "e2e": E2E,
+    "conv6xl-paper": functools.partial(Conv6XL, layers=CONV6XL_PAPER),
+    "e2e-paper": functools.partial(E2E, paper=True),
+}
 
 
 def build_model(name: str, spec: SynthSpec) -> nn.Module:

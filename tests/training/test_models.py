@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from inversynth.engine.spec import Param, SynthSpec, linear_classes
+from inversynth.engine.synths import get_spec
 from inversynth.training.models import MODELS, ModelError, build_model
 from inversynth.training.train import TrainConfig, batches, loss_fn, train
 from tests.helpers import free_port, run_cli
@@ -29,6 +30,18 @@ def test_heads_follow_the_spec(spec, name):
         assert torch.all(logits[:, j, p.n_bins :] < -1e3) and torch.all(logits[:, j, : p.n_bins] > -1e3)
 
 
+def test_the_papers_models_are_its_description():
+    paper = get_spec("paper")
+    e2e = build_model("e2e-paper", paper)
+    assert e2e.front(torch.zeros(1, 1, paper.clip_samples)).shape == (1, 257, 64)  # the paper's 64 x 257 map
+    assert build_model("e2e", paper).front(torch.zeros(1, 1, paper.clip_samples)).shape == (1, 257, 61)  # 'valid'
+    for name, last in (("conv6xl-paper", 256), ("e2e-paper", 128)):
+        convs = [m for m in build_model(name, paper).convs if isinstance(m, torch.nn.Conv2d)]
+        assert [c.kernel_size for c in convs[-2:]] == [(3, 3), (3, 3)] and convs[-1].out_channels == last
+    assert sum(isinstance(m, torch.nn.ReLU) for m in e2e.modules()) == 4 + 6 + 1  # every convolution, and FC-512
+    assert not any(isinstance(m, torch.nn.ReLU) for m in build_model("e2e", paper).convs)
+
+
 def test_heads_follow_another_spec():
     params = tuple(Param(f"p{i}", "", 0.0, 1.0, linear_classes(0, 1, 8), 0.0, "test") for i in range(3))
     other = SynthSpec("tiny", 1, "test", 8000, 0.5, params)
@@ -37,7 +50,8 @@ def test_heads_follow_another_spec():
 
 
 def test_unknown_model_and_loss_are_refused(spec):
-    with pytest.raises(ModelError, match="unknown model 'resnet'; known: e2e, conv6xl, fmnet"):
+    known = "fmnet, conv6xl, e2e, conv6xl-paper, e2e-paper"
+    with pytest.raises(ModelError, match=f"unknown model 'resnet'; known: {known}"):
         build_model("resnet", spec)
     with pytest.raises(ModelError, match="unknown loss 'mse'"):
         loss_fn("mse")
