@@ -217,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="fmnet",
         help="fmnet (ours); conv6xl, e2e (the original project's); conv6xl-paper, e2e-paper (the paper's)",
     )
-    trainer.add_argument("--data", type=Path, required=True, help="dataset folder")
+    trainer.add_argument(
+        "--data", type=Path, nargs="+", required=True, help="dataset folders (one synth and variant), read as one"
+    )
     trainer.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, config, history)")
     trainer.add_argument("--epochs", type=_int_at_least(1), default=8)
     trainer.add_argument("--batch-size", type=_int_at_least(1), default=64)
@@ -225,8 +227,10 @@ def build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--seed", type=_int_at_least(0), default=0)
     trainer.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     trainer.add_argument("--loss", choices=("ce", "bce"), default="ce", help="ce per parameter, or the original's bce")
-    trainer.add_argument("--val-clips", type=_int_at_least(1), default=2000, help="last clips held for validation")
-    trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips")
+    trainer.add_argument(
+        "--val-clips", type=_int_at_least(1), default=2000, help="last clips of each folder held for validation"
+    )
+    trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips of each folder")
     trainer.add_argument("--init", type=Path, metavar="RUN", help="start from RUN's best weights (fine-tuning)")
 
     exporter = _command(

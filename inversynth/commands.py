@@ -106,7 +106,7 @@ def train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         synth=args.synth,
         model=args.model,
-        data=str(args.data),
+        data=[str(folder) for folder in args.data],
         out=str(args.out),
         epochs=args.epochs,
         batch_size=args.batch_size,

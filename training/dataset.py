@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -317,3 +317,52 @@ class Dataset:
     def audio_batch(self, clips: np.ndarray) -> np.ndarray:
         """Several clips as float32 [len(clips), clip_samples]."""
         return np.stack([self.audio(int(c)) for c in clips])
+
+
+class TrainingSet:
+    """Datasets of one synth and spec variant read as one (clips of the second follow the first's), each
+    with its last ``val_clips`` held for validation and at most its first ``max_clips`` used."""
+
+    def __init__(self, folders: Sequence[Path], val_clips: int, max_clips: int | None = None) -> None:
+        self.parts = [Dataset(folder) for folder in folders]
+        self.spec = self.parts[0].spec
+        for part in self.parts[1:]:
+            if part.spec.fingerprint() != self.spec.fingerprint():
+                raise DatasetError(
+                    f"{part.folder} holds synth '{part.info.synth}' spec {part.spec.fingerprint()}, "
+                    f"{self.parts[0].folder} spec {self.spec.fingerprint()}: one training run reads one spec"
+                )
+        used = [min(len(part), max_clips or len(part)) for part in self.parts]
+        for part, count in zip(self.parts, used, strict=True):
+            if count <= val_clips:
+                raise DatasetError(
+                    f"{part.folder} has {count} clips; need more than the {val_clips} held for validation"
+                )
+        self.starts = np.cumsum([0, *(len(part) for part in self.parts)])
+        self.values = np.concatenate([part.values for part in self.parts])
+        ranges = [(start, start + count) for start, count in zip(self.starts, used, strict=False)]
+        self.train_clips = np.concatenate([np.arange(lo, hi - val_clips) for lo, hi in ranges])
+        self.val_clips = np.concatenate([np.arange(hi - val_clips, hi) for lo, hi in ranges])
+
+    def audio_batch(self, clips: np.ndarray) -> np.ndarray:
+        """Clips by their index in the joined set, as float32 [len(clips), clip_samples]."""
+        out = np.empty((len(clips), self.spec.clip_samples), dtype=np.float32)
+        part_of = np.searchsorted(self.starts, clips, side="right") - 1
+        for k, part in enumerate(self.parts):
+            mine = part_of == k
+            if mine.any():
+                out[mine] = part.audio_batch(np.asarray(clips)[mine] - self.starts[k])
+        return out
+
+    def describe(self) -> dict[str, object]:
+        """What a run records of its data: the spec variant and, per folder, what made it."""
+        return {
+            "spec_fingerprint": self.spec.fingerprint(),
+            "variant": self.parts[0].info.variant,
+            "sets": [
+                {key: getattr(p.info, key) for key in ("size", "seed", "draw", "captured")} | {"folder": str(p.folder)}
+                for p in self.parts
+            ],
+            "train_clips": len(self.train_clips),
+            "val_clips": len(self.val_clips),
+        }

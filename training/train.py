@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from inversynth.atomic import atomic_open, atomic_write_text, ensure_folder
 from inversynth.engine.spec import SynthSpec
-from inversynth.training.dataset import Dataset
+from inversynth.training.dataset import TrainingSet
 from inversynth.training.models import ModelError, build_model
 
 LOSSES = ("ce", "bce")
@@ -39,7 +39,7 @@ class TrainConfig:
 
     synth: str
     model: str
-    data: str
+    data: list[str]  # dataset folders of one spec, read as one
     out: str
     epochs: int = 8
     batch_size: int = 64
@@ -48,10 +48,14 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto": CUDA when present, else the CPU
     loss: str = "ce"  # "ce": softmax per parameter; "bce": the original's sigmoids over one-hot labels
-    val_clips: int = 2000
-    max_clips: int | None = None  # train on the first N clips only (shorter schedules)
+    val_clips: int = 2000  # the last clips of each folder, held for validation
+    max_clips: int | None = None  # train on the first N clips of each folder only (shorter schedules)
     init: str | None = None  # start from this run's best weights (fine-tuning); optimizer and schedule start fresh
     data_info: dict[str, object] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):  # one folder, as runs before several folders recorded it
+            self.data = [self.data]
 
     @classmethod
     def load(cls, run: Path) -> TrainConfig:
@@ -73,7 +77,7 @@ def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 
 def batches(
-    data: Dataset, clips: np.ndarray, batch_size: int, prefetch: int = 4
+    data: TrainingSet, clips: np.ndarray, batch_size: int, prefetch: int = 4
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(audio float32 [b, samples], two-hot targets [b, params, bins]) in ``clips`` order, read ahead by a thread."""
     slots: queue.Queue = queue.Queue(maxsize=prefetch)
@@ -137,7 +141,9 @@ def _save(path: Path, payload: dict) -> None:
         torch.save(payload, handle)
 
 
-def evaluate_loss(model: nn.Module, data: Dataset, clips: np.ndarray, loss: Callable, device: str) -> dict[str, object]:
+def evaluate_loss(
+    model: nn.Module, data: TrainingSet, clips: np.ndarray, loss: Callable, device: str
+) -> dict[str, object]:
     """Validation loss and per parameter the share of clips whose arg-max bin is a bin next to the truth."""
     model.eval()
     total, correct, count = 0.0, None, 0
@@ -173,24 +179,13 @@ def train(config: TrainConfig, progress: Callable[[dict[str, float]], None] | No
 
 
 def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[str, float]], None]) -> dict[str, object]:
-    data = Dataset(Path(config.data))
-    if data.info.synth != config.synth:
-        raise ModelError(f"{config.data} holds synth '{data.info.synth}', not '{config.synth}'")
     if config.loss not in LOSSES:
         raise ModelError(f"unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}")
-    usable = min(len(data), config.max_clips or len(data))
-    if usable <= config.val_clips:
-        raise ModelError(f"{config.data} has {usable} clips; need more than the {config.val_clips} held for validation")
-    train_clips = np.arange(usable - config.val_clips)
-    val_clips = np.arange(usable - config.val_clips, usable)
-    config.data_info = {
-        "size": data.info.size,
-        "seed": data.info.seed,
-        "spec_fingerprint": data.info.spec_fingerprint,
-        "variant": data.info.variant,
-        "train_clips": len(train_clips),
-        "val_clips": len(val_clips),
-    }
+    data = TrainingSet([Path(folder) for folder in config.data], config.val_clips, config.max_clips)
+    if data.spec.name != config.synth:
+        raise ModelError(f"{data.parts[0].folder} holds synth '{data.spec.name}', not '{config.synth}'")
+    train_clips, val_clips = data.train_clips, data.val_clips
+    config.data_info = data.describe()
 
     run = Path(config.out)
     torch.manual_seed(config.seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import signal
 import subprocess
 import sys
@@ -176,3 +177,39 @@ def test_shards_on_the_command_line(tmp_path):
     assert "16 clips (share 2/3 of 40)" in result.stdout
     bad = run_cli("dataset", "--size", "40", "--shards", "4/3", "--out", str(tmp_path / "e"))
     assert bad.returncode == 2 and "'4/3' is not I/N with 1 <= I <= N" in bad.stderr
+
+
+def test_several_folders_train_as_one(small_dataset, tmp_path):
+    from inversynth.training.dataset import TrainingSet
+    from inversynth.training.train import TrainConfig, train
+
+    other = tmp_path / "continuous"
+    build(other, plan("original", size=96, seed=8, shard_size=32, draw="continuous"), workers=1)
+    joined = TrainingSet([small_dataset, other], val_clips=16)
+    first, second = Dataset(small_dataset), Dataset(other)
+    assert len(joined.train_clips) == 384 + 80 and len(joined.val_clips) == 32
+    assert joined.val_clips.tolist() == [*range(384, 400), *range(480, 496)]  # the last 16 of each folder
+    picked = np.array([3, 401, 399, 495])
+    expected = np.stack([first.audio(3), second.audio(1), first.audio(399), second.audio(95)])
+    assert np.array_equal(joined.audio_batch(picked), expected)
+    assert np.array_equal(joined.values[picked], np.stack([first.values[3], second.values[1], first.values[399],
+                                                           second.values[95]]))  # fmt: skip
+    capped = TrainingSet([small_dataset, other], val_clips=16, max_clips=64)  # the first 64 of each folder
+    assert capped.train_clips.tolist() == [*range(48), *range(400, 448)]
+
+    record = train(TrainConfig(synth="original", model="fmnet", data=[str(small_dataset), str(other)],
+                               out=str(tmp_path / "run"), epochs=1, batch_size=32, val_clips=16))  # fmt: skip
+    assert record["steps_per_rank"] == math.ceil(464 / 32)
+    sets = TrainConfig.load(tmp_path / "run").data_info["sets"]
+    assert [(s["seed"], s["draw"]) for s in sets] == [(7, "grid"), (8, "continuous")]
+
+
+def test_folders_of_different_specs_do_not_train_together(small_dataset, tmp_path):
+    from inversynth.training.dataset import TrainingSet
+
+    variant = tmp_path / "variant"
+    build(variant, plan("original", size=64, seed=9, shard_size=32, variant={"classes": 24}), workers=1)
+    with pytest.raises(DatasetError, match="one training run reads one spec"):
+        TrainingSet([small_dataset, variant], val_clips=16)
+    with pytest.raises(DatasetError, match="has 400 clips; need more than the 400 held for validation"):
+        TrainingSet([small_dataset], val_clips=400)

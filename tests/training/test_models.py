@@ -232,7 +232,7 @@ def test_onnx_export_matches_torch(trained_run, exported_model):
         assert _max_difference(onnx_logits, torch_logits(trained_run, audio)) <= 1e-4
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["synth"] == "original" and json.loads(meta["params"])[0] == "C"
-    assert json.loads(meta["training_data"])["seed"] == 7
+    assert json.loads(meta["training_data"])["sets"][0]["seed"] == 7
     assert meta["sample_rate"] == "16384" and meta["model"] == "fmnet"
 
 
