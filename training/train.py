@@ -289,16 +289,13 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
 
 def _init_weights(run: Path, config: TrainConfig, spec: SynthSpec) -> dict[str, torch.Tensor]:
     """The best weights of run ``run``, refused unless that run trained the same model for the same spec."""
-    source = TrainConfig.load(run)
+    model, source = load_trained(run)
     if source.model != config.model or run_spec(source).fingerprint() != spec.fingerprint():
         raise ModelError(
             f"--init {run} trained '{source.model}' for '{source.synth}' {run_spec(source).fingerprint()}; "
             f"this run needs '{config.model}' for '{config.synth}' {spec.fingerprint()}"
         )
-    try:
-        return torch.load(run / "best.pt", map_location=config.device, weights_only=True)["model"]
-    except (OSError, RuntimeError, KeyError) as exc:
-        raise ModelError(f"--init {run}: no readable best.pt ({exc})") from None
+    return model.state_dict()
 
 
 def run_spec(config: TrainConfig) -> SynthSpec:
