@@ -26,7 +26,7 @@ import soundfile as sf
 
 from inversynth.bridge.audio_input import AudioInputError, Note, load_notes
 from inversynth.bridge.inference import DEFAULT_DECODING, Calibration, Estimate, Estimator
-from inversynth.bridge.refine import DEFAULT_BUDGET, Budget, Refinement, first_steps, refine
+from inversynth.bridge.refine import DEFAULT_BUDGET, Budget, Refinement, SearchPlan, refine
 from inversynth.engine.analysis import log_spectral_distance
 from inversynth.engine.pitch import Pitch, find_pitch
 from inversynth.engine.render import renderer
@@ -107,6 +107,7 @@ class Match:
             else {
                 "network_params": self.network_patch,
                 "renders": refined.renders,
+                "sweeps": refined.sweeps,
                 "generations": refined.generations,
                 "ms": round(refined.elapsed_ms, 1),
                 "stopped": refined.stopped,
@@ -247,7 +248,7 @@ def refine_match(
         match.target,
         match.starts,
         free,
-        first_steps(spec, match.probabilities),
+        SearchPlan.from_probabilities(spec, match.probabilities),
         budget,
         cancelled,
     )

@@ -6,7 +6,7 @@ refinement's hundreds of renders would compete with it, and pyo allows one
 server per process anyway. So one spawned worker holds the model and its own
 offline renderer, loads them once, and answers one request at a time: first
 the network's estimate, then its refinement, which :meth:`MatchWorker.cancel`
-can stop between two generations.
+can stop between two batches of renders.
 """
 
 from __future__ import annotations

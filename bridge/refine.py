@@ -1,18 +1,28 @@
 """Refinement by analysis-by-synthesis: search the patch whose render sounds closest to the target.
 
 The network's answer is a good start but lands between its bins only as well
-as it learned to; the engine itself can say how close a patch sounds. Starting
-from the best of a few candidates (the network's expectation, its arg-max, each
-uncertain parameter's runner-up bin, the measured fundamental), CMA-ES (the
-``cma`` package) searches the parameters the clip can determine, in their
-normalised ranges, each with a first step as wide as the network's
-uncertainty about it. Every generation is rendered in one batch by the
-offline renderer and scored with :class:`~inversynth.engine.analysis.SpectralTarget`.
+as it learned to; the engine itself can say how close a patch sounds. From the
+best of a few candidates (the network's expectation, its arg-max, each
+uncertain parameter's runner-up bin, the measured fundamental) the search runs
+in two stages, each rendering a batch at a time with the offline renderer and
+scoring it with :class:`~inversynth.engine.analysis.SpectralTarget`:
 
-The search stops at its budget (milliseconds or renders, whichever comes
-first, checked between generations), when it converges, or when ``cancelled()``
-says so; it always returns the best patch seen, never one worse than its start.
-The same seed and the same number of generations give the same answer.
+1. **Sweeps** (at most half the budget) over the parameters the network cannot
+   place within a couple of bins: one parameter at a time, least certain
+   first, every one of its head's most probable bins is tried with the rest
+   of the patch kept; the best becomes the patch. Passes repeat until one
+   changes nothing. They jump where a local search cannot: a pitch under
+   heavy phase modulation sounds no closer a semitone off than an octave
+   off, and exactly right on its semitone.
+2. **CMA-ES** (the ``cma`` package) on the rest of the budget, from the sweeps'
+   best, in the parameters' normalised ranges, each with a first step as wide
+   as the network's uncertainty about it: the values between the bins.
+
+Only the parameters the clip can determine are searched. The search stops at
+its budget (milliseconds or renders, whichever comes first, checked between
+batches), when it converges, or when ``cancelled()`` says so; it always returns
+the best patch seen, never one worse than its start. The same seed and the same
+budget in renders give the same answer.
 """
 
 from __future__ import annotations
@@ -27,8 +37,10 @@ from inversynth.engine.analysis import SpectralTarget
 from inversynth.engine.render import OfflineRenderer
 from inversynth.engine.spec import SynthSpec
 
-POPULATION = 16  # one render group of the offline renderer
+POPULATION = 16  # one render group of the offline renderer; also the bins a sweep tries per parameter
 MIN_STEP_BINS, MAX_STEP = 0.5, 0.2  # first step per parameter: >= half a head bin, <= a fifth of the range
+SWEEP_SHARE = 0.5  # of the budget (renders and time) the sweeps may spend; CMA-ES gets the rest
+SWEEP_SPREAD_BINS = 2.0  # a parameter the network places within this spread is left to CMA-ES
 
 
 @dataclass(frozen=True)
@@ -50,7 +62,8 @@ class Refinement:
     Attributes:
         values: the best patch, real values in spec order.
         start_objective, objective: the spectral distance of the best start candidate and of the result.
-        renders, generations: what was spent; elapsed_ms: wall time.
+        renders, sweeps, generations: what was spent (renders; sweep passes begun; CMA-ES generations);
+        elapsed_ms: wall time.
         stopped: "budget", "converged" or "cancelled".
     """
 
@@ -58,21 +71,42 @@ class Refinement:
     start_objective: float
     objective: float
     renders: int
+    sweeps: int
     generations: int
     elapsed_ms: float
     stopped: str
 
 
-def first_steps(spec: SynthSpec, probabilities: np.ndarray) -> np.ndarray:
-    """Per parameter, the network's spread (std over its head, normalised units), clipped to a sane step."""
-    steps = np.empty(len(spec.params))
-    for j, p in enumerate(spec.params):
-        positions = p.bin_positions()
-        weights = probabilities[j, : p.n_bins]
-        mean = float(weights @ positions)
-        spread = float(np.sqrt(weights @ (positions - mean) ** 2))
-        steps[j] = np.clip(spread, MIN_STEP_BINS / (p.n_bins - 1), MAX_STEP)
-    return steps
+@dataclass(frozen=True)
+class SearchPlan:
+    """Where the network says to look, per parameter.
+
+    Attributes:
+        steps: CMA-ES's first step (normalised units): the network's spread, clipped to a sane step.
+        candidates: the real values a sweep tries: the head's ``POPULATION`` most probable bins, best first.
+        swept: the parameters whose spread exceeds ``SWEEP_SPREAD_BINS`` bins, widest first: a sweep's order.
+    """
+
+    steps: np.ndarray
+    candidates: tuple[np.ndarray, ...]
+    swept: np.ndarray
+
+    @classmethod
+    def from_probabilities(cls, spec: SynthSpec, probabilities: np.ndarray) -> SearchPlan:
+        """The plan for one clip's head probabilities [params, bins]."""
+        steps, candidates, spread_bins = [], [], []
+        for j, p in enumerate(spec.params):
+            positions = p.bin_positions()
+            weights = probabilities[j, : p.n_bins]
+            mean = float(weights @ positions)
+            spread = float(np.sqrt(weights @ (positions - mean) ** 2))
+            steps.append(np.clip(spread, MIN_STEP_BINS / (p.n_bins - 1), MAX_STEP))
+            likely = np.argsort(weights, kind="stable")[::-1][:POPULATION]
+            candidates.append(p.denormalise_array(positions[likely]))
+            spread_bins.append(spread * (p.n_bins - 1))
+        widest = np.argsort(spread_bins, kind="stable")[::-1]
+        swept = widest[np.array(spread_bins)[widest] > SWEEP_SPREAD_BINS]
+        return cls(np.array(steps), tuple(candidates), swept)
 
 
 def refine(
@@ -81,58 +115,105 @@ def refine(
     target: np.ndarray,
     starts: np.ndarray,
     free: np.ndarray,
-    steps: np.ndarray,
+    plan: SearchPlan,
     budget: Budget = DEFAULT_BUDGET,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> Refinement:
-    """Search the ``free`` parameters (bool [params]) from the best of ``starts`` (real values [k, params]).
-
-    ``steps``: first CMA step per parameter in normalised units (see :func:`first_steps`).
-    """
-    import cma
-
-    began = time.perf_counter()
-    scorer = SpectralTarget(target)
-    n = target.shape[-1]
-    starts = spec.validate_rows(starts)
-    scores = scorer.distance(renderer.render(starts, n))
-    best_values, best = starts[int(np.argmin(scores))].copy(), float(scores.min())
-    start_objective, renders, generations, stopped = best, len(starts), 0, "budget"
+    """Search the ``free`` parameters (bool [params]) from the best of ``starts`` (real values [k, params])."""
+    search = _Search(spec, renderer, target, budget, cancelled)
+    search.score(spec.validate_rows(starts))
+    start_objective = search.best
     index = np.flatnonzero(free)
-    if index.size == 0:
-        return Refinement(best_values, best, best, renders, 0, _ms(began), "converged")
-    origin = spec.normalise_rows(best_values)
-    options = {
-        "bounds": [0.0, 1.0],
-        "CMA_stds": steps[index],
-        "popsize": POPULATION,
-        "seed": budget.seed + 1,  # cma draws a random seed for 0
-        "verbose": -9,
-        "tolfun": 1e-4,
-    }
-    search = cma.CMAEvolutionStrategy(origin[index], 1.0, options)
-    generation_ms = 0.0
-    while True:
-        if cancelled():
-            stopped = "cancelled"
-            break
-        if renders + POPULATION > budget.renders or _ms(began) + generation_ms > budget.ms:
-            break
-        if search.stop():
-            stopped = "converged"
-            break
+    stopped = "converged"
+    if index.size:
+        stopped = search.sweep([j for j in plan.swept if free[j]], plan.candidates) or search.evolve(
+            index, plan.steps[index]
+        )
+    return Refinement(
+        search.best_values, start_objective, search.best, search.renders, search.sweeps, search.generations,
+        _ms(search.began), stopped,
+    )  # fmt: skip
+
+
+class _Search:
+    """The state both stages share: the best patch so far and what has been spent."""
+
+    def __init__(
+        self, spec: SynthSpec, renderer: OfflineRenderer, target: np.ndarray, budget: Budget, cancelled: Callable
+    ) -> None:
+        self.spec, self.renderer, self.budget, self.cancelled = spec, renderer, budget, cancelled
+        self.began = time.perf_counter()
+        self.scorer = SpectralTarget(target)
+        self.n_samples = target.shape[-1]
+        self.best, self.best_values = np.inf, np.zeros(len(spec.params))
+        self.renders = self.sweeps = self.generations = 0
+        self.batch_ms = 0.0
+
+    def score(self, values: np.ndarray) -> np.ndarray:
+        """Render and score a batch of patches, keeping the best."""
         started = time.perf_counter()
-        points = np.clip(np.array(search.ask()), 0.0, 1.0)
-        rows = np.repeat(origin[None, :], len(points), axis=0)
-        rows[:, index] = points
-        values = spec.denormalise_rows(rows)
-        scores = scorer.distance(renderer.render(values, n))
-        search.tell(list(points), scores.tolist())
-        renders, generations = renders + len(points), generations + 1
-        if scores.min() < best:
-            best, best_values = float(scores.min()), values[int(np.argmin(scores))].copy()
-        generation_ms = _ms(started)
-    return Refinement(best_values, start_objective, best, renders, generations, _ms(began), stopped)
+        scores = self.scorer.distance(self.renderer.render(values, self.n_samples))
+        self.renders += len(values)
+        if scores.min() < self.best:
+            self.best, self.best_values = float(scores.min()), values[int(np.argmin(scores))].copy()
+        self.batch_ms = _ms(started)
+        return scores
+
+    def halt(self, batch: int, share: float = 1.0) -> str | None:
+        """Why the next batch of ``batch`` renders must not run ("cancelled", "budget"), or None."""
+        if self.cancelled():
+            return "cancelled"
+        over_renders = self.renders + batch > self.budget.renders * share
+        if over_renders or _ms(self.began) + self.batch_ms > self.budget.ms * share:
+            return "budget"
+        return None
+
+    def sweep(self, order: list[int], candidates: tuple[np.ndarray, ...]) -> str | None:
+        """Coordinate passes over the candidates until one changes nothing or their share of the budget is
+        spent; "cancelled" if told to stop (None otherwise: CMA-ES goes on)."""
+        while order:
+            before, begun = self.best, False
+            for j in order:
+                tried = candidates[j][candidates[j] != self.best_values[j]]
+                why = self.halt(len(tried), SWEEP_SHARE)
+                if why is not None:
+                    return "cancelled" if why == "cancelled" else None
+                if not len(tried):
+                    continue
+                rows = np.repeat(self.best_values[None, :], len(tried), axis=0)
+                rows[:, j] = tried
+                self.score(rows)
+                self.sweeps, begun = self.sweeps + (not begun), True
+            if self.best == before:
+                return None
+        return None
+
+    def evolve(self, index: np.ndarray, steps: np.ndarray) -> str:
+        """CMA-ES over the parameters ``index`` from the best patch, until the budget, convergence or a cancel."""
+        import cma
+
+        origin = self.spec.normalise_rows(self.best_values)
+        options = {
+            "bounds": [0.0, 1.0],
+            "CMA_stds": steps,
+            "popsize": POPULATION,
+            "seed": self.budget.seed + 1,  # cma draws a random seed for 0
+            "verbose": -9,
+            "tolfun": 1e-4,
+        }
+        search = cma.CMAEvolutionStrategy(origin[index], 1.0, options)
+        while True:
+            why = self.halt(POPULATION)
+            if why is not None:
+                return why
+            if search.stop():
+                return "converged"
+            points = np.clip(np.array(search.ask()), 0.0, 1.0)
+            rows = np.repeat(origin[None, :], len(points), axis=0)
+            rows[:, index] = points
+            scores = self.score(self.spec.denormalise_rows(rows))
+            search.tell(list(points), scores.tolist())
+            self.generations += 1
 
 
 def _ms(since: float) -> float:

@@ -234,16 +234,20 @@ def _print_evaluation(report: dict) -> None:
         )
     audio.add_row("MPR overall", *(f"{figures[k]['mpr_overall']:.2f}" for k in figures))
     print_table(audio)
-    decodings = Table(title=f"{model}: decodings of the heads (log-spectral distance dB, mean / median)")
-    for column in ("decoding", "clips", "LSD", "pitch within 25 cents", "ms per match"):
+    decodings = Table(title=f"{model}: decodings of the heads (mean / median; MPR: refined class first)")
+    for column in ("decoding", "clips", "LSD dB", "rho STFT", "MPR", "pitch within 25 cents", "ms per match"):
         decodings.add_column(column, justify="right" if column != "decoding" else "left")
     for name, entry in report["decodings"].items():
-        lsd = entry["audio"]["log_spectral_distance_db"]
+        lsd, rho = entry["audio"]["log_spectral_distance_db"], entry["audio"]["rho_stft"]
         pitch = entry["pitch"]
+        mpr = entry.get("mpr_overall", figures[model]["mpr_overall"] if name == "argmax" else None)
+        network = f" ({entry['network_mpr_overall']:.2f})" if "network_mpr_overall" in entry else ""
         decodings.add_row(
             name,
             str(entry.get("clips", report["clips"])),
             f"{lsd['mean']:.2f} / {lsd['median']:.2f}",
+            f"{rho['mean']:.2f} / {rho['median']:.2f}",
+            "-" if mpr is None else f"{mpr:.2f}{network}",
             f"{pitch['within_25_cents']:.3f}" if pitch else "-",
             f"{entry['ms_per_match']['median']:.0f}" if "ms_per_match" in entry else "-",
         )

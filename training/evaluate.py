@@ -27,7 +27,7 @@ from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_voice
 from inversynth.errors import InversynthError
 from inversynth.training.dataset import Dataset
-from inversynth.training.metrics import audible_mask, parameter_metrics, summarise
+from inversynth.training.metrics import audible_mask, chosen_first, parameter_metrics, summarise
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # audio [n, samples] -> head probabilities [n, params, bins]
 PITCH_CENTS = 25.0
@@ -115,6 +115,10 @@ def _audio(spec: SynthSpec, values: np.ndarray, target: np.ndarray, truth: np.nd
     return {"audio": _audio_figures(target, estimate), "pitch": pitch_figures(spec, values, truth)}
 
 
+def _mpr_overall(spec: SynthSpec, scores: np.ndarray, labels: np.ndarray) -> float:
+    return float(np.mean([entry["mpr"] for entry in parameter_metrics(spec, scores, labels).values()]))
+
+
 def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.ndarray, target: np.ndarray) -> dict:
     """Parameter figures of class ``scores`` [n, params, classes]; audio figures of rendering ``values``."""
     spec = data.spec
@@ -135,11 +139,14 @@ def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.n
     }
 
 
-def _refined(model: Path, data: Dataset, target: np.ndarray, count: int, renders: int) -> dict:
-    """Audio and pitch figures of the refined matches of the first ``count`` clips, with their wall time.
+def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray, renders: int) -> dict:
+    """Audio, pitch and parameter figures of the refined matches of the first ``len(scores)`` clips, with
+    their wall time.
 
     Each search is bounded by ``renders`` alone, not by the clock: the figures do not depend on the
-    machine or its load.
+    machine or its load. Parameter figures rank the refined patch's class first, then the network's
+    order (``scores``: its class probabilities); ``network_mpr_overall`` is the network's own on the
+    same clips.
     """
     from inversynth.bridge.audio_input import Note
     from inversynth.bridge.inference import Estimator
@@ -148,6 +155,7 @@ def _refined(model: Path, data: Dataset, target: np.ndarray, count: int, renders
 
     estimator = Estimator(model)
     spec = data.spec
+    count = len(scores)
     notes = [Note(clip, 0.0, spec.clip_seconds) for clip in target[:count]]
     matches = estimate_notes(estimator, notes, [f"clip {i}" for i in range(count)], MatchOptions())
     budget = Budget(ms=math.inf, renders=renders)
@@ -155,8 +163,11 @@ def _refined(model: Path, data: Dataset, target: np.ndarray, count: int, renders
     values = np.array([spec.to_array(m.patch) for m in refined])
     ms = np.array([m.refinement.elapsed_ms for m in refined if m.refinement is not None])
     network = np.array([m.network_distance_db for m in refined])
+    labels = data.labels[:count].astype(np.int64)
     return {
         "clips": count,
+        "mpr_overall": _mpr_overall(spec, chosen_first(scores, spec.values_to_classes(values)), labels),
+        "network_mpr_overall": _mpr_overall(spec, scores, labels),
         "network_log_spectral_distance_db": summarise(network),
         "ms_per_match": summarise(ms),
         "renders_per_match": summarise(np.array([m.refinement.renders for m in refined if m.refinement])),
@@ -191,13 +202,14 @@ def evaluate(
     probabilities = np.concatenate([scorer(target[s : s + batch_size]) for s in range(0, count, batch_size)])
     inference_seconds = time.perf_counter() - started
     estimate = Estimate.from_probabilities(spec, probabilities, "argmax")
-    figures = _figures(data, labels, class_scores(spec, probabilities), estimate.argmax, target)
+    scores = class_scores(spec, probabilities)
+    figures = _figures(data, labels, scores, estimate.argmax, target)
     decodings = {
         "argmax": {k: figures[k] for k in ("audio", "pitch")},
         "expected": _audio(spec, estimate.expected, target, data.values[:count], default_workers()),
     }
     if refine:
-        decodings["refined"] = _refined(Path(model), data, target, min(refine_clips, count), refine_renders)
+        decodings["refined"] = _refined(Path(model), data, target, scores[: min(refine_clips, count)], refine_renders)
     report = {
         "model": str(model),
         "model_name": model_name,

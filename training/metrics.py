@@ -22,6 +22,12 @@ def true_class_rank(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.sum(scores > true_score, axis=-1)
 
 
+def chosen_first(scores: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """Probabilities [..., classes] re-ranked so that class ``chosen`` [...] comes first and the others keep
+    their order: how a refined patch is ranked (the class it landed on, then the network's order)."""
+    return scores + 2.0 * (np.arange(scores.shape[-1]) == chosen[..., None])  # probabilities are <= 1
+
+
 def parameter_metrics(spec: SynthSpec, scores: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, float]]:
     """Per parameter: top-k accuracy, within-one-class accuracy, MAE in classes and in real units, MPR."""
     predicted = scores.argmax(axis=-1)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from inversynth.training.metrics import audible_mask, parameter_metrics, true_class_rank
+from inversynth.training.metrics import audible_mask, chosen_first, parameter_metrics, true_class_rank
 from tests.helpers import run_cli
 
 
@@ -21,6 +21,13 @@ def test_ranks_and_mpr(spec):
     assert metrics["C"]["mpr"] == pytest.approx(50.0)
     assert metrics["C"]["top1"] == 0.5 and metrics["C"]["top5"] == 0.5
     assert metrics["M"]["mae_real"] == pytest.approx(0.5 * (30 - 1) / 15)
+
+
+def test_a_refined_class_ranks_first_and_the_rest_keep_the_networks_order():
+    scores = np.array([[[0.0, 0.1, 0.6, 0.3]], [[1.0, 0.0, 0.0, 0.0]]])  # [clips, params, classes]
+    ranked = chosen_first(scores, np.array([[3], [1]]))
+    assert np.argsort(-ranked[0, 0]).tolist() == [3, 2, 1, 0]
+    assert np.argsort(-ranked[1, 0], kind="stable").tolist() == [1, 0, 2, 3]  # even over a sure network
 
 
 def test_audible_mask_follows_the_envelope(spec):
@@ -89,3 +96,5 @@ def test_refined_figures_are_bounded_by_renders_and_never_worse(exported_model, 
     assert refined["renders_per_match"]["mean"] > 16  # it searched: more than the start candidates and one generation
     lsd = "log_spectral_distance_db"
     assert refined["audio"][lsd]["mean"] <= start["audio"][lsd]["mean"] + 0.05
+    assert refined["network_mpr_overall"] == pytest.approx(report["figures"]["fmnet"]["mpr_overall"])  # same clips
+    assert 0 <= refined["mpr_overall"] <= 100
