@@ -7,9 +7,9 @@ uncertain parameter's runner-up bin, the measured fundamental) the search runs
 in two stages, each rendering a batch at a time with the offline renderer and
 scoring it with :class:`~inversynth.engine.analysis.SpectralTarget`:
 
-1. **Sweeps** (at most half the budget) over the parameters the network cannot
-   place within a couple of bins: one parameter at a time, least certain
-   first, every one of its head's most probable bins is tried with the rest
+1. **Sweeps** (at most half the budget) over the parameters whose sound
+   ``jumps`` (their spec says so) and which the network cannot place within a
+   couple of bins: one parameter at a time, least certain first, every one of its head's most probable bins is tried with the rest
    of the patch kept; the best becomes the patch. Passes repeat until one
    changes nothing. They jump where a local search cannot: a pitch under
    heavy phase modulation sounds no closer a semitone off than an octave
@@ -41,6 +41,7 @@ POPULATION = 16  # one render group of the offline renderer; also the bins a swe
 MIN_STEP_BINS, MAX_STEP = 0.5, 0.2  # first step per parameter: >= half a head bin, <= a fifth of the range
 SWEEP_SHARE = 0.5  # of the budget (renders and time) the sweeps may spend; CMA-ES gets the rest
 SWEEP_SPREAD_BINS = 2.0  # a parameter the network places within this spread is left to CMA-ES
+SWEEP_AGAIN_GAIN = 0.05  # another pass only after one that cut the distance by this share
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class SearchPlan:
     Attributes:
         steps: CMA-ES's first step (normalised units): the network's spread, clipped to a sane step.
         candidates: the real values a sweep tries: the head's ``POPULATION`` most probable bins, best first.
-        swept: the parameters whose spread exceeds ``SWEEP_SPREAD_BINS`` bins, widest first: a sweep's order.
+        swept: the parameters that ``jumps`` and whose spread exceeds ``SWEEP_SPREAD_BINS`` bins, widest
+            first: a sweep's order.
     """
 
     steps: np.ndarray
@@ -105,7 +107,8 @@ class SearchPlan:
             candidates.append(p.denormalise_array(positions[likely]))
             spread_bins.append(spread * (p.n_bins - 1))
         widest = np.argsort(spread_bins, kind="stable")[::-1]
-        swept = widest[np.array(spread_bins)[widest] > SWEEP_SPREAD_BINS]
+        jumps = np.array([p.jumps for p in spec.params])
+        swept = widest[(np.array(spread_bins)[widest] > SWEEP_SPREAD_BINS) & jumps[widest]]
         return cls(np.array(steps), tuple(candidates), swept)
 
 
@@ -184,7 +187,7 @@ class _Search:
                 rows[:, j] = tried
                 self.score(rows)
                 self.sweeps, begun = self.sweeps + (not begun), True
-            if self.best == before:
+            if self.best > before * (1 - SWEEP_AGAIN_GAIN):
                 return None
         return None
 

@@ -59,6 +59,8 @@ class Param:
         bins: size of the model head (positions evenly spaced over the normalised range);
             None: one per class (the classes must then be those positions).
         rate: a rate in Hz (an LFO, a gate) that may follow the tempo at a note division.
+        jumps: its sound changes in jumps from one bin to the next, not smoothly (a local search cannot
+            follow it), so the refinement tries its bins one by one (``bridge/refine.py``).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Param:
     midi_cc: int | None = None
     bins: int | None = None
     rate: bool = False
+    jumps: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -42,15 +42,17 @@ TWO_PI = 2.0 * math.pi
 
 
 def _oscillator_params(wave: str, cc: int | None) -> tuple[Param, ...]:
+    """An oscillator's four parameters; all ``jumps``: with B up to 1500 its sweep folds past Nyquist, so a
+    semitone or a class of B or v off sounds no closer than far off (measured: the refinement's sweeps)."""
     return (
         Param(f"f_{wave}", "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES, 440.0,
-              f"{wave} oscillator frequency", scale="log", bins=_HIGHEST - _LOWEST + 1),
+              f"{wave} oscillator frequency", scale="log", bins=_HIGHEST - _LOWEST + 1, jumps=True),
         Param(f"A_{wave}", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0 if wave == "sine" else 0.001,
-              f"{wave} oscillator level", midi_cc=cc),
+              f"{wave} oscillator level", midi_cc=cc, jumps=True),
         Param(f"B_{wave}", "", 0.0, 1500.0, linear_classes(0.0, 1500.0, 16), 0.0,
-              f"{wave} phase-modulation index (radians)"),
+              f"{wave} phase-modulation index (radians)", jumps=True),
         Param(f"v_{wave}", "Hz", 1.0, 30.0, linear_classes(1.0, 30.0, 16), 5.0,
-              f"{wave} phase-modulation rate", rate=True),
+              f"{wave} phase-modulation rate", rate=True, jumps=True),
     )  # fmt: skip
 
 

@@ -96,6 +96,18 @@ def test_the_best_of_several_starts_is_where_the_search_begins(spec, problem):
     assert result.objective == pytest.approx(0.0, abs=1e-6) and result.generations == result.sweeps == 0
 
 
+def test_only_parameters_that_jump_and_that_the_network_cannot_place_are_swept(spec):
+    unsure = np.full((len(spec.params), spec.max_bins), 1.0 / spec.max_bins)
+    assert SearchPlan.from_probabilities(spec, unsure).swept.size == 0  # the original's sound is smooth
+    paper = get_spec("paper")
+    probabilities = np.zeros((len(paper.params), paper.max_bins))
+    probabilities[:, 0] = 1.0  # sure of everything ...
+    wide = [paper.names.index(n) for n in ("f_saw", "B_sine", "q")]
+    probabilities[wide, :16] = 1.0 / 16  # ... but of these
+    assert paper.names.index("q") not in SearchPlan.from_probabilities(paper, probabilities).swept  # smooth
+    assert set(SearchPlan.from_probabilities(paper, probabilities).swept) == set(wide[:2])
+
+
 def test_sweeps_jump_to_the_pitches_a_local_search_cannot_reach():
     """Heavy phase modulation sounds alike a few semitones off and exactly right only on the semitone:
     with the network clueless about two pitches, the sweeps find both exactly, within the budget."""
