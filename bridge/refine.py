@@ -9,11 +9,12 @@ scoring it with :class:`~inversynth.engine.analysis.SpectralTarget`:
 
 1. **Sweeps** (at most half the budget) over the parameters whose sound
    ``jumps`` (their spec says so) and which the network cannot place within a
-   couple of bins: one parameter at a time, least certain first, every one of its head's most probable bins is tried with the rest
-   of the patch kept; the best becomes the patch. Passes repeat until one
-   changes nothing. They jump where a local search cannot: a pitch under
-   heavy phase modulation sounds no closer a semitone off than an octave
-   off, and exactly right on its semitone.
+   couple of bins: one parameter at a time, least certain first, each of its
+   head's most probable bins is tried with the rest of the patch kept; the
+   best becomes the patch. Another pass follows while a pass still cuts the
+   distance by ``SWEEP_AGAIN_GAIN``. They jump where a local search cannot: a
+   pitch under heavy phase modulation sounds no closer a semitone off than an
+   octave off, and exactly right on its semitone.
 2. **CMA-ES** (the ``cma`` package) on the rest of the budget, from the sweeps'
    best, in the parameters' normalised ranges, each with a first step as wide
    as the network's uncertainty about it: the values between the bins.
@@ -172,8 +173,8 @@ class _Search:
         return None
 
     def sweep(self, order: list[int], candidates: tuple[np.ndarray, ...]) -> str | None:
-        """Coordinate passes over the candidates until one changes nothing or their share of the budget is
-        spent; "cancelled" if told to stop (None otherwise: CMA-ES goes on)."""
+        """Coordinate passes over the candidates while a pass still gains ``SWEEP_AGAIN_GAIN`` and their share
+        of the budget lasts; "cancelled" if told to stop (None otherwise: CMA-ES goes on)."""
         while order:
             before, begun = self.best, False
             for j in order:
