@@ -25,7 +25,7 @@ from inversynth.console import print_table
 from inversynth.engine.analysis import rho_stft
 from inversynth.engine.render import default_workers, render_batch
 from inversynth.training.dataset import Dataset
-from inversynth.training.evaluate import class_scores
+from inversynth.training.evaluate import class_scores, score_in_batches
 
 COLUMNS = ("model's value", "random value", "model, this right")
 
@@ -41,8 +41,7 @@ def blame(model: Path, data_dir: Path, together: list[list[str]], max_clips: int
     audio = data.audio_batch(np.arange(count))
     truth = data.labels[:count].astype(np.int64)
     estimator = Estimator(model)
-    probabilities = np.concatenate([estimator.probabilities(audio[s : s + 250]) for s in range(0, count, 250)])
-    estimate = class_scores(spec, probabilities).argmax(axis=-1)
+    estimate = class_scores(spec, score_in_batches(estimator.probabilities, audio)).argmax(axis=-1)
     random = np.random.default_rng(seed).integers(0, [p.n_classes for p in spec.params], size=truth.shape)
 
     def rho(classes: np.ndarray) -> float:

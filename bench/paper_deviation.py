@@ -21,18 +21,18 @@ from inversynth.bridge.inference import Estimator
 from inversynth.console import print_table
 from inversynth.engine.synths.paper import WAVES
 from inversynth.training.dataset import Dataset
-from inversynth.training.evaluate import class_scores
+from inversynth.training.evaluate import class_scores, score_in_batches
 from inversynth.training.metrics import true_class_rank
 
 BUCKETS_HZ = ((0.0, 1.0), (1.0, 500.0), (500.0, 3000.0), (3000.0, np.inf))  # B = 0 first
 
 
-def mpr_by_deviation(model: Path, data_dir: Path, batch: int = 250) -> dict[str, dict[str, object]]:
+def mpr_by_deviation(model: Path, data_dir: Path) -> dict[str, dict[str, object]]:
     """Per oscillator parameter: MPR over all clips and per deviation bucket, with clip counts."""
     data = Dataset(data_dir)
     spec, estimator = data.spec, Estimator(model)
     audio = data.audio_batch(np.arange(len(data)))
-    probabilities = np.concatenate([estimator.probabilities(audio[s : s + batch]) for s in range(0, len(audio), batch)])
+    probabilities = score_in_batches(estimator.probabilities, audio)
     ranks = true_class_rank(class_scores(spec, probabilities), data.labels[: len(audio)].astype(np.int64))
     values, names = data.values[: len(audio)], spec.names
     report: dict[str, dict[str, object]] = {}

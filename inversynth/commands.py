@@ -240,7 +240,7 @@ def _print_evaluation(report: dict) -> None:
     for name, entry in report["decodings"].items():
         lsd, rho = entry["audio"]["log_spectral_distance_db"], entry["audio"]["rho_stft"]
         pitch = entry["pitch"]
-        mpr = entry.get("mpr_overall", figures[model]["mpr_overall"] if name == "argmax" else None)
+        mpr = entry.get("mpr_overall")
         network = f" ({entry['network_mpr_overall']:.2f})" if "network_mpr_overall" in entry else ""
         decodings.add_row(
             name,

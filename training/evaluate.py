@@ -33,6 +33,11 @@ Scorer = Callable[[np.ndarray], np.ndarray]  # audio [n, samples] -> head probab
 PITCH_CENTS = 25.0
 
 
+def score_in_batches(scorer: Scorer, audio: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """The scorer's head probabilities for every clip, ``batch_size`` clips at a time (bounded memory)."""
+    return np.concatenate([scorer(audio[s : s + batch_size]) for s in range(0, len(audio), batch_size)])
+
+
 def onnx_scorer(path: Path, spec: SynthSpec) -> tuple[Scorer, str]:
     from inversynth.bridge.inference import Estimator
 
@@ -199,13 +204,13 @@ def evaluate(
     labels = data.labels[:count].astype(np.int64)
     target = data.audio_batch(clips)
     started = time.perf_counter()
-    probabilities = np.concatenate([scorer(target[s : s + batch_size]) for s in range(0, count, batch_size)])
+    probabilities = score_in_batches(scorer, target, batch_size)
     inference_seconds = time.perf_counter() - started
     estimate = Estimate.from_probabilities(spec, probabilities, "argmax")
     scores = class_scores(spec, probabilities)
     figures = _figures(data, labels, scores, estimate.argmax, target)
     decodings = {
-        "argmax": {k: figures[k] for k in ("audio", "pitch")},
+        "argmax": {k: figures[k] for k in ("audio", "pitch", "mpr_overall")},
         "expected": _audio(spec, estimate.expected, target, data.values[:count], default_workers()),
     }
     if refine:
