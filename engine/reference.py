@@ -66,14 +66,15 @@ def _polyblamp(t: np.ndarray, dt: np.ndarray) -> np.ndarray:
     return out
 
 
-def _waveform(wave: str, f: float, index: float, rate: float, n_samples: int, sample_rate: int) -> np.ndarray:
-    """One phase-modulated oscillator: x_w(2*pi*f*t + index*sin(2*pi*rate*t)), band-limited."""
+def _waveform(wave: str, f: float, deviation: float, rate: float, n_samples: int, sample_rate: int) -> np.ndarray:
+    """One frequency-modulated oscillator: x_w(2*pi*f*t + (deviation/rate)*(1 - cos(2*pi*rate*t))),
+    band-limited (its frequency is f + deviation*sin(2*pi*rate*t))."""
     n = np.arange(n_samples)
     lfo = 2 * np.pi * ((rate * n / sample_rate) % 1.0)
-    t = ((f * n / sample_rate) % 1.0 + index / (2 * np.pi) * np.sin(lfo)) % 1.0
+    t = ((f * n / sample_rate) % 1.0 + deviation / (2 * np.pi * rate) * (1 - np.cos(lfo))) % 1.0
     if wave == "sine":
         return np.sin(2 * np.pi * t)
-    dt = np.clip(np.abs(f + index * rate * np.cos(lfo)) / sample_rate, 1e-6, 0.5)
+    dt = np.clip(np.abs(f + deviation * np.sin(lfo)) / sample_rate, 1e-6, 0.5)
     if wave == "saw":
         return 2 * t - 1 - _polyblep(t, dt)
     if wave == "square":

@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -236,6 +236,9 @@ class ModRoute:
             raise SpecError(f"modulation amount {self.amount!r} for {self.source} -> {self.param} is outside -1..1")
 
 
+ParamsUpgrade = Callable[[Mapping[str, float]], dict[str, float]]
+"""Turns a patch (parameter values, possibly partial) of one spec version into the next version's."""
+
 # What a model depends on: changing anything else (descriptions, defaults, MIDI CCs, rate marks,
 # modulation routes) leaves models and datasets valid.
 _MODEL_FIELDS = ("name", "unit", "minimum", "maximum", "classes", "scale", "bins")
@@ -253,6 +256,8 @@ class SynthSpec:
         clip_seconds: length (s) of one dataset clip.
         params: the parameters, in the order of arrays, labels and model heads.
         modulation: the default modulation routes (MIDI learn's config may replace them).
+        upgrades: version n -> the function that carries a patch of version n to n + 1, so presets
+            saved under an older version load with their sound (models are refused instead).
     """
 
     name: str
@@ -262,6 +267,7 @@ class SynthSpec:
     clip_seconds: float
     params: tuple[Param, ...]
     modulation: tuple[ModRoute, ...] = ()
+    upgrades: Mapping[int, ParamsUpgrade] = field(default_factory=dict, compare=False)
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
     _by_cc: dict[int, Param] = field(init=False, repr=False, compare=False)
 
@@ -295,6 +301,22 @@ class SynthSpec:
             raise SpecError(
                 f"unknown parameter {name!r} for synth '{self.name}'; known: {', '.join(self.names)}"
             ) from None
+
+    def upgrade_patch(self, values: Mapping[str, float], version: int) -> dict[str, float]:
+        """A patch saved under spec ``version`` (older or current) as this version plays it.
+
+        Raises SpecError for a newer version, or an older one no upgrade reaches."""
+        if version > self.version:
+            raise SpecError(
+                f"made for version {version} of synth '{self.name}', newer than this inversynth's {self.version}"
+            )
+        patch = dict(values)
+        while version < self.version:
+            if version not in self.upgrades:
+                raise SpecError(f"version {version} of synth '{self.name}' cannot be read (this is {self.version})")
+            patch = self.upgrades[version](patch)
+            version += 1
+        return patch
 
     def param_for_cc(self, cc: int) -> Param | None:
         return self._by_cc.get(cc)

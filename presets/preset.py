@@ -12,6 +12,10 @@ On disk a preset is one JSON object::
 
 Every check raises PresetError with one line naming the file or field.
 
+A preset saved under an older version of its synth's spec is carried over by the spec's own
+upgrades (:meth:`SynthSpec.upgrade_patch`: the paper synth's v1 -> v2 keeps each oscillator's
+peak frequency deviation) and written in the current version on the next save.
+
 Older schema versions are upgraded in memory when read (:data:`UPGRADES`,
 one step per version) and written back in the current version on the next
 save; a file from a newer inversynth is refused, never rewritten. Version 0
@@ -167,16 +171,19 @@ class Preset:
             spec = get_spec(synth)
         except SpecError as exc:
             raise PresetError(str(exc)) from None
-        if data.get("spec_version") != spec.version:
-            raise PresetError(
-                f"made for version {data.get('spec_version')!r} of synth '{synth}', this is {spec.version}"
-            )
+        spec_version = data.get("spec_version")
+        if isinstance(spec_version, bool) or not isinstance(spec_version, int):
+            raise PresetError(f"spec version {spec_version!r} of synth '{synth}' is not a whole number")
         params = data.get("params")
         if not isinstance(params, dict):
             raise PresetError("field 'params' is not an object of parameter values")
         for key, value in params.items():
             if isinstance(value, float) and math.isnan(value):
                 raise PresetError(f"parameter '{key}' is NaN")
+        try:
+            params = spec.upgrade_patch(params, spec_version)
+        except SpecError as exc:
+            raise PresetError(str(exc)) from None
         tags = data.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise PresetError("field 'tags' is not a list of text")

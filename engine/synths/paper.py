@@ -1,10 +1,21 @@
 """The InverSynth paper's synth (arXiv 1812.06349, section III): 23 parameters, 16 classes each.
 
-Four oscillators, one per waveform w in (sine, saw, tri, square), each phase-modulated:
-``y_w = A_w * x_w(2*pi*f_w*t + B_w*sin(2*pi*v_w*t))``, summed and scaled by 1/4 (four full-scale
+Four oscillators, one per waveform w in (sine, saw, tri, square), each frequency-modulated:
+``y_w = A_w * x_w(2*pi * integral of (f_w + B_w*sin(2*pi*v_w*t)) dt)``, i.e. the phase
+``2*pi*f_w*t + (B_w/v_w)*(1 - cos(2*pi*v_w*t))``, summed and scaled by 1/4 (four full-scale
 oscillators peak at 1); then an ADSR amplitude envelope, a resonant low-pass filter (RBJ biquad,
 cut-off ``f_cut``, resonance ``q``) and a gater ``(1 + sgn(sin(2*pi*f_gate*t))) / 2`` (open for the
 first half of each cycle). Every phase starts at 0 with the note.
+
+B is a frequency deviation in Hz (spec version 2). The paper's Eq. (1) writes
+``x_w(2*pi*f*t + B*sin(2*pi*v*t))``, but its section III defines it as the order-1 case of
+``y = psi0 * x(2*pi * integral of gamma0 dt)`` with ``gamma0 = omega0 + psi1 * x(...)``: the modulator
+is added to the carrier's *frequency* (as JSyn patches wire a modulator into an oscillator's
+frequency port), and its Table 3 reads every pitch at MPR 78-86, impossible under swings of tens of
+kHz. Version 1 read B as a phase-modulation index in radians (peak deviation B*v);
+:func:`_from_v1` carries old presets over keeping each oscillator's peak deviation. The
+integration constant is chosen so the deviation starts at 0 with the note and rises first: the
+frequency is ``f_w`` at the note's start.
 
 Choices the paper leaves open, fixed here:
 - Classes are linearly spaced with the first and last at the range limits (the paper's wording),
@@ -42,27 +53,42 @@ TWO_PI = 2.0 * math.pi
 
 
 def _oscillator_params(wave: str, cc: int | None) -> tuple[Param, ...]:
-    """An oscillator's four parameters; all ``jumps``: with B up to 1500 its sweep folds past Nyquist, so a
-    semitone or a class of B or v off sounds no closer than far off (measured: the refinement's sweeps)."""
+    """An oscillator's four parameters. Only its pitch ``jumps``: a semitone off, every partial is off
+    (an octave sounds closer), while a level, a deviation or a rate a class off sounds a little off."""
     return (
         Param(f"f_{wave}", "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES, 440.0,
               f"{wave} oscillator frequency", scale="log", bins=_HIGHEST - _LOWEST + 1, jumps=True),
         Param(f"A_{wave}", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0 if wave == "sine" else 0.001,
-              f"{wave} oscillator level", midi_cc=cc, jumps=True),
-        Param(f"B_{wave}", "", 0.0, 1500.0, linear_classes(0.0, 1500.0, 16), 0.0,
-              f"{wave} phase-modulation index (radians)", jumps=True),
+              f"{wave} oscillator level", midi_cc=cc),
+        Param(f"B_{wave}", "Hz", 0.0, 1500.0, linear_classes(0.0, 1500.0, 16), 0.0,
+              f"{wave} frequency-modulation deviation"),
         Param(f"v_{wave}", "Hz", 1.0, 30.0, linear_classes(1.0, 30.0, 16), 5.0,
-              f"{wave} phase-modulation rate", rate=True, jumps=True),
+              f"{wave} frequency-modulation rate", rate=True),
     )  # fmt: skip
 
 
 _UNIT = linear_classes(0.001, 1.0, 16)
 
+
 # fmt: off
+def _from_v1(params: Mapping[str, float]) -> dict[str, float]:
+    """Version 1 read B as a phase-modulation index (rad), a peak deviation of B*v Hz: keep that deviation."""
+    out = dict(params)
+    for wave in WAVES:
+        index, rate = out.get(f"B_{wave}"), out.get(f"v_{wave}", 5.0)
+        if _number(index) and _number(rate):  # anything else is refused by the validation that follows
+            out[f"B_{wave}"] = min(1500.0, float(index) * float(rate))
+    return out
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 SPEC = SynthSpec(
     name="paper",
-    version=1,
-    description="The InverSynth paper's synth: four phase-modulated oscillators, ADSR, resonant low-pass, gater",
+    version=2,
+    description="The InverSynth paper's synth: four frequency-modulated oscillators, ADSR, resonant low-pass, gater",
     sample_rate=16384,
     clip_seconds=1.0,
     params=(
@@ -86,6 +112,7 @@ SPEC = SynthSpec(
         ModRoute("note_pressure", "f_cut", 0.5),
         ModRoute("slide", "q", 0.5),
     ),
+    upgrades={1: _from_v1},
 )
 # fmt: on
 
@@ -113,7 +140,7 @@ def _blamp(pyo: Any, t: Any, dt: Any, inverse: Any) -> list[Any]:
 
 
 class PaperVoice(Voice):
-    """Four band-limited phase-modulated oscillators, an envelope, a biquad low-pass and a gate."""
+    """Four band-limited frequency-modulated oscillators, an envelope, a biquad low-pass and a gate."""
 
     spec = SPEC
     signal_params = tuple(n for n in SPEC.names if n not in ("a", "d", "s", "r"))
@@ -148,19 +175,20 @@ class PaperVoice(Voice):
         self.nodes = (*nodes, shaped, self._filter, gate_phase, gate, self._gated, output)
         return output
 
-    def _oscillator(self, wave: str, frequency: Any, index: Any, rate: Any) -> tuple[list[Any], list[Any], Any]:
-        """(every object made, the phasors a note resets, the signal) of one phase-modulated oscillator."""
+    def _oscillator(self, wave: str, frequency: Any, deviation: Any, rate: Any) -> tuple[list[Any], list[Any], Any]:
+        """(every object made, the phasors a note resets, the signal) of one frequency-modulated oscillator."""
         pyo = pyo_module()
         carrier = pyo.Phasor(freq=frequency)
         lfo = pyo.Phasor(freq=rate, mul=TWO_PI)
-        bend = pyo.Sin(lfo, mul=index * (1.0 / TWO_PI))  # the modulation, in cycles
+        depth = deviation * pyo.Pow(rate, -1.0) * (1.0 / TWO_PI)  # B / (2 pi v): the swing's phase, in cycles
+        bend = pyo.Cos(lfo, mul=depth * -1.0, add=depth)  # (B / v) (1 - cos 2 pi v t), in cycles
         t = pyo.Wrap(carrier + bend, 0.0, 1.0)
-        made = [carrier, lfo, bend, t]
+        made = [carrier, lfo, depth, bend, t]
         if wave == "sine":
             angle = t * TWO_PI
             signal = pyo.Sin(angle)
             return [*made, angle, signal], [carrier, lfo], signal
-        swing = pyo.Cos(lfo, mul=index * rate)  # the phase modulation's frequency deviation, Hz
+        swing = pyo.Sin(lfo, mul=deviation)  # the instantaneous frequency deviation, Hz
         step = pyo.Clip(pyo.Abs(frequency + swing) * (1.0 / self.sample_rate), 1e-6, 0.5)
         inverse = pyo.Pow(step, -1.0)
         made += [swing, step, inverse]

@@ -225,3 +225,41 @@ def test_noise_is_out_of_reach_and_saved_only_when_asked(exported_model, tmp_pat
     kept = run_cli(*base, *bank, "--save-out-of-reach")
     assert kept.returncode == 0 and "out of reach" in kept.stdout
     assert Bank(tmp_path / "bank").load("N").provenance["verdict"] == "out of reach"
+
+
+@pytest.mark.parametrize("synth", ["original", "paper"])
+def test_every_factory_preset_comes_back_from_a_file_as_one_whole_note(synth, tmp_path):
+    """Gates, tremolos and FM sweeps re-open a note; they never start another (1.5 s files at 44.1 kHz)."""
+    from inversynth.engine.render import render_batch
+    from inversynth.engine.synths import get_spec
+    from inversynth.presets.store import FACTORY
+
+    spec = get_spec(synth)
+    presets = [p for p in Bank(FACTORY).scan()[0] if p.synth == synth]
+    rows = np.stack([spec.to_array(dict(p.params)) for p in presets])
+    clips = render_batch(synth, rows, seconds=1.5, workers=2, chunk=8)
+    for preset, clip in zip(presets, clips, strict=True):
+        path = tmp_path / f"{preset.name}.wav"
+        sf.write(path, soxr.resample(clip.astype(np.float64), spec.sample_rate, 44100), 44100, subtype="FLOAT")
+        found = load_notes(path, spec, each_note=True)
+        assert len(found) == 1, (preset.name, [n.start for n in found])
+        assert found[0].end - found[0].start == pytest.approx(spec.clip_seconds, abs=1e-3), preset.name
+
+
+def test_a_take_of_three_gated_notes_with_gaps_is_three_notes():
+    """The same gated patch three times (gate 12 Hz: 42 ms open, 42 ms shut), then a gated FM siren, with
+    silences between: each note's own openings stay in it, a silence that no gate explains starts the next."""
+    from inversynth.engine.render import render_batch
+    from inversynth.engine.synths import get_spec
+    from inversynth.presets.store import FACTORY
+
+    spec = get_spec("paper")
+    chopped, siren = (dict(Bank(FACTORY).load(name).params) for name in ("Chopped Square", "Siren Alarm"))
+    clips = render_batch("paper", np.stack([spec.to_array(chopped), spec.to_array(siren)]), seconds=0.9, workers=2,
+                         chunk=1)  # fmt: skip
+    rate = spec.sample_rate
+    gap = np.zeros(round(0.35 * rate))
+    take = np.concatenate([clips[0], gap, clips[0], gap, clips[0], gap, clips[1]]).astype(np.float64)
+    found = notes(take, rate, spec, "take")
+    expected = np.arange(4) * (0.9 + 0.35)
+    assert np.allclose([n.start for n in found], expected, atol=0.01), [n.start for n in found]

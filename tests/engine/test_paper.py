@@ -68,24 +68,45 @@ def test_what_a_clip_lets_be_heard():
 
 
 def test_the_voice_matches_the_formulas(rng):
-    """pyo (float32) against numpy (float64), away from the gate's edges. Phase modulation is held to
-    B <= 100 rad here: at the paper's largest indices (1500 rad at 30 Hz, a 45 kHz swing) the float32
-    phase's rounding alone decorrelates two exact implementations of what is then aliased noise."""
+    """pyo (float32) against numpy (float64), away from the gate's edges, over the whole grid: every
+    deviation up to 1500 Hz at every rate, and each oscillator alone at its deepest, slowest swing."""
     rows = np.concatenate(
         [
             SPEC.to_array(SPEC.defaults())[None, :],
-            np.stack([_alone(w, 523.25, **{f"B_{w}": 100.0, f"v_{w}": 7.0}) for w in WAVES]),
+            np.stack([_alone(w, 523.25, **{f"B_{w}": 1500.0, f"v_{w}": 1.0}) for w in WAVES]),
+            np.stack([_alone(w, 110.0, **{f"B_{w}": 100.0, f"v_{w}": 30.0}) for w in WAVES]),
             SPEC.classes_to_values(SPEC.random_classes(rng, 24)),
         ]
     )
-    for j, name in enumerate(SPEC.names):
-        if name.startswith("B_"):
-            rows[:, j] = np.minimum(rows[:, j], 100.0)
     for row, clip in zip(rows, _render(rows), strict=True):
         patch = SPEC.from_array(row)
         keep = _away_from_gate_edges(patch["f_gate"])
         reference = render_paper(patch, N, SR, NOTE_SECONDS)
         assert _error_db(clip[keep], reference[keep]) <= MAX_ERROR_DB, patch
+
+
+def test_b_is_a_frequency_deviation_in_hz():
+    """A sine at 1000 Hz with B = 300 Hz at v = 2 Hz: its instantaneous frequency (from the analytic
+    signal's phase) is 1000 + 300 sin(2 pi 2 t), starting at the carrier and rising first."""
+    patch = {**SPEC.defaults(), "f_sine": 1000.0, "B_sine": 300.0, "v_sine": 2.0, "a": 0.001, "s": 1.0}
+    clip = render_paper({**patch, "r": 1.0}, N, SR, NOTE_SECONDS)
+    spectrum = np.fft.fft(clip)
+    spectrum[N // 2 + 1 :], spectrum[1 : N // 2] = 0, 2 * spectrum[1 : N // 2]  # the analytic signal
+    phase = np.unwrap(np.angle(np.fft.ifft(spectrum)))
+    frequency = np.diff(phase) * SR / (2 * np.pi)
+    t = np.arange(N - 1) / SR
+    inside = slice(400, 7800)  # away from the clip's edges and the release
+    expected = 1000.0 + 300.0 * np.sin(2 * np.pi * 2.0 * t)
+    assert np.median(np.abs(frequency[inside] - expected[inside])) < 3.0
+    pyo_clip = _render(SPEC.to_array({**patch, "r": 1.0})[None, :])[0]
+    assert _error_db(pyo_clip, clip) <= MAX_ERROR_DB
+
+
+def test_a_version_1_patch_keeps_its_peak_deviation():
+    upgraded = SPEC.upgrade_patch({**SPEC.defaults(), "B_square": 200.0, "v_square": 5.0, "B_saw": 300.0,
+                                   "v_saw": 30.0}, 1)  # fmt: skip
+    assert upgraded["B_square"] == 1000.0 and upgraded["B_saw"] == 1500.0  # 9000 Hz is beyond the range
+    assert upgraded["v_square"] == 5.0 and upgraded["B_sine"] == 0.0
 
 
 @pytest.mark.parametrize("wave", ["saw", "tri", "square"])

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from inversynth.presets.preset import Preset, PresetError
@@ -277,3 +278,54 @@ def test_import_takes_a_preset_file_or_a_folder_and_a_clash_policy(tmp_path, spe
     (tmp_path / "junk.json").write_text("[1, 2]")
     with pytest.raises(PresetError, match=r"junk\.json: a preset must be a JSON object"):
         target.import_from(tmp_path / "junk.json")
+
+
+def _long_term_db(clip, rate):
+    """The spectrum of the sustained part in dB, in 40 Hz bands (2 full cycles of a 5 Hz LFO: every phase
+    of it heard equally)."""
+    span = clip[: round(0.4 * rate)]
+    power = np.abs(np.fft.rfft(span * np.hanning(span.size))) ** 2
+    bands = power[: power.size // 16 * 16].reshape(-1, 16).sum(axis=1)  # 16 bins of 2.5 Hz
+    return 10 * np.log10(bands + 1e-12)
+
+
+def test_a_version_1_paper_preset_loads_with_its_sound_and_saves_as_version_2(tmp_path):
+    """Version 1 read B as a phase-modulation index: B_sine 200 rad at 5 Hz swung the sine 1000 Hz
+    either way. Read from a bank or imported, it loads as B_sine = 1000 Hz, sounds as it did, and the
+    next save writes version 2."""
+    from inversynth.engine.reference import render_paper
+    from inversynth.engine.synths import get_spec
+    from inversynth.engine.synths.paper import NOTE_SECONDS
+
+    spec = get_spec("paper")
+    old = {**spec.defaults(), "f_sine": 440.0, "B_sine": 200.0, "v_sine": 5.0, "a": 0.001, "s": 1.0}
+    v1 = {**Preset.new("paper", "Old siren", old).to_json(), "spec_version": 1, "params": old}
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / file_name("Old siren")).write_text(json.dumps(v1))
+    loaded = Bank(folder).load("Old siren")
+    assert loaded.params["B_sine"] == 1000.0 and loaded.params["v_sine"] == 5.0
+    rate, t = spec.sample_rate, np.arange(spec.sample_rate) / spec.sample_rate
+    as_it_was = np.sin(2 * np.pi * 440.0 * t + 200.0 * np.sin(2 * np.pi * 5.0 * t))  # version 1's formula
+    now = render_paper(dict(loaded.params), rate, rate, NOTE_SECONDS) * 4  # the mix scales by 1/4
+    misread = render_paper(old, rate, rate, NOTE_SECONDS) * 4  # 200 taken as Hz without the upgrade
+    loud = _long_term_db(as_it_was, rate) > _long_term_db(as_it_was, rate).max() - 40
+    error = np.abs(_long_term_db(now, rate) - _long_term_db(as_it_was, rate))[loud]
+    assert (
+        np.median(error) < 1.0
+        and np.median(np.abs(_long_term_db(misread, rate) - _long_term_db(as_it_was, rate))[loud]) > 10
+    )
+    assert json.loads((folder / file_name("Old siren")).read_text())["spec_version"] == 1  # reading never rewrites
+    Bank(folder).save(loaded.changed(tags=("siren",)))
+    assert {json.loads(p.read_text())["spec_version"] for p in folder.glob("*.json")} == {2}
+    other = Bank(tmp_path / "other")
+    assert other.import_from(folder / file_name("Old siren")) == ["Old siren"]
+    assert other.load("Old siren").params["B_sine"] == 1000.0
+
+
+def test_a_preset_of_a_newer_spec_is_refused_with_one_line(tmp_path):
+    from inversynth.engine.synths import get_spec
+
+    data = {**Preset.new("paper", "Future", get_spec("paper").defaults()).to_json(), "spec_version": 3}
+    with pytest.raises(PresetError, match="made for version 3 of synth 'paper', newer than this inversynth's 2"):
+        Preset.from_json(data)
