@@ -7,8 +7,11 @@ after the clip, or is silent) keep a fallback value instead of a guess; the
 engine re-renders the estimate and its log-spectral distance to the target is
 measured; optionally the refinement (:mod:`~inversynth.bridge.refine`)
 searches from there; and a verdict says how far the synth got: ``exact``,
-``close`` or ``out of reach`` with the likely reason (no steady pitch, a pitch
-outside what the synth plays, or a timbre it cannot make).
+``close``, ``approximate`` (within the synth's reach but audibly different:
+the search did not get closer) or ``out of reach`` with the likely reason (no
+steady pitch, a pitch outside what the synth plays, or a timbre it cannot
+make). Verdicts judge ``analysis.match_distance``: the log-spectral distance,
+or the loudness distance where larger, so silence is never close to a sound.
 
 The model loads once for any number of files; files that cannot be read or
 are not usable audio are collected with their one-line reason and the run goes
@@ -27,7 +30,7 @@ import soundfile as sf
 from inversynth.bridge.audio_input import AudioInputError, Note, load_notes
 from inversynth.bridge.inference import DEFAULT_DECODING, Calibration, Estimate, Estimator
 from inversynth.bridge.refine import DEFAULT_BUDGET, Budget, Refinement, SearchPlan, refine
-from inversynth.engine.analysis import log_spectral_distance
+from inversynth.engine.analysis import log_spectral_distance, match_distance
 from inversynth.engine.pitch import Pitch, find_pitch
 from inversynth.engine.render import renderer
 from inversynth.engine.spec import SynthSpec
@@ -56,6 +59,8 @@ class Match:
     """One clip's answer and how far it got.
 
     ``patch`` is the final patch (refined when refinement ran); ``network_patch`` the network's own.
+    ``distance_db`` (what the verdict judges) and ``network_distance_db`` are match distances
+    (``analysis.match_distance``); ``spectral_db`` the final patch's log-spectral distance alone.
     ``undetermined`` names the parameters the clip could not tell, which kept their fallback value.
     ``span`` is the part of the source (seconds) that was matched.
     """
@@ -72,6 +77,7 @@ class Match:
     pitch: Pitch
     network_distance_db: float
     distance_db: float
+    spectral_db: float
     verdict: str
     reason: str
     span: tuple[float, float]
@@ -98,7 +104,8 @@ class Match:
             "undetermined": list(self.undetermined),
             "pitch_hz": None if not self.pitch.pitched else round(self.pitch.hz, 3),
             "periodic_share": round(self.pitch.periodic_share, 3),
-            "log_spectral_distance_db": self.distance_db,
+            "distance_db": self.distance_db,
+            "log_spectral_distance_db": self.spectral_db,
             "network_distance_db": self.network_distance_db,
             "verdict": self.verdict,
             "reason": self.reason,
@@ -129,7 +136,9 @@ def expand(inputs: Iterable[Path]) -> list[Path]:
 def judge(
     spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch, resynthesis: np.ndarray
 ) -> tuple[str, str]:
-    """(verdict, reason): exact and close need no reason; out of reach says what the synth lacks.
+    """(verdict, reason): exact and close need no reason; approximate says how far; out of reach says
+    what the synth lacks. Exact is within ``calibration.exact_db`` (1 dB), close within the synth's
+    own one-class step (``spec.close_db``), approximate within its reach (``calibration.reach_db``).
 
     A steady pitch heard as the target's strongest line (not a vibrato's period) more than a
     semitone outside the synth's pitch range is out of reach however close the spectrum gets,
@@ -148,8 +157,13 @@ def judge(
                 )
     if distance_db <= calibration.exact_db:
         return "exact", ""
-    if distance_db <= calibration.reach_db:
+    if distance_db <= min(spec.close_db, calibration.reach_db):
         return "close", ""
+    if distance_db <= calibration.reach_db:
+        return "approximate", (
+            f"audibly different: the closest patch found is {distance_db:.1f} dB away (close is within "
+            f"{spec.close_db:.1f} dB); a longer search may get closer"
+        )
     far = f"the closest patch is {distance_db:.1f} dB away"
     if not pitch.pitched:
         return "out of reach", f"no steady pitch (noise or an unpitched sound): {far}"
@@ -203,7 +217,8 @@ def estimate_notes(
     unknown = undetermined(spec, estimate.values)
     values = np.where(unknown, kept[None, :], estimate.values)
     resynthesis = renderer(spec.name, spec.sample_rate).render(values, spec.clip_samples)
-    distances = log_spectral_distance(clips, resynthesis)
+    distances = match_distance(clips, resynthesis)
+    spectral = log_spectral_distance(clips, resynthesis)
     matches = []
     for i, (note, source) in enumerate(zip(notes, sources, strict=True)):
         pitch = find_pitch(note.clip, spec.sample_rate)
@@ -224,6 +239,7 @@ def estimate_notes(
                 pitch=pitch,
                 network_distance_db=distance,
                 distance_db=distance,
+                spectral_db=round(float(spectral[i]), 3),
                 verdict=verdict,
                 reason=reason,
                 span=(note.start, note.end),
@@ -253,7 +269,7 @@ def refine_match(
         cancelled,
     )
     resynthesis = renderer(spec.name, spec.sample_rate).render(search.values[None, :], spec.clip_samples)[0]
-    distance = round(float(log_spectral_distance(match.target, resynthesis)), 3)
+    distance = round(float(match_distance(match.target, resynthesis)), 3)
     if distance > match.network_distance_db + SAME_DB:  # the search's objective is not the reported distance
         return replace(match, refinement=search)
     verdict, reason = judge(spec, estimator.calibration, distance, match.pitch, resynthesis)
@@ -263,6 +279,7 @@ def refine_match(
         patch=patch,
         classes={n: int(c) for n, c in zip(spec.names, spec.values_to_classes(search.values), strict=True)},
         distance_db=distance,
+        spectral_db=round(float(log_spectral_distance(match.target, resynthesis)), 3),
         verdict=verdict,
         reason=reason,
         refinement=search,
@@ -335,6 +352,6 @@ def write_outputs(match: Match, folder: Path, sample_rate: int, index: int | Non
         match.resynthesis,
         sample_rate,
         png,
-        titles=(f"target: {Path(match.source).name}", f"match: {match.distance_db:.2f} dB LSD, {match.verdict}"),
+        titles=(f"target: {Path(match.source).name}", f"match: {match.distance_db:.2f} dB, {match.verdict}"),
     )
     return wav, png

@@ -6,8 +6,11 @@ with hop 256.
 
 * ``log_spectral_distance``: dB, mean over frames of the RMS over bins of the
   difference of the power spectra in dB, each floored at -100 dB below full
-  scale so silence on both sides counts as equal, not as infinitely far.
-Log magnitudes are floored 100 dB below a full-scale sine everywhere.
+  scale (or 80 dB under a quiet target's loudest bin) so silence on both sides
+  counts as equal, not as infinitely far.
+* ``loudness_distance``: dB, mean level difference of the frames where either
+  clip sounds; ``match_distance``, the larger of the two, is what verdicts judge.
+Log magnitudes elsewhere are floored 100 dB below a full-scale sine.
 
 * ``mr_stft_distance``: spectral convergence + mean |log magnitude difference|,
   averaged over FFT sizes 512, 1024 and 2048 (hop = size / 4).
@@ -22,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 _DB_FLOOR = -100.0  # dB below a full-scale sine: float16 storage noise and true silence both sit under it
+RELATIVE_FLOOR_DB = -80.0  # ... lowered for a quiet target to this far under its loudest bin
+LOUDNESS_RANGE_DB = 60.0  # the loudness distance looks this far under the target's loudest frame
 
 
 def stft_magnitude(audio: np.ndarray, n_fft: int = 512, hop: int = 256) -> np.ndarray:
@@ -40,13 +45,42 @@ def _log_magnitude(magnitude: np.ndarray, n_fft: int) -> np.ndarray:
 
 def _power_db(magnitude: np.ndarray, n_fft: int) -> np.ndarray:
     full_scale = (n_fft / 2) ** 2  # power of a unit sine's peak bin under a Hann window
-    return np.maximum(10 * np.log10(magnitude**2 / full_scale + 1e-30), _DB_FLOOR)
+    return 10 * np.log10(magnitude**2 / full_scale + 1e-30)
+
+
+def _floor_db(target_db: np.ndarray) -> np.ndarray:
+    """Per clip [..., 1, 1]: _DB_FLOOR, or lower for a quiet target (RELATIVE_FLOOR_DB under its loudest bin),
+    so that a quiet sound's bins stay far from silence instead of sinking under a fixed floor."""
+    return np.minimum(_DB_FLOOR, target_db.max(axis=(-2, -1), keepdims=True) + RELATIVE_FLOOR_DB)
 
 
 def log_spectral_distance(target: np.ndarray, estimate: np.ndarray, n_fft: int = 512, hop: int = 256) -> np.ndarray:
     a = _power_db(stft_magnitude(target, n_fft, hop), n_fft)
     b = _power_db(stft_magnitude(estimate, n_fft, hop), n_fft)
+    floor = _floor_db(a)
+    a, b = np.maximum(a, floor), np.maximum(b, floor)
     return np.sqrt(np.mean((a - b) ** 2, axis=-1)).mean(axis=-1)
+
+
+def loudness_distance(target: np.ndarray, estimate: np.ndarray, frame: int = 512, hop: int = 256) -> np.ndarray:
+    """dB: mean |level difference| of frames (RMS) where either clip sounds, each floored LOUDNESS_RANGE_DB
+    under the target's loudest frame: silence against a sound is that range away, however few its frames."""
+    levels = []
+    for audio in (target, estimate):
+        x = np.asarray(audio, dtype=np.float64)
+        frames = np.lib.stride_tricks.sliding_window_view(x, frame, axis=-1)[..., ::hop, :]
+        levels.append(10 * np.log10(np.mean(frames**2, axis=-1) + 1e-30))
+    a, b = levels
+    floor = a.max(axis=-1, keepdims=True) - LOUDNESS_RANGE_DB
+    a, b = np.maximum(a, floor), np.maximum(b, floor)
+    sounding = (a > floor) | (b > floor)
+    return np.sum(np.abs(a - b) * sounding, axis=-1) / np.maximum(np.sum(sounding, axis=-1), 1)
+
+
+def match_distance(target: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """What verdicts judge (dB): the log-spectral distance, or the loudness distance where that is larger
+    (a quiet or silent re-synthesis of a sound is never close to it, nor a short blip's silence)."""
+    return np.maximum(log_spectral_distance(target, estimate), loudness_distance(target, estimate))
 
 
 def mr_stft_distance(target: np.ndarray, estimate: np.ndarray) -> np.ndarray:
@@ -103,12 +137,18 @@ class SpectralTarget:
         target = np.asarray(target, np.float32)[None, :]
         self._sizes = (*self.SIZES, target.shape[-1])
         self._windows = {n: np.hanning(n + 1)[:-1].astype(np.float32) for n in self._sizes}
+        self._floors: dict[int, np.float32] = {}
+        for n in self._sizes:  # as log_spectral_distance: a quiet target's floor sits under its own level
+            peak = float(self._magnitude(target, n).max())
+            self._floors[n] = np.float32(min((n / 2) * 10 ** (_DB_FLOOR / 20), peak * 10 ** (RELATIVE_FLOOR_DB / 20)))
         self._targets = [self._log_magnitude(target, n) for n in self._sizes]
 
-    def _log_magnitude(self, audio: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    def _magnitude(self, audio: np.ndarray, n_fft: int) -> np.ndarray:
         frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[..., :: max(1, n_fft // 2), :]
-        magnitude = np.abs(np.fft.rfft(frames * self._windows[n_fft], axis=-1)).astype(np.float32)
-        magnitude = np.maximum(magnitude, np.float32((n_fft / 2) * 10 ** (_DB_FLOOR / 20)))
+        return np.abs(np.fft.rfft(frames * self._windows[n_fft], axis=-1)).astype(np.float32)
+
+    def _log_magnitude(self, audio: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+        magnitude = np.maximum(self._magnitude(audio, n_fft), self._floors[n_fft])
         return magnitude, np.log(magnitude)
 
     def distance(self, batch: np.ndarray) -> np.ndarray:

@@ -258,6 +258,9 @@ class SynthSpec:
         modulation: the default modulation routes (MIDI learn's config may replace them).
         upgrades: version n -> the function that carries a patch of version n to n + 1, so presets
             saved under an older version load with their sound (models are refused instead).
+        close_db: the verdicts' line of "close" (dB of ``analysis.match_distance``): the synth's own
+            one-class step, the distance three in four nudges of one parameter by one class stay within
+            (measured in docs/BENCHMARKS.md): a close match sounds like its target with a knob a notch off.
     """
 
     name: str
@@ -268,6 +271,7 @@ class SynthSpec:
     params: tuple[Param, ...]
     modulation: tuple[ModRoute, ...] = ()
     upgrades: Mapping[int, ParamsUpgrade] = field(default_factory=dict, compare=False)
+    close_db: float = 6.0
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
     _by_cc: dict[int, Param] = field(init=False, repr=False, compare=False)
 

@@ -167,13 +167,13 @@ def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray,
     refined = [refine_match(estimator, m, budget) for m in matches]
     values = np.array([spec.to_array(m.patch) for m in refined])
     ms = np.array([m.refinement.elapsed_ms for m in refined if m.refinement is not None])
-    network = np.array([m.network_distance_db for m in refined])
+    network = np.array([m.network_distance_db for m in refined])  # match distances (analysis.match_distance)
     labels = data.labels[:count].astype(np.int64)
     return {
         "clips": count,
         "mpr_overall": _mpr_overall(spec, chosen_first(scores, spec.values_to_classes(values)), labels),
         "network_mpr_overall": _mpr_overall(spec, scores, labels),
-        "network_log_spectral_distance_db": summarise(network),
+        "network_match_distance_db": summarise(network),
         "ms_per_match": summarise(ms),
         "renders_per_match": summarise(np.array([m.refinement.renders for m in refined if m.refinement])),
         **_audio(spec, values, target[:count], data.values[:count], 1),

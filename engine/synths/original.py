@@ -63,6 +63,7 @@ SPEC = SynthSpec(
         ModRoute("note_pressure", "D", 0.5),
         ModRoute("slide", "M", 0.5),
     ),
+    close_db=3.0,  # p75 of one-class nudges (docs/BENCHMARKS.md)
 )
 # fmt: on
 

@@ -263,3 +263,38 @@ def test_a_take_of_three_gated_notes_with_gaps_is_three_notes():
     found = notes(take, rate, spec, "take")
     expected = np.arange(4) * (0.9 + 0.35)
     assert np.allclose([n.start for n in found], expected, atol=0.01), [n.start for n in found]
+
+
+def test_verdicts_mean_what_they_say_silence_and_near_silence_are_never_close(spec):
+    """One line each: exact within 1 dB, close within the synth's one-class step, approximate within its
+    reach, out of reach beyond; the distance judged hears loudness, so a sound matched by silence or by
+    itself 60 dB down is far, while a quiet sound matched at its own level is exact."""
+    from inversynth.bridge.inference import Calibration
+    from inversynth.bridge.match import judge
+    from inversynth.engine.analysis import log_spectral_distance, match_distance
+    from inversynth.engine.pitch import find_pitch
+
+    calibration = Calibration(np.ones(len(spec.params)), exact_db=1.0, reach_db=12.0)
+    note = render("original", {"C": 440.0, "A": 0.8, "D": 0.0, "attack": 0.01, "release": 0.2})
+    quiet = note * 10 ** (-60 / 20)  # peaks near -62 dBFS
+    pitch = find_pitch(note, spec.sample_rate)
+
+    def verdict(target, made):
+        return judge(spec, calibration, float(match_distance(target, made)), find_pitch(target, 16384), made)
+
+    assert verdict(note, note)[0] == verdict(quiet, quiet)[0] == "exact"
+    for far in (np.zeros_like(note), quiet, np.full_like(note, 1e-7)):
+        assert float(match_distance(note, far)) >= 50.0
+        assert verdict(note, far)[0] == "out of reach"
+    silent = np.zeros_like(note)  # a quiet sound's spectrum is as far from silence as a loud one's
+    assert float(log_spectral_distance(quiet, silent)) >= 0.75 * float(log_spectral_distance(note, silent))
+    nudged = render("original", {"C": 440.0, "A": 0.8, "D": 0.0, "attack": 0.01, "release": 0.2, "sustain": 0.4})
+    assert verdict(note, nudged)[0] in ("exact", "close")
+    assert judge(spec, calibration, spec.close_db + 0.5, pitch, note) == (
+        "approximate",
+        f"audibly different: the closest patch found is {spec.close_db + 0.5:.1f} dB away (close is within "
+        f"{spec.close_db:.1f} dB); a longer search may get closer",
+    )
+    noise = np.random.default_rng(1).standard_normal(16384) * 0.3
+    assert verdict(noise, note) == ("out of reach", verdict(noise, note)[1])
+    assert verdict(noise, note)[1].startswith("no steady pitch")
