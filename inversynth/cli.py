@@ -261,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument(
         "--refine-renders", type=_int_at_least(1), default=400, help="renders per refined clip, whatever time they take"
     )
+    evaluator.add_argument(
+        "--through-files",
+        action="store_true",
+        help="also match every clip as a 44.1 kHz WAV file through `inversynth match` (the user's path)",
+    )
 
     calibrator = _command(
         commands,

@@ -174,6 +174,7 @@ def evaluate(args: argparse.Namespace) -> int:
         refine=args.refine,
         refine_clips=args.refine_clips,
         refine_renders=args.refine_renders,
+        through_files=args.through_files,
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -252,6 +253,12 @@ def _print_evaluation(report: dict) -> None:
             f"{entry['ms_per_match']['median']:.0f}" if "ms_per_match" in entry else "-",
         )
     print_table(decodings)
+    if "files" in report["decodings"]:
+        files = report["decodings"]["files"]
+        console.print(
+            f"files: {files['whole_note_share']:.1%} of the matched notes span the whole clip; "
+            f"{len(files['refused'])} files refused ({', '.join(sorted(set(files['refused'])))[:200] or 'none'})"
+        )
     console.print(f"inference {report['inference_ms_per_clip']:.2f} ms per clip (batched)")
 
 

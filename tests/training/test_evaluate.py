@@ -98,3 +98,17 @@ def test_refined_figures_are_bounded_by_renders_and_never_worse(exported_model, 
     assert refined["audio"][lsd]["mean"] <= start["audio"][lsd]["mean"] + 0.05
     assert refined["network_mpr_overall"] == pytest.approx(report["figures"]["fmnet"]["mpr_overall"])  # same clips
     assert 0 <= refined["mpr_overall"] <= 100
+
+
+def test_the_users_path_through_wav_files_scores_as_the_dataset_does(exported_model, small_dataset):
+    """Every clip written as a 44.1 kHz WAV and matched by `inversynth match`'s pipeline: whole notes,
+    and figures within a few points of the expectation's on the same clips (only the front end differs)."""
+    from inversynth.training.evaluate import evaluate
+
+    report = evaluate(exported_model, small_dataset, max_clips=60, baselines=False, through_files=True)
+    files, expected = report["decodings"]["files"], report["decodings"]["expected"]
+    assert files["clips"] + len(files["refused"]) == 60 and files["clips"] >= 55
+    assert all("silent" in reason for reason in files["refused"])
+    assert files["whole_note_share"] == 1.0
+    assert abs(files["mpr_overall"] - report["figures"]["fmnet"]["mpr_overall"]) < 3.0
+    assert abs(files["audio"]["rho_stft"]["mean"] - expected["audio"]["rho_stft"]["mean"]) < 5.0
