@@ -1,12 +1,15 @@
 """The one place that imports pyo and boots servers.
 
-pyo prints a wxPython notice on stdout when imported and segfaults when its
-PortAudio backend boots without a device, so every import and every boot
-goes through here.
+pyo prints GUI notices on stdout when imported (no wxPython; on a Python
+without tkinter, such as Debian's own, another), which would corrupt every
+``--json`` output, and segfaults when its PortAudio backend boots without a
+device, so every import and every boot goes through here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from functools import cache
 from types import ModuleType
@@ -20,10 +23,11 @@ PYO_ERRORS_ONLY = 1
 
 @cache
 def pyo_module() -> ModuleType:
-    """Import pyo without its GUI notice; raise BackendError with a hint if it is missing."""
+    """Import pyo without its GUI notices; raise BackendError with a hint if it is missing."""
     os.environ.setdefault("PYO_GUI_WX", "0")
     try:
-        import pyo
+        with contextlib.redirect_stdout(io.StringIO()):  # stdout is the program's output alone
+            import pyo
     except ImportError as exc:  # pragma: no cover - depends on the installation
         raise BackendError(f"pyo is not importable ({exc}); install it with 'pip install pyo==1.1.0'") from exc
     return pyo

@@ -73,3 +73,19 @@ def test_bad_rows_are_rejected_before_rendering(spec, offline):
     rows[1, 3] = -0.1
     with pytest.raises(SpecError, match=r"patch 1: parameter 'D' = -0\.1 is outside"):
         offline.render(rows, 100)
+
+
+def test_stdout_holds_only_the_programs_output_on_a_python_without_tkinter(tmp_path):
+    """Debian's own python3 has no tkinter: pyo's import then prints a GUI notice, which must not reach
+    stdout (it would break every --json output and double lines in serve and demo)."""
+    import subprocess
+    import sys
+
+    run = (
+        "import runpy, sys; sys.modules['tkinter'] = None; "  # an import of tkinter now fails, as on Debian
+        f"sys.argv = ['inversynth', 'render', '--random', '--seed', '1', '-o', {str(tmp_path / 'x.wav')!r}]; "
+        "runpy.run_module('inversynth.cli', run_name='__main__')"
+    )
+    result = subprocess.run([sys.executable, "-c", run], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Tkinter" not in result.stdout + result.stderr and "wrote " in result.stdout
