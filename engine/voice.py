@@ -46,6 +46,7 @@ class Voice(ABC):
     spec: ClassVar[SynthSpec]
     signal_params: ClassVar[tuple[str, ...]]
     pitch_param: ClassVar[str | None] = None
+    follows_pitch: ClassVar[tuple[str, ...]] = ()  # live, these keep their interval to the played pitch
 
     def __init__(self, sample_rate: int, smoothing: float = 0.0, shared: SharedControls | None = None) -> None:
         """Build the graph in the current pyo server.
@@ -182,6 +183,19 @@ class Voice(ABC):
             else:
                 self._ratio = self.controls[self.pitch_param] / self._shared.pitch
         return self._ratio
+
+    @classmethod
+    def played_at(cls, patch: Mapping[str, float], hz: float) -> dict[str, float]:
+        """The patch as a live voice plays it at a note of ``hz``: its pitch param at ``hz``, the params
+        that follow the pitch at their interval to it (within their ranges)."""
+        if cls.pitch_param is None:
+            return dict(patch)
+        ratio = hz / patch[cls.pitch_param]
+        played = {**patch, cls.pitch_param: hz}
+        for name in cls.follows_pitch:
+            param = cls.spec.param(name)
+            played[name] = min(max(patch[name] * ratio, param.minimum), param.maximum)
+        return played
 
     @classmethod
     def modulatable(cls) -> tuple[str, ...]:

@@ -106,12 +106,12 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
     return results
 
 
-def bench_inference(model: Path | None = None, runs: int = 1000) -> dict[str, Any]:
+def bench_inference(model: Path | None = None, runs: int = 1000, synth: str = SYNTH) -> dict[str, Any]:
     """Latency of one 1 s clip through preprocessing and onnxruntime on one thread: p50, p99, mean (ms)."""
     from inversynth.bridge.audio_input import to_clip
     from inversynth.bridge.inference import Estimator
 
-    estimator = Estimator(model, threads=1)
+    estimator = Estimator(model, threads=1, synth=synth)
     spec = estimator.spec
     rng = np.random.default_rng(0)
     patches = spec.classes_to_values(spec.random_classes(rng, 64))

@@ -45,11 +45,21 @@ import numpy as np
 
 from inversynth.bench import machine
 from inversynth.bridge.osc_client import OscClient, OscTimeout
+from inversynth.engine.spec import Param, SynthSpec
+from inversynth.engine.synths import get_spec
 from inversynth.errors import BackendError
 from inversynth.jack_dummy import RATE, dummy_jack_server
 
-HELD = {"D": 0.3, "M": 5.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "A": 0.5, "release": 0.2}
-SHARP = {"D": 0.0, "A": 1.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.0}
+# Per synth: a held, modulated patch (the voices sounding) and a sharp one (an onset on the note's first samples).
+HELD = {
+    "original": {"D": 0.3, "M": 5.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "A": 0.5, "release": 0.2},
+    "paper": {"A_saw": 0.5, "B_saw": 30.0, "v_saw": 5.0, "a": 0.001, "d": 0.001, "s": 1.0, "r": 0.2},
+}
+SHARP = {
+    "original": {"D": 0.0, "A": 1.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.0},
+    "paper": {"A_sine": 1.0, "B_sine": 0.0, "a": 0.001, "d": 0.001, "s": 1.0, "r": 0.001, "f_cut": 4000.0,
+              "f_gate": 0.5},
+}  # fmt: skip
 PROBE_NOTE = 81  # 880 Hz: the second sample of a note is already well above the threshold
 ONSET_THRESHOLD = 1e-3
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -261,12 +271,12 @@ def _pyo_alone(server: str, period: int, seconds: float) -> float:
         process.wait()
 
 
-def _latencies(serve: ServeProcess, server: str, period: int, trials: int) -> dict[str, Any]:
+def _latencies(serve: ServeProcess, synth: str, server: str, period: int, trials: int) -> dict[str, Any]:
     """MIDI note-on, OSC note-on and timetagged bundles -> the note's first sample, in frames."""
     from pythonosc.osc_bundle_builder import OscBundleBuilder
     from pythonosc.osc_message_builder import build_msg
 
-    serve.set_patch(SHARP)
+    serve.set_patch(SHARP[synth])
     probe = OnsetProbe(server, f"inversynth-midi:{MIDI_PORT}")
     midi, osc, bundle = [], [], []
     try:
@@ -307,11 +317,11 @@ def _latencies(serve: ServeProcess, server: str, period: int, trials: int) -> di
     }
 
 
-def _stream(client: OscClient, rate: float, stop: threading.Event, sent: list[int]) -> None:
-    """/synth/param/M sweeping 1..30 Hz at ``rate`` messages per second, on a deadline schedule."""
+def _stream(client: OscClient, param: Param, rate: float, stop: threading.Event, sent: list[int]) -> None:
+    """/synth/param/<param> sweeping its range at ``rate`` messages per second, on a deadline schedule."""
     period, count, next_at = 1.0 / rate, 0, time.perf_counter()
     while not stop.is_set():
-        client.send("/synth/param/M", 1.0 + 29.0 * ((count % 1000) / 999))
+        client.send(f"/synth/param/{param.name}", param.denormalise((count % 1000) / 999))
         count += 1
         next_at += period
         delay = next_at - time.perf_counter()
@@ -320,11 +330,14 @@ def _stream(client: OscClient, rate: float, stop: threading.Event, sent: list[in
     sent.append(count)
 
 
-def _full_load(serve: ServeProcess, xruns: JackXruns, seconds: float, osc_rate: float, every: float) -> dict:
+def _full_load(
+    serve: ServeProcess, spec: SynthSpec, xruns: JackXruns, seconds: float, osc_rate: float, every: float
+) -> dict:
     client = serve.client
     client.send("/subscribe", client.port)
     stop, sent = threading.Event(), []
-    streamer = threading.Thread(target=_stream, args=(client, osc_rate, stop, sent), daemon=True)
+    swept = next(p for p in spec.params if p.rate)  # an LFO's rate: every voice hears it change
+    streamer = threading.Thread(target=_stream, args=(client, swept, osc_rate, stop, sent), daemon=True)
     everything = serve.pids()
     before, cpu_before = xruns.count, _cpu_seconds(everything)
     started = time.perf_counter()
@@ -362,8 +375,12 @@ def bench_live(
     match_every: float = 2.0,
     phase_seconds: float = 15.0,
     trials: int = 200,
+    synth: str = "original",
 ) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(), "voices": voices}
+    spec = get_spec(synth)
+    if synth not in HELD:
+        raise BackendError(f"bench live has no held and sharp patches for synth '{synth}' yet")
+    results: dict[str, Any] = {"machine": machine(), "synth": synth, "voices": voices}
     with (
         tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp,
         dummy_jack_server("inversynth-bench", period, try_realtime=True) as (name, realtime),
@@ -373,12 +390,12 @@ def bench_live(
         try:
             results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
             results["pyo_alone_cpu_percent"] = _pyo_alone(name, period, phase_seconds)
-            serve = ServeProcess(name, Path(tmp) / "serve", "--voices", str(voices))
+            serve = ServeProcess(name, Path(tmp) / "serve", "--synth", synth, "--voices", str(voices))
             try:
                 time.sleep(1.0)  # the model worker's warm-up is over
                 before = xruns.count
                 results["idle"] = {**serve.cpu_percent(phase_seconds), "xruns": xruns.count - before}
-                serve.set_patch(HELD)
+                serve.set_patch(HELD[synth])
                 for i in range(voices):
                     serve.client.send("/synth/note_on", 48 + 2 * i, 100)
                 time.sleep(0.5)
@@ -387,10 +404,10 @@ def bench_live(
                 status = serve.status()
                 results["voices_sounding"] = {"count": status[1], **cpu, "xruns": xruns.count - before}
                 results["cpu_percent_per_sounding_voice"] = (cpu["audio"] - results["idle"]["audio"]) / voices
-                results["full_load"] = _full_load(serve, xruns, seconds, osc_rate, match_every)
+                results["full_load"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
                 serve.client.send("/synth/panic")
                 before = xruns.count
-                results["latency"] = {**_latencies(serve, name, period, trials), "xruns": xruns.count - before}
+                results["latency"] = {**_latencies(serve, synth, name, period, trials), "xruns": xruns.count - before}
             finally:
                 serve.close()
         finally:

@@ -4,8 +4,10 @@ Suites, each matched three ways (the network's arg-max, its expectation, the
 expectation refined by analysis-by-synthesis), beside a random-patch floor
 computed on the same targets in the same run:
 
+Every suite runs on any synth (``--synth``), the pitch being its voice's pitch parameter.
+
 * ``grid``: patches on the class grid (the paper's kind of clip);
-* ``off_grid``: patches drawn anywhere in every range (C at A4..C6);
+* ``off_grid``: patches drawn anywhere in every range (the pitch at A4..C6);
 * ``pitch_sweep``: the same off-grid patches played at a random note of the
   synth's whole range (MIDI 24..108), next to the same patches at A4..C6;
 * ``sines``: plain sines at random pitches across the range;
@@ -15,9 +17,11 @@ computed on the same targets in the same run:
 * ``live``: the synth's own notes captured over OSC from ``serve`` on the
   dummy backend, at random notes between MIDI 36 and 96 and at grid notes,
   beside the capture chain's own floor: how far the exact patch, rendered at
-  48 kHz, resampled and cut at its onset, lands from its offline clip.
+  48 kHz, resampled and cut at its onset, lands from its offline clip; and the
+  paper's rho STFT of the saved match's re-synthesis against what was captured.
 
-Log-spectral distances in dB (``engine/analysis.py``); pitch errors in cents.
+Match distances in dB (``analysis.match_distance``, what verdicts judge), the
+paper's rho STFT beside them; pitch errors in cents.
 """
 
 from __future__ import annotations
@@ -32,14 +36,16 @@ from pathlib import Path
 
 import numpy as np
 
-from inversynth.bridge.audio_input import Note, load_notes, to_clip
+from inversynth.audio_files import read_audio
+from inversynth.bridge.audio_input import Note, load_notes, notes, to_clip
 from inversynth.bridge.inference import DECODINGS, DEFAULT_DECODING, Estimator
 from inversynth.bridge.match import Match, MatchOptions, estimate_notes, refine_match
 from inversynth.bridge.osc_client import OscClient
-from inversynth.engine.analysis import log_spectral_distance
+from inversynth.engine.analysis import match_distance, rho_stft
 from inversynth.engine.render import renderer
 from inversynth.engine.spec import SynthSpec, note_frequency
 from inversynth.engine.synths import get_voice
+from inversynth.presets.store import Bank
 from inversynth.training.metrics import summarise
 
 PITCH_CENTS = 25.0
@@ -49,6 +55,11 @@ GM_PROGRAMS = {"flute": 73, "clarinet": 71, "violin": 40, "trumpet": 56, "piano"
 
 def _cents(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.abs(1200 * np.log2(estimate / truth))
+
+
+def _pitch_index(spec: SynthSpec) -> int | None:
+    name = get_voice(spec.name).pitch_param
+    return None if name is None else spec.names.index(name)
 
 
 def _pitch_of(spec: SynthSpec, matches: list[Match]) -> np.ndarray:
@@ -68,7 +79,10 @@ def match_suite(estimator: Estimator, clips: np.ndarray, pitch: np.ndarray | Non
         "clips": len(clips),
         **{f"{d}_db": summarise(np.array([m.distance_db for m in decoded[d]])) for d in DECODINGS},
         "refined_db": summarise(np.array([m.distance_db for m in refined])),
-        "random_patch_db": summarise(log_spectral_distance(clips, floor)),
+        "random_patch_db": summarise(match_distance(clips, floor)),
+        "expected_rho_stft": summarise(rho_stft(clips, np.stack([m.resynthesis for m in decoded[DEFAULT_DECODING]]))),
+        "refined_rho_stft": summarise(rho_stft(clips, np.stack([m.resynthesis for m in refined]))),
+        "random_patch_rho_stft": summarise(rho_stft(clips, floor)),
         "refine_ms": summarise(np.array([m.refinement.elapsed_ms for m in refined if m.refinement])),
         "verdicts": dict(Counter(m.verdict for m in refined)),
     }
@@ -82,7 +96,9 @@ def match_suite(estimator: Estimator, clips: np.ndarray, pitch: np.ndarray | Non
 
 def _with_pitch(spec: SynthSpec, values: np.ndarray, hz: np.ndarray) -> np.ndarray:
     out = values.copy()
-    out[:, spec.names.index(get_voice(spec.name).pitch_param or "")] = hz
+    pitch = _pitch_index(spec)
+    if pitch is not None:
+        out[:, pitch] = hz
     return out
 
 
@@ -101,11 +117,13 @@ def synthetic_suites(estimator: Estimator, clips: int, seed: int) -> dict:
     sine_hz = note_frequency(rng.uniform(24, 108, clips))
     t = np.arange(spec.clip_samples) / spec.sample_rate
     sines = (0.5 * np.sin(2 * np.pi * sine_hz[:, None] * t)).astype(np.float32)
+    pitch = _pitch_index(spec)
+    known = pitch is not None
     return {
-        "grid": match_suite(estimator, _render(spec, grid), grid[:, 0]),
-        "off_grid": match_suite(estimator, _render(spec, off_grid), off_grid[:, 0]),
-        "pitch_sweep": match_suite(estimator, _render(spec, sweep), anywhere),
-        "sines": match_suite(estimator, sines, sine_hz),
+        "grid": match_suite(estimator, _render(spec, grid), grid[:, pitch] if known else None),
+        "off_grid": match_suite(estimator, _render(spec, off_grid), off_grid[:, pitch] if known else None),
+        "pitch_sweep": match_suite(estimator, _render(spec, sweep), anywhere if known else None),
+        "sines": match_suite(estimator, sines, sine_hz if known else None),
         "out_of_reach": match_suite(estimator, _out_of_reach(spec, rng, clips)),
     }
 
@@ -164,25 +182,40 @@ def real_suite(estimator: Estimator, note: int = 60) -> dict | None:
     return results
 
 
-def live_suite(model: Path | None, patches: int, seed: int) -> dict:
-    """The synth's own notes captured over OSC from serve on the dummy backend, matched with refinement."""
+def audible_patches(spec: SynthSpec, rng: np.random.Generator, count: int, peak: float = 0.05) -> np.ndarray:
+    """``count`` patches drawn over every range, each redrawn until its offline clip peaks above ``peak``
+    (a capture of silence is refused, not matched)."""
+    rows = []
+    while len(rows) < count:
+        row = spec.random_values(rng, 1)
+        if np.max(np.abs(_render(spec, row)[0])) >= peak:
+            rows.append(row[0])
+    return np.array(rows)
+
+
+def live_suite(model: Path | None, patches: int, seed: int, synth: str = "original") -> dict:
+    """The synth's own notes captured over OSC from serve on the dummy backend, matched with refinement
+    (every match saved, out of reach too, so that its re-synthesis can be scored)."""
     from inversynth.bridge.serve import ServeOptions, Studio
 
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory() as scratch:
-        options = ServeOptions(audio="dummy", osc_port=0, midi=False, bank=Path(scratch), model=model)
+        options = ServeOptions(
+            synth=synth, audio="dummy", osc_port=0, midi=False, bank=Path(scratch), model=model, save_out_of_reach=True
+        )
         studio = Studio(options, log=lambda _m: None)
         spec = studio.synth.spec
         client = OscClient(*studio.osc.address)
-        rows: list[tuple[str, float, float, float, float]] = []
+        rows: list[tuple[str, float, float, float, float, float]] = []
         try:
             client.send("/subscribe", client.port)
-            for i in range(patches):
-                values = spec.from_array(spec.random_values(rng, 1)[0])
-                values.update(attack=min(values["attack"], 0.3), A=max(values["A"], 0.2))  # a note to hear
+            for i, values in enumerate(audible_patches(spec, rng, patches)):
+                patch = spec.from_array(values)
                 note = int(rng.integers(36, 97)) if i % 2 == 0 else int(rng.integers(69, 85))
-                floor = _capture_chain_floor(spec, {**values, "C": note_frequency(note)})
-                rows.append((("any" if i % 2 == 0 else "grid"), *_capture(client, values, note), floor))
+                played = get_voice(spec.name).played_at(patch, note_frequency(note))
+                floor = _capture_chain_floor(spec, spec.to_array(played))
+                captured = _capture(client, Bank(Path(scratch)), spec, patch, note)
+                rows.append((("any" if i % 2 == 0 else "grid"), *captured, floor))
         finally:
             client.close()
             studio.close()
@@ -194,22 +227,25 @@ def live_suite(model: Path | None, patches: int, seed: int) -> dict:
             "network_db": summarise(np.array([r[2] for r in picked])),
             "refined_db": summarise(np.array([r[1] for r in picked])),
             "pitch_within_25_cents": float(np.mean([r[3] <= PITCH_CENTS for r in picked])),
-            "capture_chain_floor_db": summarise(np.array([r[4] for r in picked])),
+            "rho_stft": summarise(np.array([r[4] for r in picked])),
+            "capture_chain_floor_db": summarise(np.array([r[5] for r in picked])),
         }
     return result
 
 
-def _capture_chain_floor(spec: SynthSpec, patch: dict[str, float], rate: int = 48000) -> float:
+def _capture_chain_floor(spec: SynthSpec, values: np.ndarray, rate: int = 48000) -> float:
     """How far the exact patch lands from its own offline clip once captured: rendered at ``rate``,
     resampled and cut at its onset by the matcher's front end. No match of a capture can beat it."""
-    offline = _render(spec, spec.to_array(patch)[None])[0]
-    live = renderer(spec.name, rate).render(spec.to_array(patch)[None], round(1.2 * rate))[0]
+    offline = _render(spec, values[None])[0]
+    live = renderer(spec.name, rate).render(values[None], round(1.2 * rate))[0]
     captured = to_clip(np.concatenate([np.zeros(100), live]), rate, spec)
-    return float(log_spectral_distance(offline, captured))
+    return float(match_distance(offline, captured))
 
 
-def _capture(client: OscClient, values: dict[str, float], note: int) -> tuple[float, float, float]:
-    """(final dB, network dB, pitch error in cents) of one captured note."""
+def _capture(
+    client: OscClient, bank: Bank, spec: SynthSpec, values: dict[str, float], note: int
+) -> tuple[float, float, float, float]:
+    """(final dB, network dB, pitch error in cents, rho STFT of the saved match against the capture)."""
     client.send("/synth/panic")  # the last note may still ring; the capture should hear this one alone
     for name, value in values.items():
         client.send(f"/synth/param/{name}", float(value))
@@ -218,23 +254,33 @@ def _capture(client: OscClient, values: dict[str, float], note: int) -> tuple[fl
     client.send("/match/capture", 1.4)
     time.sleep(0.1)
     client.send("/synth/note", note, 127, 0.0)
-    _name, final, network, _verdict, _reason = client.wait_for("/match/done", timeout=60)[0]
-    found = client.request("/synth/get/C", reply="/synth/param/C")[0]
-    return final, network, float(_cents(np.array(found), np.array(note_frequency(note))))
+    name, final, network, _verdict, _reason = client.wait_for("/match/done", timeout=120)[0]
+    saved = bank.load(name)
+    audio, rate = read_audio(Path(saved.provenance["audio"]))
+    heard = notes(audio, rate, spec, "capture", capture=True)[0].clip
+    rho = float(rho_stft(heard, _render(spec, spec.to_array(dict(saved.params))[None])[0]))
+    pitch = get_voice(spec.name).pitch_param
+    cents = float(_cents(np.array(saved.params[pitch]), np.array(note_frequency(note)))) if pitch else float("nan")
+    return final, network, cents, rho
 
 
 def bench_matching(
-    model: Path | None, clips: int, live: int, seed: int, progress: Callable[[str], None] = lambda _s: None
+    model: Path | None,
+    clips: int,
+    live: int,
+    seed: int,
+    progress: Callable[[str], None] = lambda _s: None,
+    synth: str = "original",
 ) -> dict:
-    estimator = Estimator(model)
+    estimator = Estimator(model, synth=synth)
     progress("synthetic targets")
     started = time.perf_counter()
-    results = {"model": str(estimator.path), "clips_per_suite": clips, "seed": seed}
+    results = {"synth": synth, "model": str(estimator.path), "clips_per_suite": clips, "seed": seed}
     results.update(synthetic_suites(estimator, clips, seed))
     progress("real instruments")
     results["real"] = real_suite(estimator)
     if live:
         progress("live captures over OSC")
-        results["live"] = live_suite(model, live, seed)
+        results["live"] = live_suite(model, live, seed, synth)
     results["seconds"] = round(time.perf_counter() - started, 1)
     return results

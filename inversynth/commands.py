@@ -370,10 +370,6 @@ def bench(args: argparse.Namespace) -> int:
 
     from inversynth.bench import bench_inference, bench_render
 
-    if args.what in ("live", "matching", "match") and args.synth != "original":
-        raise InversynthError(
-            f"bench {args.what} measures the original synth with its shipped model; use render or grid"
-        )
     if args.what == "live":
         return _bench_live(args)
     if args.what == "matching":
@@ -395,7 +391,7 @@ def bench(args: argparse.Namespace) -> int:
         print_table(table)
         return 0
     if args.what == "match":
-        latency = bench_inference(args.model, runs=args.runs)
+        latency = bench_inference(args.model, runs=args.runs, synth=args.synth)
         if args.json:
             print(json.dumps(latency, indent=2))
         else:
@@ -435,17 +431,24 @@ def _bench_matching(args: argparse.Namespace) -> int:
     from inversynth.bench_matching import bench_matching
 
     with console.status("matching ...") as status:
-        results = bench_matching(args.model, args.targets, args.live, args.seed, lambda s: status.update(s))
+        results = bench_matching(
+            args.model, args.targets, args.live, args.seed, lambda s: status.update(s), synth=args.synth
+        )
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    table = Table(title=f"log-spectral distance dB (mean / median), {args.targets} targets per suite, seed {args.seed}")
+    table = Table(
+        title=f"'{results['synth']}': match distance dB (mean / median), {args.targets} targets per suite, "
+        f"seed {args.seed}; rho STFT mean"
+    )
     for column in (
         "suite",
         "arg-max",
         "expectation",
         "refined",
         "random patch",
+        "rho STFT refined",
+        "rho random",
         "refine ms",
         "pitch ≤ 25 ct",
         "verdicts",
@@ -458,6 +461,8 @@ def _bench_matching(args: argparse.Namespace) -> int:
             suite,
             *(f"{row[k]['mean']:.2f} / {row[k]['median']:.2f}" for k in ("argmax_db", "expected_db", "refined_db")),
             f"{row['random_patch_db']['mean']:.2f} / {row['random_patch_db']['median']:.2f}",
+            f"{row['refined_rho_stft']['mean']:.2f}",
+            f"{row['random_patch_rho_stft']['mean']:.2f}",
             f"{row['refine_ms']['median']:.0f}",
             "-" if pitch is None else f"{pitch:.3f}",
             ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items())),
@@ -471,7 +476,8 @@ def _bench_matching(args: argparse.Namespace) -> int:
         console.print(
             f"live ({kind} notes, {row['captures']} captures): network {row['network_db']['mean']:.2f} dB -> "
             f"refined {row['refined_db']['mean']:.2f} dB (the capture chain alone: "
-            f"{row['capture_chain_floor_db']['mean']:.2f} dB); pitch within 25 cents {row['pitch_within_25_cents']:.2f}"
+            f"{row['capture_chain_floor_db']['mean']:.2f} dB); pitch within 25 cents "
+            f"{row['pitch_within_25_cents']:.2f}; rho STFT {row['rho_stft']['mean']:.2f}"
         )
     return 0
 
@@ -481,7 +487,7 @@ def _bench_live(args: argparse.Namespace) -> int:
 
     # No spinner: its refresh thread would compete for the GIL with the bench's own JACK probe.
     errors.print("measuring: JACK alone, an empty pyo server, the server idle, held voices, full load, latency ...")
-    results = bench_live(seconds=args.seconds, period=args.period)
+    results = bench_live(seconds=args.seconds, period=args.period, synth=args.synth)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -146,6 +146,7 @@ class PaperVoice(Voice):
     spec = SPEC
     signal_params = tuple(n for n in SPEC.names if n not in ("a", "d", "s", "r"))
     pitch_param = "f_sine"
+    follows_pitch = ("f_saw", "f_tri", "f_square")
 
     def build(self, controls: Mapping[str, Any], envelope: Any) -> Any:
         pyo = pyo_module()
@@ -154,8 +155,9 @@ class PaperVoice(Voice):
         ratio = self.pitch_ratio()
         mix: Any = None
         for wave in WAVES:
-            frequency = controls[f"f_{wave}"] if wave == "sine" else controls[f"f_{wave}"] * ratio
-            if wave != "sine":
+            follows = f"f_{wave}" in self.follows_pitch
+            frequency = controls[f"f_{wave}"] * ratio if follows else controls[f"f_{wave}"]
+            if follows:
                 nodes.append(frequency)
             made, phasors, signal = self._oscillator(wave, frequency, controls[f"B_{wave}"], controls[f"v_{wave}"])
             level = signal * controls[f"A_{wave}"]

@@ -53,7 +53,8 @@ def test_capturing_a_preset_gives_it_back(jack_serve, osc, preset):
     )
     assert 0 < estimate_ms < 1000
     assert network_again == pytest.approx(network_db) and distance <= network_db + 1e-6
-    assert verdict in ("exact", "close") and reason == "" and first_verdict in ("exact", "close")
+    assert verdict in ("exact", "close") and reason == ""
+    assert first_verdict in ("exact", "close", "approximate")  # the network alone, before refinement
     saved = Bank(jack_serve.bank).load(name)
     assert _cents(saved.params["C"], params["C"]) < 25
     for param in CLOSE:
