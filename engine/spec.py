@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -206,6 +206,18 @@ def note_frequency(note: float) -> float:
 
 def nearest_note(frequency: float) -> int:
     return round(69 + 12 * math.log2(frequency / 440.0))
+
+
+KEYBOARD = (24, 108)  # MIDI notes C1 .. C8: what the synths play, and what their models hear
+ORIGINAL_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6: the original project's classes
+
+
+def keyboard_param(name: str, default: float, description: str, **fields: Any) -> Param:
+    """A pitch over the whole keyboard (log, one head bin per note of KEYBOARD) whose classes are the
+    original project's 16 semitones A4..C6, as both synths' pitches are."""
+    low, high = KEYBOARD
+    return Param(name, "Hz", note_frequency(low), note_frequency(high), ORIGINAL_SEMITONES, default, description,
+                 scale="log", bins=high - low + 1, **fields)  # fmt: skip
 
 
 def linear_classes(low: float, high: float, count: int) -> tuple[float, ...]:

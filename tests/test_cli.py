@@ -257,6 +257,21 @@ def test_every_command_takes_the_paper_synth(tmp_path):
     assert bench.returncode == 0 and json.loads(bench.stdout)["synth"] == "paper"
 
 
+def test_bench_matching_measures_the_paper_synth_too():
+    """Its suites and a live capture, with the paper's rho STFT beside the distances."""
+    result = run_cli("bench", "matching", "--synth", "paper", "--targets", "4", "--live", "1", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["synth"] == "paper" and report["model"].endswith("paper-fmnet.onnx")
+    for suite in ("grid", "off_grid", "pitch_sweep", "sines", "out_of_reach"):
+        row = report[suite]
+        assert row["clips"] == 4 and sum(row["verdicts"].values()) == 4
+        assert row["refined_rho_stft"]["mean"] > row["random_patch_rho_stft"]["mean"]
+    assert report["grid"]["refined_pitch_within_25_cents"] >= 0
+    live = report["live"]["any"]
+    assert live["captures"] == 1 and -100 <= live["rho_stft"]["mean"] <= 100
+
+
 def test_a_synth_without_a_shipped_model_is_said_in_one_line(tmp_path, monkeypatch):
     from inversynth.bridge import inference
 

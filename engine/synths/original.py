@@ -21,11 +21,9 @@ import numpy as np
 
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import ModRoute, Param, SynthSpec, linear_classes, note_frequency
+from inversynth.engine.spec import ORIGINAL_SEMITONES, ModRoute, Param, SynthSpec, keyboard_param, linear_classes
 from inversynth.engine.voice import Voice
 
-_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6: the original project's classes
-_LOWEST, _HIGHEST = 24, 108  # MIDI notes C1 .. C8: what the synth plays, and what its models hear
 _SECONDS = linear_classes(0.0, 1.0, 16)
 
 # fmt: off
@@ -37,8 +35,7 @@ SPEC = SynthSpec(
     clip_seconds=1.0,
     params=(
         #     name             unit  min    max             classes                           default
-        Param("C",             "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES,     _SEMITONES[10],
-              "carrier frequency", scale="log", bins=_HIGHEST - _LOWEST + 1),
+        keyboard_param("C", ORIGINAL_SEMITONES[10], "carrier frequency"),
         Param("M",             "Hz", 1.0,   30.0,           linear_classes(1.0, 30.0, 16),    12.6,
               "modulator (LFO) frequency", midi_cc=76, rate=True),
         Param("A",             "",   0.001, 1.0,            linear_classes(0.001, 1.0, 16),   1.0,
@@ -67,8 +64,6 @@ SPEC = SynthSpec(
 )
 # fmt: on
 
-TWO_PI = 2.0 * math.pi
-
 
 class OriginalVoice(Voice):
     """Two phase accumulators, two sines and a breakpoint envelope."""
@@ -81,10 +76,10 @@ class OriginalVoice(Voice):
         pyo = pyo_module()
         # Phasor + Sin (libm) rather than pyo's 512-point table Sine: the table's
         # interpolation error, integrated into the carrier phase, reaches -58 dBFS.
-        lfo_phase = pyo.Phasor(freq=controls["M"], mul=TWO_PI)
+        lfo_phase = pyo.Phasor(freq=controls["M"], mul=math.tau)
         lfo = pyo.Sin(lfo_phase, mul=controls["D"], add=1.0)
         frequency = lfo * controls["C"]
-        carrier_phase = pyo.Phasor(freq=frequency, mul=TWO_PI)
+        carrier_phase = pyo.Phasor(freq=frequency, mul=math.tau)
         level = envelope * controls["A"]
         output = pyo.Sin(carrier_phase, mul=level)
         self.phase_resets = (lfo_phase, carrier_phase)

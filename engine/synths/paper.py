@@ -41,23 +41,19 @@ from typing import Any
 
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.spec import ModRoute, Param, SynthSpec, linear_classes, note_frequency
+from inversynth.engine.spec import ModRoute, Param, SynthSpec, keyboard_param, linear_classes
 from inversynth.engine.voice import Voice
 
 WAVES = ("sine", "saw", "tri", "square")
 NOTE_SECONDS = 0.5  # the note is released here, in every clip
 MIX = 0.25  # four full-scale oscillators peak at 1
-_SEMITONES = tuple(440.0 * 2 ** (n / 12) for n in range(16))  # A4 .. C6
-_LOWEST, _HIGHEST = 24, 108  # MIDI notes C1 .. C8
-TWO_PI = 2.0 * math.pi
 
 
 def _oscillator_params(wave: str, cc: int | None) -> tuple[Param, ...]:
     """An oscillator's four parameters. Only its pitch ``jumps``: a semitone off, every partial is off
     (an octave sounds closer), while a level, a deviation or a rate a class off sounds a little off."""
     return (
-        Param(f"f_{wave}", "Hz", note_frequency(_LOWEST), note_frequency(_HIGHEST), _SEMITONES, 440.0,
-              f"{wave} oscillator frequency", scale="log", bins=_HIGHEST - _LOWEST + 1, jumps=True),
+        keyboard_param(f"f_{wave}", 440.0, f"{wave} oscillator frequency", jumps=True),
         Param(f"A_{wave}", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0 if wave == "sine" else 0.001,
               f"{wave} oscillator level", midi_cc=cc),
         Param(f"B_{wave}", "Hz", 0.0, 1500.0, linear_classes(0.0, 1500.0, 16), 0.0,
@@ -182,13 +178,13 @@ class PaperVoice(Voice):
         """(every object made, the phasors a note resets, the signal) of one frequency-modulated oscillator."""
         pyo = pyo_module()
         carrier = pyo.Phasor(freq=frequency)
-        lfo = pyo.Phasor(freq=rate, mul=TWO_PI)
-        depth = deviation * pyo.Pow(rate, -1.0) * (1.0 / TWO_PI)  # B / (2 pi v): the swing's phase, in cycles
+        lfo = pyo.Phasor(freq=rate, mul=math.tau)
+        depth = deviation * pyo.Pow(rate, -1.0) * (1.0 / math.tau)  # B / (2 pi v): the swing's phase, in cycles
         bend = pyo.Cos(lfo, mul=depth * -1.0, add=depth)  # (B / v) (1 - cos 2 pi v t), in cycles
         t = pyo.Wrap(carrier + bend, 0.0, 1.0)
         made = [carrier, lfo, depth, bend, t]
         if wave == "sine":
-            angle = t * TWO_PI
+            angle = t * math.tau
             signal = pyo.Sin(angle)
             return [*made, angle, signal], [carrier, lfo], signal
         swing = pyo.Sin(lfo, mul=deviation)  # the instantaneous frequency deviation, Hz
