@@ -10,8 +10,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from inversynth.bridge.audio_input import AudioInputError, find_onsets, load_notes, notes, to_clip
+from inversynth.bridge.audio_input import AudioInputError, load_notes, notes, to_clip
 from inversynth.bridge.inference import Estimator, ModelFileError
+from inversynth.bridge.note_finder import find_onsets
 from inversynth.engine.render import render
 from inversynth.presets.store import Bank
 from tests.helpers import run_cli
