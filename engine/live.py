@@ -115,6 +115,7 @@ class LiveSynth:
         self._tap = pyo.Sig(self.dry)
         self._capture_table = pyo.NewTable(length=MAX_CAPTURE_SECONDS, chnls=1)
         self._recorder = pyo.TableRec(self._tap, self._capture_table)
+        self._recorded = self._recorder["time"]  # the last sample written: how much a capture holds
         # What computes while any voice does: with every voice asleep and no capture running, these stop too.
         # (Not the shared glides: a note must start from the patch's values, not glide from older ones.)
         self._bus = (self.dry, self._out, self._tap)
@@ -357,18 +358,23 @@ class LiveSynth:
             self._recorder.play()
 
     def stop_capture(self, into: np.ndarray) -> int:
-        """Stop recording; copy up to ``len(into)`` samples into ``into`` (shared memory); return how many.
+        """Stop recording; copy up to ``len(into)`` of the samples recorded into ``into`` (shared memory);
+        return how many. Fewer than asked when blocks came late (the dummy clock catching up, JACK after
+        an xrun): never audio of an earlier capture, as the table is cleared after each one.
 
-        The copy goes in chunks, so the audio callback never waits long for the GIL.
+        The copy and the clearing go in chunks, so the audio callback never waits long for the GIL.
         """
         with self._lock:
+            written = round(self._recorded.get()) + 1
             self._recorder.stop()
             self._capturing = False
-        recorded = np.frombuffer(self._capture_table.getBuffer(), dtype=np.float32)
-        count = min(len(into), len(recorded))
-        for start in range(0, count, COPY_CHUNK):
-            stop = min(count, start + COPY_CHUNK)
-            into[start:stop] = recorded[start:stop]
+        table = np.frombuffer(self._capture_table.getBuffer(), dtype=np.float32)
+        count = min(len(into), written)
+        for start in range(0, written, COPY_CHUNK):
+            stop = min(written, start + COPY_CHUNK)
+            if start < count:
+                into[start : min(count, stop)] = table[start : min(count, stop)]
+            table[start:stop] = 0.0  # no stale audio: a capture that records nothing reads silence
             time.sleep(0)  # hand the GIL over between chunks
         return count
 
