@@ -1,9 +1,9 @@
 """Which of the paper synth's oscillator parameters a model can read, by how far each oscillator's
-phase modulation sweeps it: mean percentile rank per frequency deviation B_w * v_w.
+frequency modulation sweeps it: mean percentile rank per frequency deviation B_w (Hz, spec version 2).
 
-The paper's formula makes B_w a phase-modulation index (up to 1500) at rates v_w up to 30 Hz, so an
-oscillator's instantaneous frequency swings by up to 45 kHz around f_w; past a few kHz its pitch is
-no longer in the sound. This splits a model's figures by that swing.
+An oscillator's instantaneous frequency swings B_w Hz either side of f_w (up to 1500 Hz); the wider
+the swing against the pitch, the less of the pitch is left in the sound. This splits a model's
+figures by that swing.
 
     python bench/paper_deviation.py MODEL.onnx DATA_DIR [--json]
 """
@@ -24,7 +24,7 @@ from inversynth.training.dataset import Dataset
 from inversynth.training.evaluate import class_scores, score_in_batches
 from inversynth.training.metrics import true_class_rank
 
-BUCKETS_HZ = ((0.0, 1.0), (1.0, 500.0), (500.0, 3000.0), (3000.0, np.inf))  # B = 0 first
+BUCKETS_HZ = ((0.0, 1.0), (1.0, 300.0), (300.0, 800.0), (800.0, np.inf))  # B = 0 first
 
 
 def mpr_by_deviation(model: Path, data_dir: Path) -> dict[str, dict[str, object]]:
@@ -37,7 +37,7 @@ def mpr_by_deviation(model: Path, data_dir: Path) -> dict[str, dict[str, object]
     values, names = data.values[: len(audio)], spec.names
     report: dict[str, dict[str, object]] = {}
     for wave in WAVES:
-        deviation = values[:, names.index(f"B_{wave}")] * values[:, names.index(f"v_{wave}")]
+        deviation = values[:, names.index(f"B_{wave}")]
         masks = [(deviation >= lo) & (deviation < hi) for lo, hi in BUCKETS_HZ]
         for prefix in ("f", "A", "B", "v"):
             j = names.index(f"{prefix}_{wave}")
@@ -57,7 +57,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    table = Table(title="MPR by each oscillator's frequency deviation B*v (its clips in brackets)")
+    table = Table(title="MPR by each oscillator's frequency deviation B (its clips in brackets)")
     for head in ("parameter", "all", *(f"{lo:g}..{hi:g} Hz" for lo, hi in BUCKETS_HZ)):
         table.add_column(head, justify="left" if head == "parameter" else "right")
     for name, entry in report.items():
