@@ -168,17 +168,6 @@ class Param:
         position = self.normalise(value)
         return int(np.argmin(np.abs(self._class_positions() - position)))
 
-    def class_value(self, index: int) -> float:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise SpecError(f"class of '{self.name}' = {index!r} is not an integer")
-        if not 0 <= index < self.n_classes:
-            raise SpecError(f"class of '{self.name}' = {index} is outside 0..{self.n_classes - 1}")
-        return self.classes[int(index)]
-
-    def quantise(self, value: float) -> float:
-        """The class value nearest to ``value``."""
-        return self.classes[self.class_index(value)]
-
     def _class_positions(self) -> np.ndarray:
         return np.array([self.normalise(v) for v in self.classes])
 
@@ -285,20 +274,16 @@ class SynthSpec:
     upgrades: Mapping[int, ParamsUpgrade] = field(default_factory=dict, compare=False)
     close_db: float = 6.0
     _by_name: dict[str, Param] = field(init=False, repr=False, compare=False)
-    _by_cc: dict[int, Param] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_name = {p.name: p for p in self.params}
         if len(by_name) != len(self.params):
             raise SpecError(f"synth '{self.name}' names a parameter twice")
-        by_cc: dict[int, Param] = {}
-        for p in self.params:
-            if p.midi_cc is not None:
-                if p.midi_cc in by_cc:
-                    raise SpecError(f"synth '{self.name}': MIDI CC {p.midi_cc} is mapped twice")
-                by_cc[p.midi_cc] = p
+        ccs = [p.midi_cc for p in self.params if p.midi_cc is not None]
+        for cc in ccs:
+            if ccs.count(cc) > 1:
+                raise SpecError(f"synth '{self.name}': MIDI CC {cc} is mapped twice")
         object.__setattr__(self, "_by_name", by_name)
-        object.__setattr__(self, "_by_cc", by_cc)
         for route in self.modulation:
             self.param(route.param)
 
@@ -333,9 +318,6 @@ class SynthSpec:
             patch = self.upgrades[version](patch)
             version += 1
         return patch
-
-    def param_for_cc(self, cc: int) -> Param | None:
-        return self._by_cc.get(cc)
 
     def defaults(self) -> dict[str, float]:
         return {p.name: p.default for p in self.params}

@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from inversynth.engine.spec import SynthSpec
 from inversynth.errors import SpecError
 
-DIVISION_HELP = "n/d with d a power of two up to 64, T for triplet or . for dotted: 1/4, 1/8T, 1/8., 2/1"
 _DIVISION = re.compile(r"^(\d{1,2})/(\d{1,2})([T.]?)$")
 DIVISION_HELP = "n/d with d a power of two up to 64, T for triplet or . for dotted: 1/4, 1/8T, 1/8., 2/1"
 

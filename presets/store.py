@@ -284,17 +284,6 @@ def read_presets(path: Path) -> list[Preset]:
         raise PresetError(f"{path}: {exc}") from None
 
 
-def load_any(name_or_path: str, bank: Bank | None = None) -> Preset:
-    """A preset by file path, by name in ``bank``, or by name in the factory bank."""
-    path = Path(name_or_path)
-    if path.suffix == SUFFIX and path.is_file():
-        try:
-            return Preset.loads(path.read_text(encoding="utf-8"))
-        except PresetError as exc:
-            raise PresetError(f"{path}: {exc}") from None
-    return load_named(name_or_path, bank)
-
-
 def load_named(name: str, bank: Bank | None = None) -> Preset:
     """A preset by name (never a path) from ``bank``, else from the factory bank."""
     for candidate in (bank, Bank(FACTORY)):

@@ -142,11 +142,6 @@ def draw_values(spec: SynthSpec, size: int, seed: int, draw: str = "grid") -> np
     return spec.random_values(rng, size)
 
 
-def draw_labels(spec: SynthSpec, size: int, seed: int, draw: str = "grid") -> np.ndarray:
-    """Nearest class index for every clip, int16 [size, n_params]."""
-    return spec.values_to_classes(draw_values(spec, size, seed, draw)).astype(np.int16)
-
-
 def shard_path(folder: Path, index: int) -> Path:
     return folder / "shards" / f"audio-{index:05d}.npy"
 

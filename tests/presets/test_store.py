@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from inversynth.presets.preset import Preset, PresetError
-from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_any
+from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_named
 
 
 def _complete(spec, **values):
@@ -149,7 +149,7 @@ def test_factory_bank_has_sixteen_distinct_valid_presets_per_synth(synth):
     patches = {tuple(p.params[n] for n in spec.names) for p in presets}
     assert len(patches) == len(presets)
     assert all(p.tags and p.description for p in presets)
-    assert load_any("Glass Bell").name == "Glass Bell"
+    assert load_named("Glass Bell").name == "Glass Bell"
 
 
 def _save_many(folder: str, prefix: str, count: int) -> None:
