@@ -231,7 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-clips", type=_int_at_least(1), default=2000, help="last clips of each folder held for validation"
     )
     trainer.add_argument("--max-clips", type=_int_at_least(2), help="use only the first N clips of each folder")
-    trainer.add_argument("--init", type=Path, metavar="RUN", help="start from RUN's best weights (fine-tuning)")
+    trainer.add_argument(
+        "--init",
+        type=Path,
+        metavar="RUN",
+        help="start from RUN's best weights, or an exported model's (e.g. the shipped one): fine-tuning",
+    )
 
     exporter = _command(
         commands,

@@ -104,6 +104,41 @@ def set_metadata(proto: onnx.ModelProto, values: dict[str, str]) -> None:
         entry.key, entry.value = key, value
 
 
+def weights_from_onnx(path: Path, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """``model``'s weights read back from an exported file, so a shipped model can be trained further
+    (``inversynth train --init MODEL.onnx``, across sessions whose run folders are gone).
+
+    The exporter folds a batch norm that follows a convolution into it (the convolution's weight keeps
+    its name, its bias becomes ``<weight>_bias``): such a norm comes back as the identity carrying that
+    bias, which computes what the file does (eval mode); other norms keep their running statistics
+    (inputs 3 and 4 of their BatchNormalization node). Anything else missing is refused.
+    """
+    proto = onnx.load(str(path))
+    tensors = {t.name: torch.from_numpy(onnx.numpy_helper.to_array(t).copy()) for t in proto.graph.initializer}
+    for node in proto.graph.node:
+        if node.op_type == "BatchNormalization":
+            prefix = node.input[1].rsplit(".", 1)[0]
+            tensors[f"{prefix}.running_mean"], tensors[f"{prefix}.running_var"] = (tensors[n] for n in node.input[3:5])
+    modules = dict(model.named_modules())
+    state = model.state_dict()
+    for name, module in modules.items():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and f"{name}.weight" not in tensors:
+            parent, _, index = name.rpartition(".")
+            conv = f"{parent}.{int(index) - 1}" if index.isdigit() else ""
+            if f"{conv}.weight_bias" not in tensors:
+                raise ModelError(f"{path}: the norm '{name}' is neither in the file nor folded into a convolution")
+            tensors[f"{name}.weight"] = torch.ones_like(state[f"{name}.weight"])
+            tensors[f"{name}.bias"] = tensors[f"{conv}.weight_bias"]
+            tensors[f"{name}.running_mean"] = torch.zeros_like(state[f"{name}.running_mean"])
+            tensors[f"{name}.running_var"] = torch.full_like(state[f"{name}.running_var"], 1.0 - module.eps)
+            if f"{conv}.bias" in state:
+                tensors[f"{conv}.bias"] = torch.zeros_like(state[f"{conv}.bias"])  # inside the folded bias
+    missing = [n for n in state if n not in tensors and not n.endswith("num_batches_tracked")]
+    if missing:
+        raise ModelError(f"{path} lacks weights of this model: {', '.join(missing[:4])}")
+    return {n: tensors[n].to(v.dtype).reshape(v.shape) if n in tensors else v for n, v in state.items()}
+
+
 def torch_logits(run: Path, audio: np.ndarray) -> np.ndarray:
     """The run's best weights applied in torch, for export parity checks."""
     model, _ = load_trained(run)

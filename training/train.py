@@ -288,7 +288,10 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
 
 
 def _init_weights(run: Path, config: TrainConfig, spec: SynthSpec) -> dict[str, torch.Tensor]:
-    """The best weights of run ``run``, refused unless that run trained the same model for the same spec."""
+    """The best weights of run ``run`` (a run folder, or a model it exported), refused unless it trained
+    the same model for the same spec."""
+    if run.is_file():
+        return _onnx_weights(run, config, spec)
     model, source = load_trained(run)
     if source.model != config.model or run_spec(source).fingerprint() != spec.fingerprint():
         raise ModelError(
@@ -296,6 +299,24 @@ def _init_weights(run: Path, config: TrainConfig, spec: SynthSpec) -> dict[str, 
             f"this run needs '{config.model}' for '{config.synth}' {spec.fingerprint()}"
         )
     return model.state_dict()
+
+
+def _onnx_weights(path: Path, config: TrainConfig, spec: SynthSpec) -> dict[str, torch.Tensor]:
+    import onnx
+
+    from inversynth.training.export import weights_from_onnx
+
+    try:
+        metadata = {e.key: e.value for e in onnx.load(str(path), load_external_data=False).metadata_props}
+    except Exception as exc:  # onnx raises its own types for a file that is not a model
+        raise ModelError(f"--init {path} is not an exported model ({type(exc).__name__})") from None
+    if metadata.get("model") != config.model or metadata.get("spec_fingerprint") != spec.fingerprint():
+        raise ModelError(
+            f"--init {path} holds '{metadata.get('model')}' for '{metadata.get('synth')}' "
+            f"{metadata.get('spec_fingerprint')}; this run needs '{config.model}' for '{config.synth}' "
+            f"{spec.fingerprint()}"
+        )
+    return weights_from_onnx(path, build_model(config.model, spec))
 
 
 def run_spec(config: TrainConfig) -> SynthSpec:

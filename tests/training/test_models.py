@@ -139,6 +139,27 @@ def test_init_starts_from_another_runs_weights(trained_run, small_dataset, tmp_p
         train(TrainConfig(**{**config, "model": "conv6xl", "out": str(tmp_path / "other"), "init": str(trained_run)}))
 
 
+def test_an_exported_model_is_read_back_as_the_network_it_was(exported_model, trained_run, small_dataset, tmp_path):
+    """--init MODEL.onnx: the file's weights (its folded batch norms unfolded) compute what onnxruntime does,
+    so a shipped model can be trained further when its run folder is gone; another model is refused."""
+    from inversynth.bridge.inference import Estimator
+    from inversynth.engine.synths import get_spec
+    from inversynth.training.dataset import Dataset
+    from inversynth.training.export import weights_from_onnx
+    from inversynth.training.models import build_model
+
+    model = build_model("fmnet", get_spec("original"))
+    model.load_state_dict(weights_from_onnx(exported_model, model))
+    audio = Dataset(small_dataset).audio_batch(np.arange(16))
+    with torch.no_grad():
+        ours = model.eval()(torch.from_numpy(audio)).numpy()
+    np.testing.assert_allclose(ours, Estimator(exported_model).logits(audio), atol=2e-3, rtol=1e-3)
+    config = json.loads((trained_run / "config.json").read_text())
+    train(TrainConfig(**{**config, "out": str(tmp_path / "on"), "init": str(exported_model), "epochs": 1}))
+    with pytest.raises(ModelError, match=r"--init .* holds 'fmnet' for 'original' .*; this run needs 'conv6xl'"):
+        train(TrainConfig(**{**config, "model": "conv6xl", "out": str(tmp_path / "no"), "init": str(exported_model)}))
+
+
 def test_a_run_of_another_model_is_not_overwritten(trained_run, small_dataset):
     with pytest.raises(ModelError, match="holds a run of model 'fmnet'"):
         train(
