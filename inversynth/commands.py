@@ -286,7 +286,8 @@ def calibrate(args: argparse.Namespace) -> int:
         )
     print_table(table)
     console.print(
-        f"mean ECE {report['ece_mean_before']:.3f} -> {report['ece_mean_after']:.3f}; verdicts: exact <= "
+        f"mean ECE {report['ece_mean_before']:.3f} -> {report['ece_mean_after']:.3f} (fitted on "
+        f"{report['fitted_on_clips']} clips, scored on the other {report['ece_on_clips']}); verdicts: exact <= "
         f"{report['exact_db']:.2f} dB, out of reach > {report['reach_db']:.2f} dB (p99 of refined matches); "
         f"written to {args.model}"
     )
