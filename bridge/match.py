@@ -310,7 +310,8 @@ def match_files(
 
 def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) -> Path:
     """Save a match as a preset whose provenance says where it came from, how sure the model was and how
-    close it got (before and after refinement). ``audio``: where the matched sound was kept (captures)."""
+    close it got (before and after refinement). ``audio``: where the matched sound was kept (captures).
+    A name the bank already holds is refused (PresetError): a match never replaces a preset."""
     preset = Preset.new(
         match.synth,
         name,
@@ -332,18 +333,32 @@ def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) 
             **({"audio": str(audio)} if audio is not None else {}),
         },
     )
-    return bank.save(preset)
+    return bank.save(preset, overwrite=False)
 
 
-def write_outputs(match: Match, folder: Path, sample_rate: int, index: int | None = None) -> tuple[Path, Path]:
+def output_stems(sources: Iterable[str]) -> dict[str, str]:
+    """A file-name stem per source, unique among them: ``x/t.wav`` and ``y/t.wav`` become ``t`` and ``t-2``."""
+    stems: dict[str, str] = {}
+    for source in dict.fromkeys(sources):
+        stem, count = Path(source).stem, 1
+        while (stem if count == 1 else f"{stem}-{count}") in stems.values():
+            count += 1
+        stems[source] = stem if count == 1 else f"{stem}-{count}"
+    return stems
+
+
+def write_outputs(
+    match: Match, folder: Path, sample_rate: int, index: int | None = None, stem: str | None = None
+) -> tuple[Path, Path]:
     """The re-synthesis as WAV and a PNG of target and match spectrograms side by side.
 
-    ``index``: the note's number when a file gave several.
+    ``index``: the note's number when a file gave several; ``stem``: the name to write under (default:
+    the source's own, see :func:`output_stems` when several sources share one).
     """
     from inversynth.audio_files import write_audio
     from inversynth.bridge.plots import spectrogram_pair
 
-    stem = Path(match.source).stem + (f".note{index}" if index is not None else "")
+    stem = (stem or Path(match.source).stem) + (f".note{index}" if index is not None else "")
     wav = folder / f"{stem}.match.wav"
     png = folder / f"{stem}.match.png"
     write_audio(wav, match.resynthesis, sample_rate)

@@ -296,8 +296,9 @@ def calibrate(args: argparse.Namespace) -> int:
 
 def match(args: argparse.Namespace) -> int:
     from inversynth.bridge.inference import Estimator
-    from inversynth.bridge.match import MatchOptions, expand, match_files, save_preset, write_outputs
+    from inversynth.bridge.match import MatchOptions, expand, match_files, output_stems, save_preset, write_outputs
     from inversynth.bridge.refine import Budget
+    from inversynth.presets.preset import PresetError
     from inversynth.presets.store import Bank, user_bank
 
     estimator = Estimator(args.model, synth=args.synth or "original")
@@ -316,13 +317,18 @@ def match(args: argparse.Namespace) -> int:
     for match in matches:
         notes_per_file[match.source] = notes_per_file.get(match.source, 0) + 1
     seen: dict[str, int] = {}
+    stems = output_stems(m.source for m in matches)
+    refused: list[str] = []
     for number, match in enumerate(matches, 1):
         seen[match.source] = seen.get(match.source, 0) + 1
         index = seen[match.source] if notes_per_file[match.source] > 1 else None
-        written = list(write_outputs(match, args.out, spec.sample_rate, index)) if args.out else []
+        written = list(write_outputs(match, args.out, spec.sample_rate, index, stems[match.source])) if args.out else []
         if args.save_preset and (match.saveable or args.save_out_of_reach):
             name = args.save_preset if len(matches) == 1 else f"{args.save_preset} {number}"
-            written.append(save_preset(match, name, bank))
+            try:
+                written.append(save_preset(match, name, bank))
+            except PresetError as exc:
+                refused.append(f"{match.source}: not saved: {exc}")
         if args.json:
             print(json.dumps(match.to_json()), flush=True)
             continue
@@ -333,9 +339,11 @@ def match(args: argparse.Namespace) -> int:
             console.print(f"  wrote {path}")
     for path, reason in failures:
         errors.print(f"error: {escape(reason)}" if str(path) in reason else f"error: {path}: {escape(reason)}")
+    for reason in refused:
+        errors.print(f"error: {escape(reason)}")
     if failures:
         errors.print(f"{len(failures)} of {len(paths)} files could not be matched")
-    return 1 if failures else 0
+    return 1 if failures or refused else 0
 
 
 def _match_table(spec: SynthSpec, match: Match) -> Table:

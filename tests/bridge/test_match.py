@@ -133,13 +133,36 @@ def test_match_writes_resynthesis_and_spectrograms(exported_model, engine_clip, 
     assert result.returncode == 0, result.stderr
     preset = Bank(tmp_path / "bank").load("Found ☃")
     assert preset.provenance["model"] == "fmnet" and preset.provenance["source"].endswith("in.wav")
-    assert preset.provenance["verdict"] in ("exact", "close", "out of reach")
+    assert preset.provenance["verdict"] in ("exact", "close", "approximate", "out of reach")
     assert set(preset.provenance["confidence"]) == set(preset.params)
     assert "matched" in preset.tags
     audio, rate = sf.read(tmp_path / "o" / "in.match.wav")
     assert rate == 16384 and audio.shape == (16384,)
     assert (tmp_path / "o" / "in.match.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "confidence" in result.stdout
+
+
+def test_a_second_match_never_replaces_a_preset_and_two_files_of_one_name_keep_both_outputs(
+    exported_model, engine_clip, tmp_path
+):
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "t.wav", engine_clip * (0.5 if folder == "y" else 1.0), 16384)
+    bank = ["--bank", str(tmp_path / "bank"), "--save-out-of-reach"]
+    first = run_cli(
+        "match", str(tmp_path / "x" / "t.wav"), "--model", str(exported_model), "--save-preset", "Bell", *bank
+    )
+    assert first.returncode == 0, first.stderr
+    kept = Bank(tmp_path / "bank").load("Bell").dumps()
+    again = run_cli(
+        "match", str(tmp_path / "y" / "t.wav"), "--model", str(exported_model), "--save-preset", "Bell", *bank
+    )
+    assert again.returncode == 1 and "not saved" in again.stderr and "already exists" in again.stderr
+    assert Bank(tmp_path / "bank").load("Bell").dumps() == kept
+    both = run_cli("match", str(tmp_path / "x" / "t.wav"), str(tmp_path / "y" / "t.wav"), "--model",
+                   str(exported_model), "--out", str(tmp_path / "o"))  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.wav")) == ["t-2.match.wav", "t.match.wav"]
 
 
 def test_match_with_a_foreign_model_is_one_line(tmp_path, engine_clip):
