@@ -134,7 +134,9 @@ def clip_samples(seconds: float, sample_rate: int) -> int:
 
 
 def default_workers() -> int:
-    return len(os.sched_getaffinity(0))
+    """The cores this process may use (Linux: its affinity; macOS and Windows have none: every core)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _init_worker(synth: str, sample_rate: int) -> None:

@@ -17,6 +17,7 @@ from typing import IO
 from inversynth.errors import InversynthError
 
 TEMP_PREFIX = ".tmp-"
+FOLDER_FSYNC = os.name != "nt"  # Windows cannot open a folder, and NTFS journals the rename itself
 
 
 def _read_umask() -> int:
@@ -36,7 +37,7 @@ def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
     temp = Path(temp_name)
     try:
-        os.fchmod(fd, _FILE_MODE)
+        _set_mode(fd, temp)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -57,7 +58,17 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _set_mode(fd: int, temp: Path) -> None:
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, _FILE_MODE)
+    else:  # Windows has no fchmod (and of a mode only the read-only bit means anything there)
+        os.chmod(temp, _FILE_MODE)
+
+
 def _fsync_dir(folder: Path) -> None:
+    """Make the rename durable (POSIX; see FOLDER_FSYNC)."""
+    if not FOLDER_FSYNC:
+        return
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
