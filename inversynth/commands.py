@@ -176,6 +176,12 @@ def evaluate(args: argparse.Namespace) -> int:
         refine_renders=args.refine_renders,
         through_files=args.through_files,
     )
+    trained = report["trained_on_these_clips"]
+    if trained is not None:
+        errors.print(
+            f"warning: {args.data} repeats the model's training clips (seed {trained['seed']}, draw "
+            f"{trained.get('draw', '?')}): these figures are not held out"
+        )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0

@@ -76,6 +76,12 @@ def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: 
     data = Dataset(data_dir)
     if data.info.synth != spec.name:
         raise InversynthError(f"{data_dir} holds synth '{data.info.synth}', the model estimates '{spec.name}'")
+    trained = data.info.repeats(json.loads(estimator.metadata.get("training_data", "{}")))
+    if trained is not None:
+        raise InversynthError(
+            f"{data_dir} repeats clips {Path(model).name} was trained on (seed {data.info.seed}, draw "
+            f"{data.info.draw}): calibrate on a held-out set (inversynth dataset --seed N with another N)"
+        )
     count = min(len(data), max_clips)
     audio = data.audio_batch(np.arange(count))
     truth = data.values[:count]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,17 @@ class DatasetInfo:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
+
+    def repeats(self, training: Mapping[str, object]) -> dict | None:
+        """The training set (a run's recorded recipe: ``training["sets"]``, or the one set older runs
+        recorded) whose patches this dataset's clips repeat: the same seed and draw (draws are
+        prefix-stable, so a smaller set of the training seed is its first clips, captured or not; an
+        older recipe without its draw counts by seed). None when the clips are held out."""
+        sets = training.get("sets") or ([training] if "seed" in training else [])
+        for recipe in sets:  # type: ignore[union-attr]
+            if recipe.get("seed") == self.seed and recipe.get("draw", self.draw) == self.draw:
+                return dict(recipe)
+        return None
 
     @classmethod
     def from_file(cls, path: Path) -> DatasetInfo:

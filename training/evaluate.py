@@ -18,6 +18,7 @@ expectation's say what the front end costs.
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import time
@@ -188,6 +189,17 @@ def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray,
 FILE_RATE = 44100  # what a DAW exports
 
 
+def training_recipe(model: Path) -> dict:
+    """What a model (ONNX file or run folder) recorded of its training data (``TrainingSet.describe``)."""
+    if Path(model).is_dir():
+        from inversynth.training.train import TrainConfig
+
+        return dict(TrainConfig.load(Path(model)).data_info)
+    from inversynth.bridge.inference import Estimator
+
+    return json.loads(Estimator(model).metadata.get("training_data", "{}"))
+
+
 def _through_files(model: Path, data: Dataset, target: np.ndarray, labels: np.ndarray) -> dict:
     """Figures of ``inversynth match`` (no refinement) on the clips written as WAV files."""
     from inversynth.audio_files import resample, write_audio
@@ -256,6 +268,7 @@ def evaluate(
         "model": str(model),
         "model_name": model_name,
         "data": str(data_dir),
+        "trained_on_these_clips": data.info.repeats(training_recipe(Path(model))),
         "clips": count,
         "data_seed": data.info.seed,
         "data_draw": data.info.draw,

@@ -56,3 +56,13 @@ def test_calibrate_writes_temperatures_and_thresholds_into_the_model(exported_mo
     np.testing.assert_array_equal(  # a temperature changes how sure the model is, not what it answers
         before.estimate(audio, "argmax").values, after.estimate(audio, "argmax").values
     )
+
+
+def test_calibrating_on_the_training_clips_is_refused_and_evaluating_on_them_is_said(exported_model, small_dataset):
+    """The tiny model was trained on small_dataset (seed 7, grid): its figures there are not held out."""
+    refused = run_cli("calibrate", str(exported_model), "--data", str(small_dataset))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "trained on (seed 7, draw grid)" in refused.stderr
+    said = run_cli("evaluate", str(exported_model), "--data", str(small_dataset), "--max-clips", "8", "--json")
+    assert said.returncode == 0 and "are not held out" in said.stderr
+    assert json.loads(said.stdout)["trained_on_these_clips"]["seed"] == 7
