@@ -22,10 +22,12 @@ FRAME_SECONDS = 0.01
 RISE_DB = 12.0  # a sound (re)starts where the frame energy jumps this much above the last 50 ms
 FLOOR_DB = -50.0  # ... and is within this of the take's loudest frame
 MIN_GAP_SECONDS = 0.1
+LEAD_DB = 20.0  # a rise starts at its first frame within this of its loudest (not a resampler's pre-ringing)
 SHUT_DB = -30.0  # the sound is shut where its 2 ms peak is this far below the loudest 2 ms of the last 0.1 s
 SHUT_FRAME_SECONDS = 0.002  # fine enough for a 30 Hz gate's 17 ms shut halves; a C1 period's peak is in every one
 SAME_SPAN = (0.015, 0.2)  # two spans are alike within 15 ms or 20 % of the longer
 STRIKE_DB, RECENT_SECONDS = 6.0, 0.25  # a note struck over a ringing one rises this far above its recent peak
+EDGE_FRAMES = 2  # the silence before an opening may end this many shut-frames early
 MAX_MULTIPLE = 4  # a periodic pattern may skip up to this many openings the frames missed
 
 
@@ -39,8 +41,10 @@ def find_onsets(mono: np.ndarray, sample_rate: int) -> list[int]:
     for i in range(1, energy.size):
         recent = energy[max(0, i - look_back) : i].min()
         rising = energy[i] - recent >= RISE_DB and energy[i] >= energy.max() + FLOOR_DB
-        if rising and not was_rising:  # the first frame of a rise
-            start = _first_loud_sample(mono, (i - 1) * hop, (i + 1) * hop, sample_rate)
+        if rising and not was_rising:  # the first frame of a rise, or of its loud part (resampling rings ahead)
+            ahead = energy[i : i + look_back]
+            i_loud = i + int(np.argmax(ahead >= ahead.max() - LEAD_DB))
+            start = _first_loud_sample(mono, (i_loud - 1) * hop, (i_loud + 1) * hop, sample_rate)
             if start > openings[-1] + hop:
                 openings.append(start)
         was_rising = rising
@@ -99,7 +103,8 @@ def _reopens(mono: np.ndarray, shut: np.ndarray, rate: int, note: list[int], ope
     A steady pitch before and a different steady pitch after is a new note whatever the rhythm.
     """
     width = max(1, round(SHUT_FRAME_SECONDS * rate))
-    frame, first = opening // width, note[0] // width
+    first = note[0] // width
+    frame = max(first, opening // width - EDGE_FRAMES)  # a resampler rings a few ms ahead of an edge
     silence = _run_before(shut, frame, True, first)
     if silence == 0:
         recent = np.max(np.abs(mono[max(note[0], opening - round(RECENT_SECONDS * rate)) : opening]))
