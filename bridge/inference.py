@@ -51,7 +51,9 @@ class Estimate:
     Attributes:
         probabilities: float [n, params, bins], each head's softmax (calibrated when the model says how).
         argmax: float [n, params], real value of the most likely bin.
-        expected: float [n, params], real value of the expectation over the whole head.
+        expected: float [n, params], real value of the expectation over the whole head; for a parameter
+            whose sound jumps from bin to bin (``Param.jumps``: a pitch, where between two notes every
+            partial is off) the most likely bin instead.
         confidence: float [n, params], the probability that the truth lies within one bin of ``values``.
         values: float [n, params], the estimate chosen by the decoding.
         classes: int [n, params], the class nearest to ``values`` (the paper's grid).
@@ -74,6 +76,8 @@ class Estimate:
         best = probabilities.argmax(axis=-1)
         argmax = spec.denormalise_rows(np.take_along_axis(positions[None], best[..., None], axis=-1)[..., 0])
         expected = spec.denormalise_rows(np.einsum("npk,pk->np", probabilities, positions))
+        jumps = np.array([p.jumps for p in spec.params])
+        expected = np.where(jumps[None, :], argmax, expected)
         values = expected if decoding == "expected" else argmax
         chosen = spec.normalise_rows(values)
         spacing = np.array([1.0 / (p.n_bins - 1) for p in spec.params])

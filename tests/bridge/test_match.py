@@ -322,3 +322,21 @@ def test_verdicts_mean_what_they_say_silence_and_near_silence_are_never_close(sp
     noise = np.random.default_rng(1).standard_normal(16384) * 0.3
     assert verdict(noise, note) == ("out of reach", verdict(noise, note)[1])
     assert verdict(noise, note)[1].startswith("no steady pitch")
+
+
+def test_a_pitch_is_never_decoded_between_two_notes():
+    """The expectation of a head split between A4 and C6 is a pitch neither (every partial off): for the
+    parameters whose sound jumps the default decoding takes the most likely bin; the others keep theirs."""
+    from inversynth.bridge.inference import Estimate
+    from inversynth.engine.synths import get_spec
+
+    paper = get_spec("paper")
+    probabilities = np.zeros((1, len(paper.params), paper.max_bins))
+    probabilities[0, :, 0] = 1.0
+    pitch, level = paper.names.index("f_saw"), paper.names.index("A_saw")
+    for j, (low, high) in ((pitch, (45, 60)), (level, (0, 15))):
+        probabilities[0, j, :] = 0.0
+        probabilities[0, j, [low, high]] = [0.6, 0.4]
+    estimate = Estimate.from_probabilities(paper, probabilities, "expected")
+    assert estimate.values[0, pitch] == pytest.approx(estimate.argmax[0, pitch])  # a note of the head
+    assert estimate.values[0, level] == pytest.approx(0.6 * 0.001 + 0.4 * 1.0)  # between, as before
