@@ -67,7 +67,12 @@ class Estimate:
     classes: np.ndarray
 
     @classmethod
-    def from_probabilities(cls, spec: SynthSpec, probabilities: np.ndarray, decoding: str) -> Estimate:
+    def from_probabilities(
+        cls, spec: SynthSpec, probabilities: np.ndarray, decoding: str, temperatures: np.ndarray | None = None
+    ) -> Estimate:
+        """Decode the model's own softmax ``probabilities``; ``temperatures`` (calibration) scale the
+        confidences and the probabilities kept, never the values: a temperature above 1 would pull every
+        expectation towards the middle of its range."""
         if decoding not in DECODINGS:
             raise SpecError(f"decoding {decoding!r} is not one of {', '.join(DECODINGS)}")
         positions = np.zeros((len(spec.params), probabilities.shape[2]))
@@ -79,6 +84,8 @@ class Estimate:
         jumps = np.array([p.jumps for p in spec.params])
         expected = np.where(jumps[None, :], argmax, expected)
         values = expected if decoding == "expected" else argmax
+        if temperatures is not None:
+            probabilities = softmax(np.log(probabilities + 1e-300) / temperatures[None, :, None])
         chosen = spec.normalise_rows(values)
         spacing = np.array([1.0 / (p.n_bins - 1) for p in spec.params])
         near = np.abs(positions[None] - chosen[..., None]) <= spacing[None, :, None] * (1 + 1e-9)
@@ -179,12 +186,14 @@ class Estimator:
         return self.session.run(None, {self.session.get_inputs()[0].name: batch})[0]
 
     def probabilities(self, audio: np.ndarray) -> np.ndarray:
-        """float32 [n, clip_samples] -> each head's softmax [n, params, max_bins] (temperature-scaled)."""
+        """float32 [n, clip_samples] -> each head's softmax [n, params, max_bins], the model's own (the
+        calibration's temperatures scale confidences: :meth:`estimate`)."""
         logits = self.logits(audio).astype(np.float64)
         broken = ~np.isfinite(logits).all(axis=(1, 2))
         if broken.any():
             raise ModelFileError(f"{self.path.name} gave non-finite scores for {int(broken.sum())} clip(s)")
-        return softmax(logits / self.calibration.temperatures[None, :, None])
+        return softmax(logits)
 
     def estimate(self, audio: np.ndarray, decoding: str = DEFAULT_DECODING) -> Estimate:
-        return Estimate.from_probabilities(self.spec, self.probabilities(audio), decoding)
+        probabilities = self.probabilities(audio)
+        return Estimate.from_probabilities(self.spec, probabilities, decoding, self.calibration.temperatures)

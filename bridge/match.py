@@ -212,7 +212,9 @@ def estimate_notes(
     """
     spec = estimator.spec
     clips = np.stack([note.clip for note in notes])
-    estimate = Estimate.from_probabilities(spec, estimator.probabilities(clips), options.decoding)
+    estimate = Estimate.from_probabilities(
+        spec, estimator.probabilities(clips), options.decoding, estimator.calibration.temperatures
+    )
     kept = spec.to_array(spec.patch(fallback))
     unknown = undetermined(spec, estimate.values)
     values = np.where(unknown, kept[None, :], estimate.values)

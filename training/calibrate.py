@@ -92,7 +92,7 @@ def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: 
     report: dict = {"data": str(data_dir), "data_seed": data.info.seed, "clips": count, "params": {}}
     report["fitted_on_clips"], report["ece_on_clips"] = count // 2, count - count // 2
     for name, scale in (("before", np.ones(len(spec.params))), ("after", temperatures)):
-        estimate = Estimate.from_probabilities(spec, softmax(logits[held] / scale[None, :, None]), "expected")
+        estimate = Estimate.from_probabilities(spec, softmax(logits[held]), "expected", scale)
         correct = within_one_bin(spec, estimate.values, truth[held])
         for j, p in enumerate(spec.params):
             entry = report["params"].setdefault(p.name, {"temperature": float(temperatures[j])})
