@@ -42,7 +42,6 @@ from inversynth.presets.store import Bank
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
 RUNNER_UP_SHARE = 0.15  # a parameter whose second-best bin holds this much is tried there too
 SEMITONE = 2 ** (1 / 12)
-SAME_DB = 0.05  # a refined patch this little further in log-spectral distance is as close (its finer lines won)
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,7 @@ def refine_match(
     )
     resynthesis = renderer(spec.name, spec.sample_rate).render(search.values[None, :], spec.clip_samples)[0]
     distance = round(float(match_distance(match.target, resynthesis)), 3)
-    if distance > match.network_distance_db + SAME_DB:  # the search's objective is not the reported distance
+    if distance > match.network_distance_db:  # the search's objective is not the reported distance: never worse
         return replace(match, refinement=search)
     verdict, reason = judge(spec, estimator.calibration, distance, match.pitch, resynthesis)
     patch = spec.from_array(search.values)
