@@ -166,8 +166,8 @@ def test_match_file_only_inside_allowed_folders(jack_serve, osc, tmp_path):
     write_audio(inside, render("original", {"C": 659.255, "M": 5.0, "D": 0.5, "attack": 0.1}), SPEC.sample_rate)
     osc.send("/match/file", str(inside))
     name, distance, _, verdict, _ = osc.wait_for("/match/done", timeout=20)[0]
-    assert name.startswith("Match ") and verdict in ("exact", "close")
-    assert distance < 3.0
+    assert name.startswith("Match ") and verdict in ("exact", "close", "approximate")  # matched, saved
+    assert distance < 6.0  # the match distance (loudness too); a random patch is about 18 dB away
     sounding = osc.request("/synth/get/C", reply="/synth/param/C")[0]
     assert abs(1200 * np.log2(sounding / 659.255)) < 25
     osc.send("/unsubscribe", osc.port)
