@@ -78,7 +78,7 @@ def _multiples(a: float, b: float) -> bool:
     """Whether the longer of two intervals is a whole number (up to MAX_MULTIPLE) of the shorter."""
     short, long = sorted((a, b))
     count = round(long / short) if short > 0 else 0
-    return 1 <= count <= MAX_MULTIPLE and _alike(long, count * short) and _alike(long / count, short)
+    return 1 <= count <= MAX_MULTIPLE and _alike(long, count * short)
 
 
 def _run_before(mask: np.ndarray, stop: int, value: bool, floor: int) -> int:
