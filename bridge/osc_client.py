@@ -22,6 +22,13 @@ from inversynth.errors import InversynthError
 
 Message = tuple[str, tuple[Any, ...]]
 
+RECEIVE_BUFFER_BYTES = 4 << 20  # ~5 000 small datagrams; Linux's default holds about 200
+
+
+def widen_receive_buffer(sock: socket.socket) -> None:
+    """Let a burst queue instead of vanishing (the kernel caps the request at net.core.rmem_max)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+
 
 class OscTimeout(InversynthError):
     """The server did not answer in time."""
@@ -45,6 +52,7 @@ class OscClient:
     def __init__(self, host: str, port: int, listener: Callable[[str, tuple[Any, ...]], None] | None = None) -> None:
         self.server = (socket.gethostbyname(host), port)
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        widen_receive_buffer(self._socket)
         self._socket.bind(("127.0.0.1" if self.server[0].startswith("127.") else "0.0.0.0", 0))
         self._socket.settimeout(0.1)
         self.port = self._socket.getsockname()[1]

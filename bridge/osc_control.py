@@ -76,6 +76,7 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message_builder import build_msg
 from pythonosc.osc_server import BlockingOSCUDPServer
 
+from inversynth.bridge.osc_client import widen_receive_buffer
 from inversynth.bridge.session import MatchReport, Session
 from inversynth.errors import InversynthError
 
@@ -142,6 +143,10 @@ def _port(address: str, port: int) -> int:
 
 
 class _Server(BlockingOSCUDPServer):
+    def server_bind(self) -> None:
+        widen_receive_buffer(self.socket)  # a DAW restoring a session, a fader flood
+        super().server_bind()
+
     def verify_request(self, request: Any, client_address: Any) -> bool:
         return True  # let every datagram reach the dispatcher, which counts the ones that are not OSC
 
