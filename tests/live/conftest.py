@@ -138,6 +138,7 @@ class JackRecorder:
         self._client = jack.Client(f"recorder-{os.getpid()}", no_start_server=True)
         self._port = self._client.inports.register("in")
         self._blocks: list[np.ndarray] = []
+        self._arrivals: list[float] = []  # monotonic time of each block's process callback
         self._recording = threading.Event()
         self.xruns = 0  # JACK xruns while recording: a lost block is the machine's gap, not the synth's click
         self._client.set_process_callback(self._process)
@@ -149,13 +150,27 @@ class JackRecorder:
     def _process(self, _frames: int) -> None:
         if self._recording.is_set():
             self._blocks.append(np.array(self._port.get_array(), dtype=np.float32))
+            self._arrivals.append(time.monotonic())
 
     def _xrun(self, _delay: float) -> None:
         if self._recording.is_set():
             self.xruns += 1
 
+    @property
+    def steady(self) -> bool:
+        """Whether the last recording's clock kept time: no xrun, and no block more than one period
+        late against the sample clock. The dummy driver is paced by a timer, so on a busy machine
+        it runs late and catches up — what was timed in wall time then lands off by the delay."""
+        if self.xruns or len(self._arrivals) < 2:
+            return not self.xruns
+        arrivals = np.asarray(self._arrivals)
+        period = len(self._blocks[0]) / self.sample_rate
+        lag = arrivals - arrivals[0] - period * np.arange(len(arrivals))
+        return float(lag.max() - lag.min()) <= period
+
     def record(self, seconds: float) -> np.ndarray:
         self._blocks = []
+        self._arrivals = []
         self.xruns = 0
         self._recording.set()
         time.sleep(seconds)

@@ -49,12 +49,16 @@ def audio_pid(served) -> int:
 
 def test_a_bundle_of_notes_100_ms_apart_sounds_100_ms_apart_within_a_block(jack_serve, osc, recorder):
     set_patch(osc, {**SHORT, "attack": 0.0})
-    start = time.time() + 0.3
-    outer = OscBundleBuilder(IMMEDIATELY)
-    for k in range(4):
-        outer.add_content(timed_bundle(start + 0.1 * k, ("/synth/note", (69, 127, 0.03))).build())
-    osc.send_raw(outer.build().dgram)
-    audio = recorder.record(1.0)
+    for _attempt in range(5):  # measured on a take whose clock kept time (see JackRecorder.steady)
+        start = time.time() + 0.3
+        outer = OscBundleBuilder(IMMEDIATELY)
+        for k in range(4):
+            outer.add_content(timed_bundle(start + 0.1 * k, ("/synth/note", (69, 127, 0.03))).build())
+        osc.send_raw(outer.build().dgram)
+        audio = recorder.record(1.0)
+        if recorder.steady:
+            break
+    assert recorder.steady, "the JACK clock ran late in every take"
     found = onsets(audio)
     assert len(found) == 4, found
     gaps = np.diff(found) / RATE
