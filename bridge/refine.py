@@ -35,10 +35,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from inversynth.engine.analysis import SpectralTarget
-from inversynth.engine.render import OfflineRenderer
+from inversynth.engine.render import BatchRenderer
 from inversynth.engine.spec import SynthSpec
 
-POPULATION = 16  # one render group of the offline renderer; also the bins a sweep tries per parameter
+POPULATION = 16  # one batch of the batched renderer; also the bins a sweep tries per parameter
 MIN_STEP_BINS, MAX_STEP = 0.5, 0.2  # first step per parameter: >= half a head bin, <= a fifth of the range
 SWEEP_SHARE = 0.5  # of the budget (renders and time) the sweeps may spend; CMA-ES gets the rest
 SWEEP_SPREAD_BINS = 2.0  # a parameter the network places within this spread is left to CMA-ES
@@ -115,7 +115,7 @@ class SearchPlan:
 
 def refine(
     spec: SynthSpec,
-    renderer: OfflineRenderer,
+    renderer: BatchRenderer,
     target: np.ndarray,
     starts: np.ndarray,
     free: np.ndarray,
@@ -143,7 +143,7 @@ class _Search:
     """The state both stages share: the best patch so far and what has been spent."""
 
     def __init__(
-        self, spec: SynthSpec, renderer: OfflineRenderer, target: np.ndarray, budget: Budget, cancelled: Callable
+        self, spec: SynthSpec, renderer: BatchRenderer, target: np.ndarray, budget: Budget, cancelled: Callable
     ) -> None:
         self.spec, self.renderer, self.budget, self.cancelled = spec, renderer, budget, cancelled
         self.began = time.perf_counter()

@@ -1,11 +1,15 @@
-"""Offline rendering: the synth's own voices in a pyo server clocked by us.
+"""Offline rendering, two ways that the parity tests prove equal.
 
-pyo's ``manual`` audio mode needs no sound card: each ``process()`` call
-computes one buffer. A renderer keeps one server and ``polyphony`` voices
-alive for the life of the process and renders patches in groups, one patch
-per voice, each voice recorded into its own table. pyo allows one server per
-process, so parallel rendering uses worker processes (``spawn``ed, so no pyo
-state is ever forked), each with its own renderer.
+- :class:`BatchRenderer` (every path that needs throughput: datasets, refinement,
+  matching, evaluation, calibration, benchmarks): the synth's compiled batched
+  renderer (engine/batched/), whole patches per pass with no audio server.
+- :class:`OfflineRenderer` (what must be the live synth itself: ``render``, the
+  demo, the parity tests): the synth's own pyo voices in a server clocked by us.
+  pyo's ``manual`` audio mode needs no sound card: each ``process()`` call
+  computes one buffer; one server and ``polyphony`` voices live as long as the
+  process, one patch per voice, each voice recorded into its own table. pyo
+  allows one server per process, so parallel pyo rendering uses worker
+  processes (``spawn``ed, so no pyo state is ever forked).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import math
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -22,7 +26,7 @@ import numpy as np
 
 from inversynth.engine.pyo_runtime import boot_manual_server, pyo_module
 from inversynth.engine.spec import SynthSpec
-from inversynth.engine.synths import get_spec, get_voice
+from inversynth.engine.synths import batch_kernel, get_spec, get_voice
 from inversynth.engine.voice import Voice
 from inversynth.errors import RenderError
 
@@ -93,6 +97,28 @@ class OfflineRenderer:
         return self._tables[n_samples]
 
 
+class BatchRenderer:
+    """Renders patches of one synth at one sample rate with its compiled batched renderer.
+
+    Deterministic (a row's clip never depends on the others) and thread-safe: the kernels hold no
+    state and release the GIL, so threads render in parallel.
+    """
+
+    polyphony = DEFAULT_POLYPHONY  # patches per call that keep the per-call overhead small
+
+    def __init__(self, synth: str, sample_rate: int | None = None) -> None:
+        self.spec: SynthSpec = get_spec(synth)
+        self.sample_rate = check_sample_rate(sample_rate or self.spec.sample_rate)
+        self._kernel = batch_kernel(synth)
+
+    def render(self, patches: np.ndarray, n_samples: int) -> np.ndarray:
+        """Render patches (real values in spec order, shape [n, n_params]) -> float32 [n, n_samples]."""
+        rows = self.spec.validate_rows(patches)
+        if n_samples < 1:
+            raise RenderError(f"cannot render {n_samples} samples")
+        return self._kernel(rows, n_samples, self.sample_rate)
+
+
 def check_sample_rate(sample_rate: int) -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int):
         raise RenderError(f"sample rate {sample_rate!r} is not a whole number of Hz")
@@ -101,30 +127,36 @@ def check_sample_rate(sample_rate: int) -> int:
     return sample_rate
 
 
-# One renderer per process: pyo runs a single server per process.
-_renderer: OfflineRenderer | None = None
+# One pyo renderer per process: pyo runs a single server per process.
+_pyo_renderer: OfflineRenderer | None = None
 
 
-def renderer(synth: str, sample_rate: int | None = None) -> OfflineRenderer:
-    """This process's renderer for ``synth`` at ``sample_rate``, (re)booted on demand."""
-    global _renderer
+def pyo_renderer(synth: str, sample_rate: int | None = None) -> OfflineRenderer:
+    """This process's pyo renderer for ``synth`` at ``sample_rate``, (re)booted on demand."""
+    global _pyo_renderer
     rate = sample_rate or get_spec(synth).sample_rate
-    if _renderer is None or _renderer.spec.name != synth or _renderer.sample_rate != rate:
-        if _renderer is not None:
-            _renderer.close()
-            _renderer = None
-        _renderer = OfflineRenderer(synth, rate)
-    return _renderer
+    if _pyo_renderer is None or _pyo_renderer.spec.name != synth or _pyo_renderer.sample_rate != rate:
+        if _pyo_renderer is not None:
+            _pyo_renderer.close()
+            _pyo_renderer = None
+        _pyo_renderer = OfflineRenderer(synth, rate)
+    return _pyo_renderer
+
+
+def renderer(synth: str, sample_rate: int | None = None) -> BatchRenderer:
+    """The batched renderer for ``synth`` at ``sample_rate`` (the synth's default rate if None)."""
+    return BatchRenderer(synth, sample_rate)
 
 
 def render(
     synth: str, patch: dict[str, float], seconds: float | None = None, sample_rate: int | None = None
 ) -> np.ndarray:
-    """Render one patch (real units; missing params take spec defaults) -> float32 [samples]."""
+    """Render one patch as the live synth plays it (pyo; real units; missing params take spec
+    defaults) -> float32 [samples]."""
     spec = get_spec(synth)
     rate = check_sample_rate(sample_rate or spec.sample_rate)
     n_samples = clip_samples(seconds if seconds is not None else spec.clip_seconds, rate)
-    return renderer(synth, rate).render(spec.to_array(patch)[None, :], n_samples)[0]
+    return pyo_renderer(synth, rate).render(spec.to_array(patch)[None, :], n_samples)[0]
 
 
 def clip_samples(seconds: float, sample_rate: int) -> int:
@@ -140,21 +172,26 @@ def default_workers() -> int:
 
 
 def _init_worker(synth: str, sample_rate: int) -> None:
-    renderer(synth, sample_rate)
+    renderer(synth, sample_rate).render(get_spec(synth).to_array({})[None, :], 1)  # load the compiled kernel
 
 
-def render_chunk(synth: str, sample_rate: int, patches: np.ndarray, n_samples: int) -> np.ndarray:
-    return renderer(synth, sample_rate).render(patches, n_samples)
+def pyo_render_chunk(synth: str, sample_rate: int, patches: np.ndarray, n_samples: int) -> np.ndarray:
+    return pyo_renderer(synth, sample_rate).render(patches, n_samples)
+
+
+def _init_pyo_worker(synth: str, sample_rate: int) -> None:
+    pyo_renderer(synth, sample_rate)
 
 
 @contextmanager
-def worker_pool(synth: str, sample_rate: int, workers: int) -> Iterator[Executor]:
-    """Worker processes that each hold a booted renderer for ``synth``."""
+def worker_pool(synth: str, sample_rate: int, workers: int, pyo: bool = False) -> Iterator[Executor]:
+    """Worker processes, each with ``synth``'s batched renderer loaded (``pyo``: a booted pyo renderer)."""
     if workers < 1:
         raise RenderError(f"workers = {workers}; use at least 1")
     context = multiprocessing.get_context("spawn")
+    initializer = _init_pyo_worker if pyo else _init_worker
     with ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(synth, sample_rate)
+        max_workers=workers, mp_context=context, initializer=initializer, initargs=(synth, sample_rate)
     ) as pool:
         yield pool
 
@@ -176,22 +213,30 @@ def render_batch(
     sample_rate: int | None = None,
     workers: int = 1,
     chunk: int = 256,
+    pyo: bool = False,
 ) -> np.ndarray:
     """Render many patches (shape [n, n_params], real units) -> float32 [n, samples].
 
-    With ``workers`` > 1 the patches are split into chunks rendered by worker
-    processes; the result is identical to rendering in this process.
+    The batched renderer, on ``workers`` threads (its kernels release the GIL); with ``pyo``, the
+    synth's pyo voices, in this process or in ``workers`` processes. Either way the result does not
+    depend on the worker count.
     """
     spec = get_spec(synth)
     rate = check_sample_rate(sample_rate or spec.sample_rate)
     n_samples = clip_samples(seconds if seconds is not None else spec.clip_seconds, rate)
     rows = np.atleast_2d(np.asarray(patches, dtype=np.float64))
+    if workers < 1:
+        raise RenderError(f"workers = {workers}; use at least 1")
+    one = pyo_renderer(synth, rate) if pyo and workers == 1 else renderer(synth, rate)
     if workers == 1:
-        return renderer(synth, rate).render(rows, n_samples)
+        return one.render(rows, n_samples)
     out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
     starts = range(0, rows.shape[0], chunk)
-    with worker_pool(synth, rate, workers) as pool:
-        futures = [pool.submit(render_chunk, synth, rate, rows[s : s + chunk], n_samples) for s in starts]
+    with worker_pool(synth, rate, workers, pyo=True) if pyo else ThreadPoolExecutor(max_workers=workers) as pool:
+        if pyo:
+            futures = [pool.submit(pyo_render_chunk, synth, rate, rows[s : s + chunk], n_samples) for s in starts]
+        else:
+            futures = [pool.submit(one.render, rows[s : s + chunk], n_samples) for s in starts]
         for start, future in zip(starts, futures, strict=True):
             out[start : start + chunk] = future.result()
     return out

@@ -292,6 +292,11 @@ class SynthSpec:
         return tuple(p.name for p in self.params)
 
     @property
+    def columns(self) -> dict[str, int]:
+        """Each parameter's column in a row of values (spec order)."""
+        return {p.name: j for j, p in enumerate(self.params)}
+
+    @property
     def clip_samples(self) -> int:
         return round(self.clip_seconds * self.sample_rate)
 

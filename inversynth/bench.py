@@ -15,9 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from inversynth.engine.render import default_workers, render_chunk, renderer, worker_pool
-from inversynth.engine.synths import get_spec, reference
-from inversynth.errors import InversynthError
+from inversynth.engine.render import (
+    default_workers,
+    pyo_render_chunk,
+    pyo_renderer,
+    render_batch,
+    renderer,
+    worker_pool,
+)
+from inversynth.engine.synths import get_spec
 
 SYNTH = "original"
 
@@ -48,27 +54,27 @@ def machine() -> dict[str, Any]:
 
 
 def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None, synth: str = SYNTH) -> dict[str, Any]:
-    """Patches per second: the synth's numpy reference (1 core), pyo on 1 worker, pyo on ``workers`` processes."""
+    """Patches per second of every renderer side by side: pyo (the baseline) and the batched renderer,
+    each on 1 core and on ``workers`` (pyo: processes; batched: threads)."""
     spec = get_spec(synth)
-    numpy_render = reference(synth)
-    if numpy_render is None:
-        raise InversynthError(f"synth '{synth}' has no numpy reference to measure against")
     n_samples, rate = spec.clip_samples, spec.sample_rate
     patches = spec.classes_to_values(spec.random_classes(np.random.default_rng(0), clips))
-    dicts = [spec.from_array(row) for row in patches]
     workers = workers or default_workers()
-
-    def numpy_reference() -> int:
-        for patch in dicts:
-            numpy_render(patch, n_samples, rate)
-        return clips
-
-    local = renderer(synth, rate)
+    local, batched = pyo_renderer(synth, rate), renderer(synth, rate)
     local.render(patches[: local.polyphony], n_samples)  # boot and warm up outside the timing
+    batched.render(patches[:1], n_samples)  # load the compiled kernel
 
     def pyo_one() -> int:
         local.render(patches, n_samples)
         return clips
+
+    def batched_one() -> int:
+        batched.render(patches, n_samples)
+        return clips
+
+    def batched_all() -> int:
+        render_batch(synth, np.concatenate([patches] * workers), workers=workers, chunk=max(1, clips // 4))
+        return clips * workers
 
     results: dict[str, Any] = {
         "synth": synth,
@@ -76,24 +82,24 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
         "sample_rate": rate,
         "clips_per_run": clips,
         "repeats": repeats,
+        "workers": workers,
         "machine": machine(),
     }
     # Interleaved, so a slow spell of a shared machine hits baseline and engine alike.
-    reference_rates, pyo_rates = [], []
+    rates: dict[str, list[float]] = {"pyo_1_worker": [], "batched_1_core": [], f"batched_{workers}_workers": []}
     for _ in range(repeats):
-        reference_rates.append(_median_rate(numpy_reference, 1))
-        pyo_rates.append(_median_rate(pyo_one, 1))
-    results["numpy_reference_1_core"] = statistics.median(reference_rates)
-    results["pyo_1_worker"] = statistics.median(pyo_rates)
-    with worker_pool(synth, rate, workers) as pool:
+        for key, work in zip(rates, (pyo_one, batched_one, batched_all), strict=True):
+            rates[key].append(_median_rate(work, 1))
+    results.update({key: statistics.median(values) for key, values in rates.items()})
+    with worker_pool(synth, rate, workers, pyo=True) as pool:
         chunk = max(1, clips // 4)
-        warm_up = [pool.submit(render_chunk, synth, rate, patches[:chunk], n_samples) for _ in range(workers)]
+        warm_up = [pool.submit(pyo_render_chunk, synth, rate, patches[:chunk], n_samples) for _ in range(workers)]
         for job in warm_up:
             job.result()
 
         def pyo_all() -> int:
             jobs = [
-                pool.submit(render_chunk, synth, rate, patches[s : s + chunk], n_samples)
+                pool.submit(pyo_render_chunk, synth, rate, patches[s : s + chunk], n_samples)
                 for _ in range(workers)
                 for s in range(0, clips, chunk)
             ]
@@ -102,7 +108,6 @@ def bench_render(clips: int = 1024, repeats: int = 7, workers: int | None = None
             return clips * workers
 
         results[f"pyo_{workers}_workers"] = _median_rate(pyo_all, repeats)
-    results["workers"] = workers
     return results
 
 

@@ -420,20 +420,21 @@ def bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    baseline = results["numpy_reference_1_core"]
+    baseline, workers = results["pyo_1_worker"], results["workers"]
     table = Table(
         title=f"one-second {results['sample_rate']} Hz patches of '{results['synth']}', "
         f"median of {results['repeats']} runs of {results['clips_per_run']} clips"
     )
-    for column in ("renderer", "patches/s", "ms per clip", "× numpy reference"):
+    for column in ("renderer", "patches/s", "per core", "ms per clip", "× pyo, 1 worker"):
         table.add_column(column, justify="right" if column != "renderer" else "left")
-    for key, label in (
-        ("numpy_reference_1_core", "numpy reference, 1 core"),
-        ("pyo_1_worker", "pyo, 1 worker"),
-        (f"pyo_{results['workers']}_workers", f"pyo, {results['workers']} workers"),
+    for key, label, cores in (
+        ("pyo_1_worker", "pyo, 1 worker", 1),
+        (f"pyo_{workers}_workers", f"pyo, {workers} worker processes", workers),
+        ("batched_1_core", "batched, 1 core", 1),
+        (f"batched_{workers}_workers", f"batched, {workers} threads", workers),
     ):
         rate = results[key]
-        table.add_row(label, f"{rate:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
+        table.add_row(label, f"{rate:,.0f}", f"{rate / cores:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
     print_table(table)
     m = results["machine"]
     console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")

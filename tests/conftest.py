@@ -26,11 +26,11 @@ def spec() -> SynthSpec:
 
 @pytest.fixture
 def offline():
-    """This process's offline renderer for the original synth (pyo allows one server per process,
+    """This process's pyo renderer for the original synth (pyo allows one server per process,
     so a test that renders at another rate replaces it; asking each time gets the current one)."""
-    from inversynth.engine.render import renderer
+    from inversynth.engine.render import pyo_renderer
 
-    return renderer("original")
+    return pyo_renderer("original")
 
 
 @pytest.fixture(scope="session")

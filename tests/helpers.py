@@ -6,7 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+
+import numpy as np
 
 
 def run_cli(
@@ -30,3 +33,12 @@ def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def batched(synth: str, patch: Mapping[str, float], n_samples: int, sample_rate: int) -> np.ndarray:
+    """One patch (missing parameters at their defaults) through the batched renderer, float64 [n_samples]."""
+    from inversynth.engine.render import renderer
+    from inversynth.engine.synths import get_spec
+
+    row = get_spec(synth).to_array(dict(patch))[None, :]
+    return renderer(synth, sample_rate).render(row, n_samples)[0].astype(np.float64)

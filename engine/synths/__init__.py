@@ -3,8 +3,8 @@
 A synth module defines ``SPEC`` (a SynthSpec, numpy only) and ``VOICE`` (its
 Voice subclass), and may define ``audible(values, clip_seconds)`` saying which
 parameters can be heard in a clip (evaluation reports accuracy there too) and
-``reference(params, n_samples, sample_rate)``, an independent numpy rendering
-(parity tests, the render benchmark's baseline).
+``render_rows(rows, n_samples, sample_rate)``, the batched offline renderer
+(engine/batched/: compiled, every offline path uses it; the parity tests prove it equal to the voice).
 Adding a synth means adding one such module; nothing else lists synths.
 """
 
@@ -74,6 +74,6 @@ def audible(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
     return mask
 
 
-def reference(name: str) -> Callable[[Mapping[str, float], int, int], np.ndarray] | None:
-    """Synth ``name``'s independent numpy rendering, if it has one."""
-    return getattr(_module(name), "reference", None)
+def batch_kernel(name: str) -> Callable[[np.ndarray, int, int], np.ndarray]:
+    """Synth ``name``'s batched renderer: rows of real values [n, params] -> float32 [n, n_samples]."""
+    return cast("Callable[[np.ndarray, int, int], np.ndarray]", _module(name).render_rows)

@@ -123,7 +123,8 @@ def audible(values: Mapping[str, np.ndarray], clip_seconds: float) -> dict[str, 
 VOICE = OriginalVoice
 
 
-def reference(params: Mapping[str, float], n_samples: int, sample_rate: int) -> np.ndarray:
-    from inversynth.engine.reference import render_original
+def render_rows(rows: np.ndarray, n_samples: int, sample_rate: int) -> np.ndarray:
+    """The batched renderer (engine/batched/original.py): rows of real values [n, params] -> float32 [n, n_samples]."""
+    from inversynth.engine.batched import original
 
-    return render_original(params, n_samples, sample_rate)
+    return original.render(rows, SPEC.columns, n_samples, sample_rate)

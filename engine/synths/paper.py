@@ -247,7 +247,8 @@ def audible(values: Mapping[str, Any], clip_seconds: float) -> dict[str, Any]:
 VOICE = PaperVoice
 
 
-def reference(params: Mapping[str, float], n_samples: int, sample_rate: int) -> Any:
-    from inversynth.engine.reference import render_paper
+def render_rows(rows: Any, n_samples: int, sample_rate: int) -> Any:
+    """The batched renderer (engine/batched/paper.py): rows of real values [n, params] -> float32 [n, n_samples]."""
+    from inversynth.engine.batched import paper
 
-    return render_paper(params, n_samples, sample_rate, NOTE_SECONDS)
+    return paper.render(rows, SPEC.columns, n_samples, sample_rate, NOTE_SECONDS)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inversynth.engine.reference import render_paper
 from inversynth.engine.render import render_batch
 from inversynth.engine.synths import get_spec, get_voice
-from inversynth.engine.synths.paper import NOTE_SECONDS, WAVES
+from inversynth.engine.synths.paper import WAVES
+from tests.helpers import batched
 
 SPEC = get_spec("paper")
 SR = N = 16384
@@ -21,7 +21,7 @@ MAX_ERROR_DB = -45.0  # float32 pyo against float64 numpy, resonant filter inclu
 
 
 def _render(rows: np.ndarray) -> np.ndarray:
-    return render_batch("paper", rows, workers=2, chunk=8)
+    return render_batch("paper", rows, workers=2, chunk=8, pyo=True)
 
 
 def _error_db(rendered: np.ndarray, reference: np.ndarray) -> float:
@@ -81,7 +81,7 @@ def test_the_voice_matches_the_formulas(rng):
     for row, clip in zip(rows, _render(rows), strict=True):
         patch = SPEC.from_array(row)
         keep = _away_from_gate_edges(patch["f_gate"])
-        reference = render_paper(patch, N, SR, NOTE_SECONDS)
+        reference = batched("paper", patch, N, SR)
         assert _error_db(clip[keep], reference[keep]) <= MAX_ERROR_DB, patch
 
 
@@ -89,7 +89,7 @@ def test_b_is_a_frequency_deviation_in_hz():
     """A sine at 1000 Hz with B = 300 Hz at v = 2 Hz: its instantaneous frequency (from the analytic
     signal's phase) is 1000 + 300 sin(2 pi 2 t), starting at the carrier and rising first."""
     patch = {**SPEC.defaults(), "f_sine": 1000.0, "B_sine": 300.0, "v_sine": 2.0, "a": 0.001, "s": 1.0}
-    clip = render_paper({**patch, "r": 1.0}, N, SR, NOTE_SECONDS)
+    clip = batched("paper", {**patch, "r": 1.0}, N, SR)
     spectrum = np.fft.fft(clip)
     spectrum[N // 2 + 1 :], spectrum[1 : N // 2] = 0, 2 * spectrum[1 : N // 2]  # the analytic signal
     phase = np.unwrap(np.angle(np.fft.ifft(spectrum)))
@@ -119,9 +119,10 @@ def test_band_limited_waveforms_leave_little_aliasing(wave):
     assert 10 * np.log10(power[~harmonic].sum() / power.sum()) < -40.0
 
 
-def test_a_clip_never_depends_on_the_one_before(rng):
+@pytest.mark.parametrize("pyo", [True, False], ids=["pyo", "batched"])
+def test_a_clip_never_depends_on_the_one_before(pyo):
     loud = {**SPEC.defaults(), "A_saw": 1.0, "s": 1.0, "r": 1.0, "q": 10.0, "f_cut": 300.0}  # rings past the clip
     quiet = SPEC.to_array({**SPEC.defaults(), "a": 0.5})
-    alone = _render(quiet[None, :])[0]
-    after = render_batch("paper", np.stack([SPEC.to_array(loud), quiet]), workers=1 + 1, chunk=2)[1]
+    alone = render_batch("paper", quiet[None, :], workers=2, pyo=pyo)[0]
+    after = render_batch("paper", np.stack([SPEC.to_array(loud), quiet]), workers=2, chunk=2, pyo=pyo)[1]
     assert np.array_equal(alone, after)

@@ -1,11 +1,11 @@
-"""The pyo voice against the independent numpy reference, and its envelope sample by sample.
+"""The pyo voice against the batched renderer (float64 inside), and its envelope sample by sample.
 
 Tolerance: pyo's standard build computes in float32. Its phase accumulators
 (Phasor) add a float32 increment to a float32 position every sample; over the
 16384 samples of a clip the rounding drifts the carrier phase by at most a few
 1e-4 rad at the original project's top note (C6), more in proportion to the
 increment above it (C8 is four times C6), and the float32 envelope ramp by
-~1e-5. So a clip matches the float64 reference to 1e-3 absolute (-60 dBFS)
+~1e-5. So a clip matches the batched renderer to 1e-3 absolute (-60 dBFS)
 and its error energy stays below -60 dB of the signal's (both scaled by C / C6
 above C6). A wrong formula, a phase that does not start at
 0, an envelope off by one sample on a short segment or a left/right Riemann
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from inversynth.engine.pyo_runtime import pyo_module
-from inversynth.engine.reference import envelope, render_original
+from tests.helpers import batched
 
 SR = 16384
 N = 16384
@@ -37,7 +37,7 @@ def _error_db(rendered: np.ndarray, reference: np.ndarray) -> float:
 def _check_parity(spec, offline, rows: np.ndarray) -> None:
     rendered = offline.render(rows, N)
     for i, row in enumerate(rows):
-        reference = render_original(spec.from_array(row), N, SR)
+        reference = batched("original", spec.from_array(row), N, SR)
         worst = float(np.max(np.abs(rendered[i] - reference)))
         above_c6 = max(1.0, spec.from_array(row)["C"] / C6)
         assert worst <= MAX_ABS * above_c6, f"patch {spec.from_array(row)}: max error {worst:.2e}"
@@ -84,14 +84,25 @@ def test_tolerance_catches_a_wrong_implementation(spec, offline):
     """The parity bound is tight: a right-Riemann phase or a one-sample envelope shift fail it."""
     patch = spec.patch({"C": 1046.5, "M": 30.0, "D": 1.5, "attack": 0.0, "decay": 0.1})
     rendered = offline.render(spec.to_array(patch)[None, :], N)[0]
-    reference = render_original(patch, N, SR)
+    reference = batched("original", patch, N, SR)
     t = np.arange(N) / SR
     right_riemann = np.cumsum(2 * np.pi * patch["C"] * (1 + patch["D"] * np.sin(2 * np.pi * patch["M"] * t)) / SR)
-    wrong_phase = patch["A"] * np.sin(right_riemann) * envelope(patch, N, SR)
+    wrong_phase = patch["A"] * np.sin(right_riemann) * expected_envelope(patch)
     shifted = np.concatenate([[0.0], reference[:-1]])
     assert np.max(np.abs(rendered - reference)) <= MAX_ABS
     assert np.max(np.abs(rendered - wrong_phase)) > 100 * MAX_ABS
     assert np.max(np.abs(rendered - shifted)) > 100 * MAX_ABS
+
+
+def expected_envelope(params) -> np.ndarray:
+    """The original's time-driven envelope from its definition: segments of round(seconds * sr) samples,
+    sample i of an n-sample segment at start + (end - start) * i / n, then silence."""
+    level = params["sustain_level"]
+    plan = [(params["attack"], 0.0, 1.0), (params["decay"], 1.0, level), (params["sustain"], level, level),
+            (params["release"], level, 0.0)]  # fmt: skip
+    pieces = [start + (end - start) * np.arange(round(s * SR)) / max(round(s * SR), 1) for s, start, end in plan]
+    whole = np.concatenate([*pieces, np.zeros(N)])
+    return whole[:N]
 
 
 def _record_envelope(offline, spec, patch) -> np.ndarray:
@@ -125,7 +136,7 @@ def _boundaries(patch) -> list[int]:
 def test_envelope_segments_start_on_the_right_sample(spec, offline, values):
     patch = spec.patch({**values, "A": 1.0})
     recorded = _record_envelope(offline, spec, patch)
-    expected = envelope(patch, N, SR)
+    expected = expected_envelope(patch)
     np.testing.assert_allclose(recorded, expected, atol=1e-4)
     for mark in _boundaries(patch):
         if 0 < mark < N:

@@ -15,6 +15,7 @@ import pytest
 
 from inversynth.presets.preset import Preset, PresetError
 from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_named
+from tests.helpers import batched
 
 
 def _complete(spec, **values):
@@ -293,9 +294,7 @@ def test_a_version_1_paper_preset_loads_with_its_sound_and_saves_as_version_2(tm
     """Version 1 read B as a phase-modulation index: B_sine 200 rad at 5 Hz swung the sine 1000 Hz
     either way. Read from a bank or imported, it loads as B_sine = 1000 Hz, sounds as it did, and the
     next save writes version 2."""
-    from inversynth.engine.reference import render_paper
     from inversynth.engine.synths import get_spec
-    from inversynth.engine.synths.paper import NOTE_SECONDS
 
     spec = get_spec("paper")
     old = {**spec.defaults(), "f_sine": 440.0, "B_sine": 200.0, "v_sine": 5.0, "a": 0.001, "s": 1.0}
@@ -307,8 +306,8 @@ def test_a_version_1_paper_preset_loads_with_its_sound_and_saves_as_version_2(tm
     assert loaded.params["B_sine"] == 1000.0 and loaded.params["v_sine"] == 5.0
     rate, t = spec.sample_rate, np.arange(spec.sample_rate) / spec.sample_rate
     as_it_was = np.sin(2 * np.pi * 440.0 * t + 200.0 * np.sin(2 * np.pi * 5.0 * t))  # version 1's formula
-    now = render_paper(dict(loaded.params), rate, rate, NOTE_SECONDS) * 4  # the mix scales by 1/4
-    misread = render_paper(old, rate, rate, NOTE_SECONDS) * 4  # 200 taken as Hz without the upgrade
+    now = batched("paper", loaded.params, rate, rate) * 4  # the mix scales by 1/4
+    misread = batched("paper", old, rate, rate) * 4  # 200 taken as Hz without the upgrade
     loud = _long_term_db(as_it_was, rate) > _long_term_db(as_it_was, rate).max() - 40
     error = np.abs(_long_term_db(now, rate) - _long_term_db(as_it_was, rate))[loud]
     assert (
