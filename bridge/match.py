@@ -32,7 +32,7 @@ from inversynth.bridge.inference import DEFAULT_DECODING, Calibration, Estimate,
 from inversynth.bridge.refine import DEFAULT_BUDGET, Budget, Refinement, SearchPlan, refine
 from inversynth.engine.analysis import log_spectral_distance, match_distance
 from inversynth.engine.pitch import Pitch, find_pitch
-from inversynth.engine.render import renderer
+from inversynth.engine.render import Renderer, renderer
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import audible, get_voice
 from inversynth.errors import InversynthError
@@ -254,14 +254,21 @@ def estimate_notes(
 
 
 def refine_match(
-    estimator: Estimator, match: Match, budget: Budget = DEFAULT_BUDGET, cancelled: Callable[[], bool] = lambda: False
+    estimator: Estimator,
+    match: Match,
+    budget: Budget = DEFAULT_BUDGET,
+    cancelled: Callable[[], bool] = lambda: False,
+    search_renderer: Renderer | None = None,
 ) -> Match:
-    """The match after an analysis-by-synthesis search from the network's estimate (never a worse one)."""
+    """The match after an analysis-by-synthesis search from the network's estimate (never a worse one).
+
+    ``search_renderer`` renders the search's candidates (default: the batched renderer; ``bench refine``
+    compares it with pyo's); the result is judged on the batched renderer either way."""
     spec = estimator.spec
     free = np.array([name not in match.undetermined for name in spec.names])
     search = refine(
         spec,
-        renderer(spec.name, spec.sample_rate),
+        search_renderer or renderer(spec.name, spec.sample_rate),
         match.target,
         match.starts,
         free,

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inversynth.engine.analysis import SpectralTarget
-from inversynth.engine.render import BatchRenderer
+from inversynth.engine.render import Renderer
 from inversynth.engine.spec import SynthSpec
 
 POPULATION = 16  # one batch of the batched renderer; also the bins a sweep tries per parameter
@@ -115,7 +115,7 @@ class SearchPlan:
 
 def refine(
     spec: SynthSpec,
-    renderer: BatchRenderer,
+    renderer: Renderer,
     target: np.ndarray,
     starts: np.ndarray,
     free: np.ndarray,
@@ -143,7 +143,7 @@ class _Search:
     """The state both stages share: the best patch so far and what has been spent."""
 
     def __init__(
-        self, spec: SynthSpec, renderer: BatchRenderer, target: np.ndarray, budget: Budget, cancelled: Callable
+        self, spec: SynthSpec, renderer: Renderer, target: np.ndarray, budget: Budget, cancelled: Callable
     ) -> None:
         self.spec, self.renderer, self.budget, self.cancelled = spec, renderer, budget, cancelled
         self.began = time.perf_counter()

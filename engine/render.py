@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -95,6 +95,12 @@ class OfflineRenderer:
         if n_samples not in self._tables:
             self._tables[n_samples] = pyo_module().DataTable(size=n_samples, chnls=self.polyphony)
         return self._tables[n_samples]
+
+
+class Renderer(Protocol):
+    """What a search needs of a renderer (both renderers here are one)."""
+
+    def render(self, patches: np.ndarray, n_samples: int) -> np.ndarray: ...
 
 
 class BatchRenderer:

@@ -168,3 +168,45 @@ def bench_grid(clips: int = 200, seed: int = 0, synth: str = SYNTH) -> dict[str,
             "exact_share": float(np.mean(distance <= 1.0)),  # the verdict line of "exact"
         }
     return results
+
+
+def bench_refine(
+    model: Path | None = None, clips: int = 20, ms: float = 300.0, seed: int = 0, synth: str = SYNTH
+) -> dict[str, Any]:
+    """The refinement at equal wall time with each renderer rendering its candidates: renders spent and
+    the match distance reached, from the network's estimate of the same held-out grid notes."""
+    from inversynth.bridge.audio_input import Note
+    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.match import estimate_notes, refine_match
+    from inversynth.bridge.refine import Budget
+
+    estimator = Estimator(model, synth=synth)
+    spec = estimator.spec
+    values = spec.classes_to_values(spec.random_classes(np.random.default_rng([seed, 1]), clips))
+    targets = renderer(synth).render(values, spec.clip_samples)
+    notes = [Note(clip, 0.0, spec.clip_seconds) for clip in targets]
+    matches = estimate_notes(estimator, notes, [f"target {i}" for i in range(clips)])
+    budget = Budget(ms=ms, renders=10**9, seed=seed)  # the clock alone stops it
+    searchers = {"pyo": pyo_renderer(synth), "batched": renderer(synth)}
+    for searcher in searchers.values():
+        searcher.render(values[:1], spec.clip_samples)  # boot, compile, warm up
+    results: dict[str, Any] = {
+        "synth": synth,
+        "model": estimator.model_name,
+        "clips": clips,
+        "budget_ms": ms,
+        "network_db": float(np.median([m.distance_db for m in matches])),
+        "machine": machine(),
+    }
+    refined: dict[str, list] = {name: [] for name in searchers}
+    for match in matches:  # interleaved, so a slow spell hits both renderers alike
+        for name, searcher in searchers.items():
+            refined[name].append(refine_match(estimator, match, budget, search_renderer=searcher))
+    for name, done in refined.items():
+        results[name] = {
+            "renders": float(np.median([m.refinement.renders for m in done])),
+            "elapsed_ms": float(np.median([m.refinement.elapsed_ms for m in done])),
+            "distance_db": float(np.median([m.distance_db for m in done])),
+            "exact_or_close": float(np.mean([m.verdict in ("exact", "close") for m in done])),
+        }
+    return results

@@ -432,19 +432,21 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         "measure render throughput or match latency (see docs/BENCHMARKS.md)",
         "examples:\n  inversynth bench render --clips 1024 --repeats 7\n  inversynth bench match --runs 1000\n"
+        "  inversynth bench refine --synth paper --clips 20 --ms 300\n"
         "  inversynth bench live --seconds 60 --period 64   (starts its own JACK server on the dummy driver)",
         cmd.bench,
     )
     bench.add_argument(
         "what",
-        choices=("render", "match", "matching", "live", "grid"),
-        help="render throughput, match latency, match quality on every kind of target, the live server, "
-        "or the quantisation error of 16/32/64-class grids",
+        choices=("render", "refine", "match", "matching", "live", "grid"),
+        help="render throughput, the refinement at equal wall time per renderer, match latency, match quality "
+        "on every kind of target, the live server, or the quantisation error of 16/32/64-class grids",
     )
-    bench.add_argument("--synth", default="original", help="'render' and 'grid': the synth measured")
+    bench.add_argument("--synth", default="original", help="the synth measured")
     bench.add_argument("--model", type=Path, help="ONNX model for 'match' (default: the shipped model)")
     bench.add_argument("--runs", type=_int_at_least(10), default=1000, help="clips timed one by one for 'match'")
-    bench.add_argument("--clips", type=_int_at_least(16), default=1024, help="clips per timed run")
+    bench.add_argument("--clips", type=_int_at_least(4), default=1024, help="clips per timed run; 'refine': notes")
+    bench.add_argument("--ms", type=float, default=300.0, help="'refine': the wall-time budget per note")
     bench.add_argument("--repeats", type=_int_at_least(1), default=7, help="timed runs; medians are reported")
     bench.add_argument("--workers", type=_int_at_least(1), help="processes for the parallel figure")
     bench.add_argument("--seconds", type=float, default=60.0, help="'live': length of the full-load phase")

@@ -387,6 +387,8 @@ def bench(args: argparse.Namespace) -> int:
 
     if args.what == "live":
         return _bench_live(args)
+    if args.what == "refine":
+        return _bench_refine(args)
     if args.what == "matching":
         return _bench_matching(args)
     if args.what == "grid":
@@ -435,6 +437,32 @@ def bench(args: argparse.Namespace) -> int:
     ):
         rate = results[key]
         table.add_row(label, f"{rate:,.0f}", f"{rate / cores:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
+    print_table(table)
+    m = results["machine"]
+    console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    return 0
+
+
+def _bench_refine(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from inversynth.bench import bench_refine
+
+    with console.status("refining with each renderer ..."):
+        results = bench_refine(args.model, clips=args.clips, ms=args.ms, seed=args.seed, synth=args.synth)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    table = Table(
+        title=f"refinement of {results['clips']} grid notes of '{results['synth']}' ({results['model']}), "
+        f"{results['budget_ms']:g} ms each; network alone: median {results['network_db']:.2f} dB"
+    )
+    for column in ("candidates rendered by", "renders", "ms", "median distance dB", "exact or close"):
+        table.add_column(column, justify="left" if column.startswith("candidates") else "right")
+    for name in ("pyo", "batched"):
+        row = results[name]
+        table.add_row(name, f"{row['renders']:.0f}", f"{row['elapsed_ms']:.0f}", f"{row['distance_db']:.2f}",
+                      f"{row['exact_or_close']:.0%}")  # fmt: skip
     print_table(table)
     m = results["machine"]
     console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
