@@ -127,13 +127,19 @@ def _fits(kind: str, arg: Any) -> bool:
         return False
     if kind == "f":
         return isinstance(arg, int | float)
-    if kind == "i":  # controllers that send everything as floats may send whole numbers as 60.0
-        return isinstance(arg, int) or (isinstance(arg, float) and arg.is_integer())
+    if kind == "i":  # strict: a controller's 1.0 may mean full velocity, not velocity 1
+        return isinstance(arg, int)
     return isinstance(arg, str)
 
 
 def _type_tag(arg: Any) -> str:
     return {bool: "T", int: "i", float: "f", str: "s", bytes: "b"}.get(type(arg), "?")
+
+
+def _switch(address: str, value: int) -> bool:
+    if value not in (0, 1):
+        raise BadMessage(f"{address} takes 1 (on) or 0 (off), not {value}")
+    return bool(value)
 
 
 def _port(address: str, port: int) -> int:
@@ -274,7 +280,7 @@ class OscControl(Dispatcher):
             "/match/capture": Route(("f",), lambda _c, seconds: session.match_capture(seconds)),
             "/match/file": Route(("s",), lambda _c, path: session.match_file(path)),
             "/match/cancel": Route(("",), lambda _c: session.cancel_match()),
-            "/synth/mono": Route(("i",), lambda _c, on: synth.set_mono(bool(on))),
+            "/synth/mono": Route(("i",), lambda _c, on: synth.set_mono(_switch("/synth/mono", on))),
             "/synth/glide": Route(("f",), lambda _c, ms: synth.set_glide(ms / 1000.0)),
             "/synth/velocity_curve": Route(("s",), lambda _c, curve: synth.set_velocity_curve(curve)),
             "/synth/tempo": Route(("f",), lambda _c, bpm: session.tempo.set_tempo(bpm)),

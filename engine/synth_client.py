@@ -400,12 +400,12 @@ class SynthClient:
         self._command("panic")
 
     def bend(self, semitones: float) -> None:
-        """Pitch bend of every voice, in semitones (clamped to ± bend range)."""
-        if not math.isfinite(semitones):
-            raise SpecError(f"pitch bend {semitones} is not a number")
-        clamped = max(-self.bend_range, min(self.bend_range, semitones))
+        """Pitch bend of every voice, in semitones within ± bend range (beyond it: SpecError, the bend
+        stays where it was — a bend clamped without a word would stay on and detune the next capture)."""
+        if not math.isfinite(semitones) or abs(semitones) > self.bend_range:
+            raise SpecError(f"pitch bend {semitones:g} semitones is outside ±{self.bend_range:g} (the bend range)")
         with self._send_lock:
-            self._bend_ratio = 2.0 ** (clamped / 12.0)
+            self._bend_ratio = 2.0 ** (semitones / 12.0)
             self._send(("bend", self._at(), self._bend_ratio))
 
     def bend_normalised(self, position: float) -> None:

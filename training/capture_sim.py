@@ -49,7 +49,8 @@ def plan_capture(rng: np.random.Generator, clips: int, share: float) -> CaptureP
 def capture(audio: np.ndarray, plan: CapturePlan, spec: SynthSpec, rng: np.random.Generator) -> np.ndarray:
     """Clips rendered at ``plan.rate`` [n, samples] -> float32 [n, clip_samples] as the matcher sees them."""
     out = np.zeros((audio.shape[0], spec.clip_samples), dtype=np.float32)
-    for i, clip in enumerate(np.asarray(audio, dtype=np.float64)):
+    for i in range(audio.shape[0]):
+        clip = audio[i].astype(np.float64)  # one clip at a time: a 96 kHz shard in float64 would be 0.8 GB
         if np.max(np.abs(clip)) < SILENCE_PEAK:
             continue  # a silent patch stays silent (the matcher refuses such a capture)
         take = np.concatenate([np.zeros(plan.lead_samples[i]), clip])

@@ -58,3 +58,29 @@ def test_a_query_answers_on_the_port_it_names(surface):
     finally:
         listener.close()
         asker.close()
+
+
+@pytest.mark.parametrize(
+    ("address", "args", "reason"),
+    [
+        ("/synth/bend", [100.0], "pitch bend 100 semitones is outside ±2 (the bend range)"),
+        ("/synth/mono", [7], "/synth/mono takes 1 (on) or 0 (off), not 7"),
+        ("/synth/note_on", [60.0, 100.0], "/synth/note_on takes ii, got ff"),  # 1.0 may mean full velocity
+    ],
+)
+def test_a_value_the_synth_cannot_take_is_refused_and_changes_nothing(surface, address, args, reason):
+    control, _ = surface
+    synth = control.session.synth
+    client = OscClient(*control.address)
+    try:
+        client.send("/synth/bend", 1.0)
+        client.request("/status")
+        bend, mono = synth._bend_ratio, synth.playing.get("mono")
+        before = control.bad[address]
+        assert client.request(address, *args, reply="/error") == (address, reason)
+        assert control.bad[address] == before + 1
+        assert (synth._bend_ratio, synth.playing.get("mono")) == (bend, mono)  # the bend stays at +1 semitone
+        assert bend == pytest.approx(2 ** (1 / 12))
+    finally:
+        client.send("/synth/bend", 0.0)
+        client.close()
