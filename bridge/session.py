@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from inversynth.atomic import ensure_folder
@@ -35,7 +35,7 @@ from inversynth.engine.live import check_capture_source
 from inversynth.engine.synth_client import Capture, SynthClient
 from inversynth.errors import InversynthError, SpecError
 from inversynth.presets.preset import Preset, PresetError
-from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_named
+from inversynth.presets.store import FACTORY, Bank, BankIndex, BrokenFile, file_name
 
 CAPTURES = "captures"  # subfolder of the bank keeping the audio of each captured match
 LIVE_MATCH = MatchOptions(refine=True)
@@ -59,6 +59,15 @@ class MatchReport:
 MatchListener = Callable[[MatchReport], None]
 
 
+def _instant(stamp: str) -> datetime:
+    """A preset's creation time as an instant (any ISO offset); one that does not parse sorts first."""
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 class Session:
     """The synth plus everything that OSC and MIDI may ask of it."""
 
@@ -79,7 +88,7 @@ class Session:
         synth.set_routes(self.cc_map.routes)
         self.tempo = TempoSync(synth, log)
         self.bank = bank
-        self.index = BankIndex(bank)
+        self.index = BankIndex(bank, on_broken=lambda b: log(f"bank: {b.path.name} is not a valid preset: {b.reason}"))
         self.factory = BankIndex(Bank(FACTORY))
         self.worker = worker
         self.allowed = [Path(folder).resolve() for folder in allowed_folders]
@@ -96,8 +105,17 @@ class Session:
     # --- presets ---------------------------------------------------------------------------
 
     def load_preset(self, name: str) -> Preset:
-        """Load a preset by name (the bank, then the factory bank) into the synth."""
-        preset = load_named(name, self.bank)
+        """Load a preset by name (the bank, then the factory bank) into the synth; a file that claims
+        the name but is not a valid preset is refused with what is wrong with it."""
+        for index in (self.index, self.factory):
+            found = index.find(name)
+            if found is not None:
+                break
+        if found is None:
+            raise PresetError(f"no preset named {name!r} in {self.bank.folder} or the factory bank")
+        if isinstance(found, BrokenFile):
+            raise PresetError(f"preset {name!r} cannot be loaded: {found.path.name}: {found.reason}")
+        preset = found
         if preset.synth != self.spec.name:
             raise PresetError(f"preset {name!r} is for synth '{preset.synth}', this server plays '{self.spec.name}'")
         self._play(preset)
@@ -110,9 +128,8 @@ class Session:
 
     def save_preset(self, name: str) -> Path:
         """Save the current patch and synced rates as a preset in the bank (overwriting one of that name)."""
-        path = self.bank.path_for(name)
         try:
-            existing = self.bank.load(name) if path.exists() else None
+            existing = self.bank.load(name) if self.bank.locate(name) is not None else None
         except PresetError as exc:  # the store leaves unreadable files alone: so does saving over one
             raise PresetError(f"not saved: {exc}; rename or remove that file first") from None
         current = {"params": dict(self.synth.patch), "sync": dict(self.tempo.divisions)}
@@ -130,18 +147,18 @@ class Session:
         self.cc_map.save_routes(routes)
 
     def _programs(self) -> list[Preset]:
-        """This synth's presets in program-change order, from in-memory indexes: the bank's (by name),
-        then the factory's (by name) that no preset of the bank shadows."""
-        own = [p for p in self.index.presets() if p.synth == self.spec.name]
-        names = {p.name for p in own}
-        factory = [p for p in self.factory.presets() if p.synth == self.spec.name and p.name not in names]
-        return own + factory
+        """This synth's presets in program-change order, from in-memory indexes, so that saving never
+        moves another preset's number: the factory's (by name; a bank preset of the same name plays in
+        its slot), then the bank's own in the order they were created."""
+        own = {p.name: p for p in self.index.presets() if p.synth == self.spec.name}
+        factory = [own.pop(p.name, p) for p in self.factory.presets() if p.synth == self.spec.name]
+        return factory + sorted(own.values(), key=lambda p: (_instant(p.created), p.name))
 
     def preset_names(self) -> list[str]:
         return [p.name for p in self._programs()]
 
     def program(self, number: int) -> Preset:
-        """Load slot ``number`` (0-based, MIDI program change): the bank's presets, then the factory's."""
+        """Load slot ``number`` (0-based, MIDI program change): the factory's presets, then the bank's."""
         presets = self._programs()
         if not 0 <= number < len(presets):
             raise PresetError(f"program {number} is empty: the bank and the factory hold {len(presets)} presets")

@@ -83,7 +83,7 @@ def upgrade(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")  # orders presets saved within a second
 
 
 def _text(data: dict[str, Any], key: str, default: str = "") -> str:

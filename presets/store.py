@@ -18,7 +18,7 @@ import re
 import tempfile
 import threading
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +53,11 @@ def file_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class BrokenFile:
+    """A file of the bank that is not a valid preset: why, and the name it claims (if any can be read)."""
+
     path: Path
     reason: str
+    claims: str | None = None
 
 
 class Bank:
@@ -99,9 +102,17 @@ class Bank:
     def names(self) -> list[str]:
         return [p.name for p in self.scan()[0]]
 
-    def load(self, name: str) -> Preset:
+    def locate(self, name: str) -> Path | None:
+        """The file that holds preset ``name``: the one this store names after it, else any file of the
+        folder whose preset has that name (a file saved under a name of its own, as a friend sends one)."""
         path = self.path_for(name)
-        if not path.exists():
+        if path.exists():
+            return path
+        return next((p for p in self.preset_files() if _claimed_name(p) == name), None)
+
+    def load(self, name: str) -> Preset:
+        path = self.locate(name)
+        if path is None:
             raise PresetError(f"no preset named {name!r} in {self.folder}")
         try:
             return Preset.loads(path.read_text(encoding="utf-8"))
@@ -111,9 +122,10 @@ class Bank:
             raise PresetError(f"{path}: {exc}") from None
 
     def save(self, preset: Preset, overwrite: bool = True) -> Path:
-        """Write ``preset`` atomically under the lock; with overwrite=False an existing name is an error."""
-        path = self.path_for(preset.name)
+        """Write ``preset`` atomically under the lock, into the file that holds its name (if one does);
+        with overwrite=False an existing name is an error."""
         with self._locked():
+            path = self.locate(preset.name) or self.path_for(preset.name)
             if path.exists() and not overwrite:
                 raise PresetError(f"a preset named {preset.name!r} already exists in {self.folder}")
             atomic_write_text(path, preset.dumps())
@@ -122,14 +134,15 @@ class Bank:
     def rename(self, old: str, new: str) -> Preset:
         """Rename a preset (its file moves with it); the new name must be free."""
         preset = self.load(old)
+        source = self.locate(old) or self.path_for(old)
         renamed = preset.changed(name=new)
         with self._locked():
             target = self.path_for(renamed.name)
-            if target.exists() and target != self.path_for(old):
+            if target.exists() and target != source:
                 raise PresetError(f"a preset named {new!r} already exists in {self.folder}")
             atomic_write_text(target, renamed.dumps())
-            if target != self.path_for(old):
-                self.path_for(old).unlink()
+            if target != source:
+                source.unlink()
         return renamed
 
     def duplicate(self, name: str, new: str | None = None) -> Preset:
@@ -156,9 +169,9 @@ class Bank:
 
     def delete(self, name: str) -> Path:
         """Move a preset to the bank's trash; ``undo_delete`` brings the latest one back."""
-        path = self.path_for(name)
         with self._locked():
-            if not path.exists():
+            path = self.locate(name)
+            if path is None:
                 raise PresetError(f"no preset named {name!r} in {self.folder}")
             trash = ensure_folder(self.folder / TRASH)
             kept = trash / f"{len(list(trash.iterdir())):06d}-{path.name}"
@@ -211,8 +224,9 @@ class BankIndex:
     MIDI and OSC threads, which must never parse a whole bank.
     """
 
-    def __init__(self, bank: Bank) -> None:
+    def __init__(self, bank: Bank, on_broken: Callable[[BrokenFile], None] | None = None) -> None:
         self.bank = bank
+        self._on_broken = on_broken or (lambda _broken: None)  # once per file (and per change of it)
         self._stamp: int | None = None
         self._files: dict[Path, tuple[tuple[int, int], Preset | BrokenFile]] = {}
         self._presets: list[Preset] = []
@@ -222,6 +236,13 @@ class BankIndex:
     def presets(self) -> list[Preset]:
         """Every valid preset of the bank, sorted by name."""
         return self.scan()[0]
+
+    def find(self, name: str) -> Preset | BrokenFile | None:
+        """The preset named ``name``; else the file that claims that name but is not a valid preset
+        (its reason says why it cannot load); else None."""
+        presets, broken = self.scan()
+        found = next((p for p in presets if p.name == name), None)
+        return found or next((b for b in broken if b.claims == name), None)
 
     def scan(self) -> tuple[list[Preset], list[BrokenFile]]:
         """Like :meth:`Bank.scan`, from memory: the valid presets (by name) and the files that are not."""
@@ -244,7 +265,11 @@ class BankIndex:
                 continue
             key = (info.st_mtime_ns, info.st_size)
             known = self._files.get(path)
-            files[path] = known if known is not None and known[0] == key else (key, _parse(path))
+            if known is None or known[0] != key:
+                known = (key, _parse(path))
+                if isinstance(known[1], BrokenFile):
+                    self._on_broken(known[1])
+            files[path] = known
         self._files = files
         parsed = [p for _, p in files.values()]
         self._presets = sorted((p for p in parsed if isinstance(p, Preset)), key=lambda p: p.name.casefold())
@@ -255,7 +280,19 @@ def _parse(path: Path) -> Preset | BrokenFile:
     try:
         return Preset.loads(path.read_text(encoding="utf-8"))
     except (PresetError, OSError, UnicodeDecodeError) as exc:
-        return BrokenFile(path, str(exc))
+        return BrokenFile(path, str(exc), _claimed_name(path))
+
+
+def _claimed_name(path: Path) -> str | None:
+    """The name a preset file gives itself, read without validating the rest; for a file that is not
+    JSON, the name its file name spells ("Old-square.json", "Old-square-1a2b3c4d.json": "Old square")."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError):
+        stem = re.sub(r"-[0-9a-f]{8}$", "", path.stem)
+        return stem.replace("-", " ") or None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def read_presets(path: Path) -> list[Preset]:
@@ -287,7 +324,7 @@ def read_presets(path: Path) -> list[Preset]:
 def load_named(name: str, bank: Bank | None = None) -> Preset:
     """A preset by name (never a path) from ``bank``, else from the factory bank."""
     for candidate in (bank, Bank(FACTORY)):
-        if candidate is not None and candidate.path_for(name).exists():
+        if candidate is not None and candidate.locate(name) is not None:
             return candidate.load(name)
     where = " or ".join(str(b.folder) for b in (bank, Bank(FACTORY)) if b is not None)
     raise PresetError(f"no preset named {name!r} in {where}")

@@ -84,3 +84,46 @@ def test_a_value_the_synth_cannot_take_is_refused_and_changes_nothing(surface, a
     finally:
         client.send("/synth/bend", 0.0)
         client.close()
+
+
+def test_what_the_bank_lists_loads_and_a_broken_file_is_said_with_its_reason(surface):
+    import json
+
+    from inversynth.engine.synths import get_spec
+    from inversynth.presets.preset import Preset
+
+    control, lines = surface
+    folder = control.session.bank.folder
+    defaults = get_spec("original").defaults()
+    (folder / "Old-square.json").write_text(Preset.new("original", "Old square", {**defaults, "C": 220.0}).dumps())
+    future = {**Preset.new("original", "Future one", defaults).to_json(), "schema_version": 99}
+    (folder / "future-one.json").write_text(json.dumps(future))
+    client = OscClient(*control.address)
+    try:
+        listed = client.request("/preset/list")
+        assert "Old square" in listed and "Future one" not in listed
+        client.send("/preset/load", "Old square")
+        client.request("/status")
+        assert control.session.synth.patch["C"] == 220.0
+        address, reason = client.request("/preset/load", "Future one", reply="/error")
+        assert address == "/preset/load" and reason.startswith("preset 'Future one' cannot be loaded: future-one.json: ")
+        assert "99" in reason
+    finally:
+        client.close()
+    assert sum("future-one.json is not a valid preset" in line for line in lines) == 1  # the log says it, once
+
+
+def test_saving_a_preset_moves_no_program_number(surface):
+    control, _ = surface
+    session = control.session
+    before = session.preset_names()
+    client = OscClient(*control.address)
+    try:
+        for name in ("Aaa first by name", "Zzz"):
+            client.send("/preset/save", name)
+            client.request("/status")
+    finally:
+        client.close()
+    after = session.preset_names()
+    assert after[: len(before)] == before and after[len(before) :] == ["Aaa first by name", "Zzz"]
+    assert session.program(len(before)).name == "Aaa first by name"

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from inversynth.engine.synths import get_spec
 from inversynth.presets.preset import Preset, PresetError
 from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name, load_named
 from tests.helpers import batched
@@ -328,3 +329,39 @@ def test_a_preset_of_a_newer_spec_is_refused_with_one_line(tmp_path):
     data = {**Preset.new("paper", "Future", get_spec("paper").defaults()).to_json(), "spec_version": 3}
     with pytest.raises(PresetError, match="made for version 3 of synth 'paper', newer than this inversynth's 2"):
         Preset.from_json(data)
+
+
+def test_a_file_under_a_name_of_its_own_loads_saves_renames_and_deletes_as_listed(tmp_path):
+    """A friend's ``Old-square.json`` holding "Old square": what is listed must load, and every later
+    write goes to that file (no second file of the same name)."""
+    bank = Bank(tmp_path / "bank")
+    bank.folder.mkdir()
+    friend = Preset.new("original", "Old square", {**get_spec("original").defaults(), "C": 220.0})
+    (bank.folder / "Old-square.json").write_text(friend.dumps())
+    assert bank.names() == ["Old square"]
+    assert bank.load("Old square").params["C"] == 220.0
+    bank.save(bank.load("Old square").changed(params={**friend.params, "C": 330.0}))
+    assert [p.name for p in bank.preset_files()] == ["Old-square.json"] and bank.load("Old square").params["C"] == 330.0
+    assert load_named("Old square", bank).params["C"] == 330.0
+    bank.rename("Old square", "Square")
+    assert bank.names() == ["Square"] and not (bank.folder / "Old-square.json").exists()
+    bank.delete("Square")
+    assert bank.names() == []
+
+
+def test_the_index_says_what_is_wrong_with_a_file_once_and_which_name_it_claims(tmp_path):
+    bank = Bank(tmp_path / "bank")
+    bank.folder.mkdir()
+    future = {**Preset.new("original", "From the future", get_spec("original").defaults()).to_json(), "schema_version": 99}
+    (bank.folder / "future.json").write_text(json.dumps(future))
+    (bank.folder / "Torn-preset-0a1b2c3d.json").write_text('{"name": "Torn')
+    said = []
+    index = BankIndex(bank, on_broken=said.append)
+    for _ in range(3):
+        index.scan()
+    assert sorted(b.path.name for b in said) == ["Torn-preset-0a1b2c3d.json", "future.json"]  # once each
+    found = index.find("From the future")
+    assert found is not None and not isinstance(found, Preset) and "99" in found.reason
+    torn = index.find("Torn preset")
+    assert torn is not None and not isinstance(torn, Preset) and "JSON" in torn.reason
+    assert index.find("Nobody") is None
