@@ -106,8 +106,8 @@ def test_what_the_bank_lists_loads_and_a_broken_file_is_said_with_its_reason(sur
         client.request("/status")
         assert control.session.synth.patch["C"] == 220.0
         address, reason = client.request("/preset/load", "Future one", reply="/error")
-        assert address == "/preset/load" and reason.startswith("preset 'Future one' cannot be loaded: future-one.json: ")
-        assert "99" in reason
+        assert address == "/preset/load" and "99" in reason
+        assert reason.startswith("preset 'Future one' cannot be loaded: future-one.json: ")
     finally:
         client.close()
     assert sum("future-one.json is not a valid preset" in line for line in lines) == 1  # the log says it, once

@@ -352,7 +352,8 @@ def test_a_file_under_a_name_of_its_own_loads_saves_renames_and_deletes_as_liste
 def test_the_index_says_what_is_wrong_with_a_file_once_and_which_name_it_claims(tmp_path):
     bank = Bank(tmp_path / "bank")
     bank.folder.mkdir()
-    future = {**Preset.new("original", "From the future", get_spec("original").defaults()).to_json(), "schema_version": 99}
+    future = Preset.new("original", "From the future", get_spec("original").defaults()).to_json()
+    future["schema_version"] = 99
     (bank.folder / "future.json").write_text(json.dumps(future))
     (bank.folder / "Torn-preset-0a1b2c3d.json").write_text('{"name": "Torn')
     said = []
