@@ -6,7 +6,8 @@ refinement's hundreds of renders would compete with it, and pyo allows one
 server per process anyway. So one spawned worker holds the model and its own
 offline renderer, loads them once, and answers one request at a time: first
 the network's estimate, then its refinement, which :meth:`MatchWorker.cancel`
-can stop between two batches of renders.
+can stop between two batches of renders. A worker that dies (killed, out of memory) is started
+again for the next request; the request it was answering fails with that reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -26,8 +30,10 @@ from inversynth.bridge.inference import Estimator, ModelFileError
 from inversynth.bridge.match import Match, MatchOptions, estimate_notes, refine_match
 from inversynth.bridge.refine import POPULATION, Budget
 from inversynth.engine.spec import SynthSpec
+from inversynth.errors import InversynthError
 
 WORKER_NICENESS = 10
+MAX_DEATHS, DEATH_WINDOW_S = 3, 60.0  # more deaths than this in the window: matching stays off
 _estimator: Estimator | None = None
 _cancel: Any = None  # the multiprocessing Event a MatchWorker sets to stop a refinement
 
@@ -61,37 +67,72 @@ def _refine(match: Match, budget: Budget) -> Match:
     return refine_match(_estimator, match, budget, _cancel.is_set)
 
 
+class MatchWorkerDied(InversynthError):
+    """The worker process died while answering; it has been started again (or stays down, said why)."""
+
+
 class MatchWorker:
     """One worker process estimating and refining patches for ``spec``'s synth with the ONNX model at ``model``."""
 
-    def __init__(self, spec: SynthSpec, model: Path | None = None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._cancel = context.Event()
-        self._pool = ProcessPoolExecutor(
-            max_workers=1, mp_context=context, initializer=_start, initargs=(self._cancel,)
+    def __init__(self, spec: SynthSpec, model: Path | None = None, log: Callable[[str], None] = print) -> None:
+        self._context = multiprocessing.get_context("spawn")
+        self._cancel = self._context.Event()
+        self._spec, self._model, self._log = spec, model, log
+        self._deaths: list[float] = []
+        self.restarts = 0
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=1, mp_context=self._context, initializer=_start, initargs=(self._cancel,)
         )
         try:
-            synth, self.model_name, self.model_file = self._pool.submit(
-                _load, str(model) if model else None, spec.name
+            synth, self.model_name, self.model_file = pool.submit(
+                _load, str(self._model) if self._model else None, self._spec.name
             ).result()
         except Exception as exc:
-            self._pool.shutdown(cancel_futures=True)
+            pool.shutdown(cancel_futures=True)
             raise ModelFileError(
                 str(exc) if isinstance(exc, ModelFileError) else f"model worker failed: {exc}"
             ) from None
-        if synth != spec.name:
-            self._pool.shutdown(cancel_futures=True)
-            raise ModelFileError(f"{self.model_file} estimates synth '{synth}', the server plays '{spec.name}'")
+        if synth != self._spec.name:
+            pool.shutdown(cancel_futures=True)
+            raise ModelFileError(f"{self.model_file} estimates synth '{synth}', the server plays '{self._spec.name}'")
+        return pool
+
+    def pid(self) -> int:
+        """The worker process's id (it may change: see the module's docstring)."""
+        return int(self._call(os.getpid))
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return self._pool.submit(fn, *args).result()
+        except BrokenProcessPool:
+            pass
+        now = time.monotonic()
+        self._deaths = [t for t in self._deaths if now - t < DEATH_WINDOW_S] + [now]
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if len(self._deaths) > MAX_DEATHS:
+            reason = f"the match worker died {len(self._deaths)} times in {DEATH_WINDOW_S:g} s; matching stays off"
+            self._log(reason)
+            raise MatchWorkerDied(reason)
+        self._pool = self._start()
+        self.restarts += 1
+        self._log("the match worker died and was started again")
+        raise MatchWorkerDied("the match worker died while matching; it was started again: match again")
 
     def estimate(self, note: Note, source: str, options: MatchOptions, fallback: dict[str, float]) -> Match:
         """The network's match of one note in the spec's format (blocks the calling thread)."""
         clip = replace(note, clip=np.ascontiguousarray(note.clip, np.float32))
-        return self._pool.submit(_estimate, clip, source, options, fallback).result()
+        return self._call(_estimate, clip, source, options, fallback)
+
+    def arm(self) -> None:
+        """Clear a cancel meant for an earlier request (the caller decides which cancels are whose)."""
+        self._cancel.clear()
 
     def refine(self, match: Match, budget: Budget) -> Match:
         """The match refined within ``budget``, or as far as it got when :meth:`cancel` was called."""
-        self._cancel.clear()
-        return self._pool.submit(_refine, match, budget).result()
+        return self._call(_refine, match, budget)
 
     def cancel(self) -> None:
         """Stop the refinement in progress at its next generation (it answers with its best so far)."""

@@ -93,7 +93,7 @@ class Studio:
             options.synth, server, options.voices, options.bend_range, input_file=options.input_file, log=self.log
         )
         self._closers.append(self.synth.close)
-        self.worker = MatchWorker(self.synth.spec, options.model) if self._can_match(options) else None
+        self.worker = MatchWorker(self.synth.spec, options.model, self.log) if self._can_match(options) else None
         matching = MatchOptions(refine=options.refine, budget=replace(DEFAULT_BUDGET, ms=options.refine_budget_ms))
         self.session = Session(
             self.synth,

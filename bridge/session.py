@@ -16,6 +16,7 @@ current values.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -101,6 +102,9 @@ class Session:
         self._failure_listeners: list[Callable[[str], None]] = []
         self._matcher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inversynth-match")
         self._lock = threading.Lock()
+        self._tickets = itertools.count(1)  # one per match request, in order
+        self._issued = self._cancelled_through = 0  # requests up to this one refine no further
+        self._capturing = False  # a capture is waiting or recording: a second one is refused
 
     # --- presets ---------------------------------------------------------------------------
 
@@ -176,14 +180,23 @@ class Session:
     def match_capture(self, seconds: float) -> Future[MatchReport]:
         """Start capturing now; match, load and save when done (on the matcher thread).
 
-        A refinement still running for an earlier match stops there, with its best patch so far.
+        A refinement still running for an earlier match stops there, with its best patch so far;
+        while an earlier capture is still recording, this one is refused (the note being played
+        belongs to that one).
         """
         self._require_worker()
-        self.cancel_match()
-        source = self.capture_source
         if isinstance(seconds, bool) or not isinstance(seconds, int | float):
             raise SpecError(f"capture length {seconds!r} is not a number of seconds")
-        return self._submit(self._capture_and_match, float(seconds), source)
+        with self._lock:
+            if self._capturing:
+                raise SpecError("a capture is already recording; this one is refused (/match/cancel stops matching)")
+            self._capturing = True
+        self.cancel_match()
+        try:
+            return self._submit(self._capture_and_match, float(seconds), self.capture_source)
+        except BaseException:
+            self._capturing = False
+            raise
 
     def match_file(self, path: str) -> Future[MatchReport]:
         """Match an audio file inside one of the allowed folders."""
@@ -203,7 +216,9 @@ class Session:
             raise SpecError("matching is off: the server runs without a model")
 
     def _submit(self, fn: Callable[..., MatchReport], *args: object) -> Future[MatchReport]:
-        future = self._matcher.submit(fn, *args)
+        with self._lock:
+            self._issued = ticket = next(self._tickets)
+        future = self._matcher.submit(fn, *args, ticket)
         future.add_done_callback(self._report_failure)
         return future
 
@@ -223,28 +238,34 @@ class Session:
             listener(reason)
 
     def cancel_match(self) -> None:
-        """Stop a refinement in progress: its best patch so far is used."""
-        if self.worker is not None:
-            self.worker.cancel()
+        """Stop every match requested so far at its refinement (one still capturing or estimating
+        skips it): its best patch so far is used."""
+        with self._lock:
+            self._cancelled_through = self._issued
+            if self.worker is not None:
+                self.worker.cancel()
 
-    def _capture_and_match(self, seconds: float, source: str) -> MatchReport:
-        capture = self.synth.capture(seconds, source)
+    def _capture_and_match(self, seconds: float, source: str, ticket: int) -> MatchReport:
+        try:
+            capture = self.synth.capture(seconds, source)
+        finally:
+            self._capturing = False
         label = f"capture of the {source}"
         note = notes(capture.audio, capture.sample_rate, self.spec, label, capture=True)[0]
-        return self._finish(note, label, capture.ended, seconds, capture)
+        return self._finish(note, label, capture.ended, seconds, ticket, capture)
 
-    def _file_and_match(self, path: Path) -> MatchReport:
+    def _file_and_match(self, path: Path, ticket: int) -> MatchReport:
         note = load_notes(path, self.spec)[0]
-        return self._finish(note, str(path), time.monotonic(), 0.0)
+        return self._finish(note, str(path), time.monotonic(), 0.0, ticket)
 
     def _finish(
-        self, note: Note, source: str, ended: float, seconds: float, capture: Capture | None = None
+        self, note: Note, source: str, ended: float, seconds: float, ticket: int, capture: Capture | None = None
     ) -> MatchReport:
         assert self.worker is not None
         match = self.worker.estimate(note, source, self.match_options, dict(self.synth.patch))
         if self._keeps(match):
             self._load_match(match)
-        if self.match_options.refine:
+        if self.match_options.refine and self._arm(ticket):
             self._tell(MatchReport(None, None, match, seconds, (time.monotonic() - ended) * 1000, final=False))
             match = self.worker.refine(match, self.match_options.budget)
             if self._keeps(match):  # refinement may bring an out-of-reach estimate within reach
@@ -266,6 +287,16 @@ class Session:
             self.reports.append(report)
         self._tell(report)
         return report
+
+    def _arm(self, ticket: int) -> bool:
+        """Whether request ``ticket`` may refine (no cancel since it was made); if so, clear the cancels
+        of earlier requests. Under the lock that cancels take, so that none falls between the two."""
+        with self._lock:
+            if ticket <= self._cancelled_through:
+                return False
+            assert self.worker is not None
+            self.worker.arm()
+            return True
 
     def _load_match(self, match: Match) -> None:
         self.tempo.load({})  # a matched sound has its rates in Hz: the tempo must not move them
