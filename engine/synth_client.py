@@ -53,6 +53,8 @@ REQUEST_SECONDS = 5.0
 MAX_CAPTURE_RATE = 192000
 MAX_SCHEDULE_AHEAD = 60.0  # seconds: a timetag further ahead is refused
 RESTART_ATTEMPTS = 5
+MAX_DEATHS, DEATH_WINDOW_S = 3, 60.0  # more deaths than this in the window: the audio stays down
+CAPTURE_PREFIX = "inversynth-capture-"
 
 ChangeListener = Callable[[str, float, str], None]
 RestartListener = Callable[[str], None]
@@ -127,6 +129,7 @@ class SynthClient:
         self.log = log
         self.restarts = 0
         self._deaths = 0
+        self._death_times: list[float] = []
         self._xruns = (0, 0)  # (xruns of processes that died, last count of the running one)
         self._bend_ratio = 1.0
         self.velocity_curve = "linear"
@@ -141,11 +144,13 @@ class SynthClient:
         self._restart_listeners: list[RestartListener] = []
         self._send_lock = threading.Lock()
         self._capture_lock = threading.Lock()
-        self._pending: dict[int, Future[Any]] = {}
+        self._pending: dict[int, Future[Any]] = {}  # requests awaiting a reply, by id: under _pending_lock
+        self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._local = threading.local()
         self._closing = False
-        fd, name = tempfile.mkstemp(prefix="inversynth-capture-", dir=_shared_memory_folder())
+        _remove_orphaned_captures(self.log)
+        fd, name = tempfile.mkstemp(prefix=f"{CAPTURE_PREFIX}{os.getpid()}-", dir=_shared_memory_folder())
         self._capture_path = Path(name)
         samples = round(MAX_CAPTURE_SECONDS * MAX_CAPTURE_RATE)
         os.ftruncate(fd, samples * 4)  # sparse: pages exist once written
@@ -203,7 +208,8 @@ class SynthClient:
             except (EOFError, OSError):
                 break
             if message[0] == "reply":
-                future = self._pending.pop(message[1], None)
+                with self._pending_lock:
+                    future = self._pending.pop(message[1], None)
                 if future is not None:
                     future.set_result(message[2])
             elif message[0] == "log":
@@ -215,9 +221,20 @@ class SynthClient:
         dead.join(1.0)
         code = dead.exitcode
         how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-        self.log(f"audio: the audio process stopped ({how}); starting a new one with the same patch")
         self._deaths += 1
+        now = time.monotonic()
+        self._death_times = [t for t in self._death_times if now - t < DEATH_WINDOW_S] + [now]
+        recent = len(self._death_times)
+        if recent > MAX_DEATHS:
+            self._fail_pending("the audio process stopped and stays down")
+            self.log(
+                f"audio: the audio process stopped ({how}), {recent} times in {DEATH_WINDOW_S:g} s: it stays down "
+                "and the synth is silent; see the lines above for why, then restart the server"
+            )
+            return
+        self.log(f"audio: the audio process stopped ({how}); starting a new one with the same patch")
         self._fail_pending("the audio process stopped; it is being restarted")
+        time.sleep(2.0 ** (recent - 1) - 1)  # 0, 1, 3 s: a process that dies at once must not spin
         for attempt in range(1, RESTART_ATTEMPTS + 1):
             try:
                 self._start()
@@ -235,7 +252,8 @@ class SynthClient:
             listener("restarted")
 
     def _fail_pending(self, reason: str) -> None:
-        pending, self._pending = self._pending, {}
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
         for future in pending.values():
             future.set_exception(BackendError(reason))
 
@@ -253,12 +271,14 @@ class SynthClient:
         future: Future[Any] = Future()
         with self._send_lock:
             request = next(self._ids)
-            self._pending[request] = future
+            with self._pending_lock:
+                self._pending[request] = future
             self._send((op, 0.0, request, *args))
         try:
             return future.result(timeout)
         except TimeoutError:
-            self._pending.pop(request, None)
+            with self._pending_lock:
+                self._pending.pop(request, None)
             raise BackendError(f"the audio process did not answer {op} within {timeout:g} s") from None
 
     # --- timetags ---------------------------------------------------------------------------
@@ -462,6 +482,30 @@ class SynthClient:
             self._process.join(5)
         self._conn.close()
         self._capture_path.unlink(missing_ok=True)
+
+
+def _remove_orphaned_captures(log: Callable[[str], None]) -> None:
+    """Capture files of control processes that died without cleaning up (killed: no ``finally`` ran);
+    each is named after its process, so a live one's is never touched. Not on Windows, where
+    ``os.kill(pid, 0)`` would end the process rather than probe it (and no file outlives its handle)."""
+    if os.name == "nt":
+        return
+    folder = Path(_shared_memory_folder() or tempfile.gettempdir())
+    for path in folder.glob(f"{CAPTURE_PREFIX}*"):
+        owner = path.name[len(CAPTURE_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not _alive(int(owner)):
+            path.unlink(missing_ok=True)
+            log(f"audio: removed {path}, left by process {owner}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True
 
 
 def _shared_memory_folder() -> str | None:
