@@ -19,6 +19,7 @@ made from the spec, so a new synth gets its own):
 ``/synth/tempo f``                    tempo in BPM for synced rates (MIDI clock sets it too)
 ``/synth/sync s s``                   rate parameter, division (``1/8``, ``1/8T``, ``1/4.``) or ``off``
 ``/preset/load s``, ``/preset/save s`` by name, in the server's bank (names never become paths)
+``/preset/apply s``                   a whole preset file's JSON: validated, its synth checked, played
 ``/preset/list``                      reply ``/preset/list s...``
 ``/match/source s``                   ``output`` or ``input``
 ``/match/capture f``                  capture that many seconds, match, load, refine, save
@@ -274,6 +275,7 @@ class OscControl(Dispatcher):
             "/synth/bend": Route(("f",), lambda _c, semitones: synth.bend(semitones)),
             "/synth/panic": Route(("",), lambda _c: synth.panic()),
             "/preset/load": Route(("s",), lambda _c, name: session.load_preset(name)),
+            "/preset/apply": Route(("s",), lambda _c, text: session.apply_preset(text)),
             "/preset/save": Route(("s",), lambda _c, name: session.save_preset(name)),
             "/preset/list": query(lambda c: self.send(c, "/preset/list", *session.preset_names())),
             "/match/source": Route(("s",), lambda _c, source: session.set_capture_source(source)),

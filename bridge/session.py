@@ -125,6 +125,16 @@ class Session:
         self._play(preset)
         return preset
 
+    def apply_preset(self, text: str) -> Preset:
+        """Load a preset sent whole (a preset file's JSON, as the preset manager sends one from a bank
+        that may not be the server's): validated and upgraded as a file is, refused if it is for
+        another synth, then played at once with its synced rates."""
+        preset = Preset.loads(text)
+        if preset.synth != self.spec.name:
+            raise PresetError(f"preset {preset.name!r} is for synth '{preset.synth}', this server plays '{self.spec.name}'")
+        self._play(preset)
+        return preset
+
     def _play(self, preset: Preset) -> None:
         """Load ``preset``'s patch, then let its synced rates follow the tempo."""
         self.synth.load_patch(preset.params, source=f"preset {preset.name}")

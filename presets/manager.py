@@ -243,6 +243,8 @@ class PresetManager(App[None]):
             self._matching_since = None
             self.status = f"match failed: {args[0]}"
         else:
+            if args[0] in ("/preset/apply", "/synth/note"):  # our load or audition refused: not "loaded"
+                self._pending = None
             self.status = f"the server refused {args[0]}: {args[-1]}"
 
     def _matched(self, name: str, distance: float, verdict: str, reason: str) -> None:
@@ -457,8 +459,7 @@ class PresetManager(App[None]):
             return
         if preset is None:
             return
-        for name, value in preset.params.items():
-            client.send(f"/synth/param/{name}", float(value))
+        client.send("/preset/apply", preset.dumps())  # whole: one patch change, its synced rates, its synth checked
         done = f"loaded '{preset.name}' into the synth"
         if what == "audition":
             note = audition_note(preset.synth, preset.params)

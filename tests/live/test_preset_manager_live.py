@@ -153,3 +153,35 @@ def test_a_refused_request_is_shown_with_the_servers_reason(dummy_serve):
             assert "outside 1..30 Hz" in app.status
 
     asyncio.run(scenario())
+
+
+def test_load_is_one_whole_preset_with_its_synced_rates_and_another_synths_is_refused(dummy_serve, tmp_path):
+    from inversynth.engine.synths import get_spec
+    from inversynth.presets.preset import Preset
+
+    bank = Bank(tmp_path / "own")  # the manager's bank is not the server's: the preset travels whole
+    original = get_spec("original").defaults()
+    bank.save(Preset.new("original", "Synced", {**original, "M": 3.0}, sync={"M": "1/8"}))
+    bank.save(Preset.new("paper", "Paper one", get_spec("paper").defaults()))
+    osc = dummy_serve.client()
+
+    async def scenario() -> None:
+        app = PresetManager(bank, ("127.0.0.1", dummy_serve.port))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await _until(pilot, lambda: app.online)
+            osc.send("/synth/tempo", 120.0)
+            _select(app, "Synced")
+            await pilot.press("l")
+            await _until(pilot, lambda: app.status.startswith("loaded 'Synced'"), seconds=5)
+            # 1/8 at 120 BPM is 4 Hz: the division came with the preset, not the 3 Hz it was saved at
+            assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(4.0)
+            _select(app, "Paper one")
+            await pilot.press("l")
+            await _until(pilot, lambda: app.status.startswith("the server refused"), seconds=5)
+            assert "is for synth 'paper', this server plays 'original'" in app.status
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        osc.send("/synth/sync", "M", "off")
+        osc.close()
