@@ -119,24 +119,22 @@ class Session:
             raise PresetError(f"no preset named {name!r} in {self.bank.folder} or the factory bank")
         if isinstance(found, BrokenFile):
             raise PresetError(f"preset {name!r} cannot be loaded: {found.path.name}: {found.reason}")
-        preset = found
-        if preset.synth != self.spec.name:
-            raise PresetError(f"preset {name!r} is for synth '{preset.synth}', this server plays '{self.spec.name}'")
-        self._play(preset)
-        return preset
+        self._play(found)
+        return found
 
     def apply_preset(self, text: str) -> Preset:
         """Load a preset sent whole (a preset file's JSON, as the preset manager sends one from a bank
         that may not be the server's): validated and upgraded as a file is, refused if it is for
         another synth, then played at once with its synced rates."""
         preset = Preset.loads(text)
-        if preset.synth != self.spec.name:
-            raise PresetError(f"preset {preset.name!r} is for synth '{preset.synth}', this server plays '{self.spec.name}'")
         self._play(preset)
         return preset
 
     def _play(self, preset: Preset) -> None:
-        """Load ``preset``'s patch, then let its synced rates follow the tempo."""
+        """Load ``preset``'s patch, then let its synced rates follow the tempo (another synth's: refused)."""
+        if preset.synth != self.spec.name:
+            name, synth = preset.name, preset.synth
+            raise PresetError(f"preset {name!r} is for synth '{synth}', this server plays '{self.spec.name}'")
         self.synth.load_patch(preset.params, source=f"preset {preset.name}")
         self.tempo.load(preset.sync)
 
