@@ -105,15 +105,15 @@ def test_garbage_and_unused_midi_never_stop_the_server(midi_out, osc):
     assert osc.request("/status")[1] == 1  # still playing what makes sense
 
 
-def test_program_change_reaches_the_factory_presets_after_the_bank(midi_out, osc):
+def test_program_change_reaches_the_factory_presets_then_the_bank_and_saving_moves_none(midi_out, osc):
     from inversynth.presets.store import FACTORY, Bank
 
     factory = {p.name: p for p in Bank(FACTORY).scan()[0] if p.synth == "original"}
-    osc.send("/preset/save", "Zz mine")
+    before = osc.request("/preset/list")
+    osc.send("/preset/save", "Aa mine")  # first by name, yet it takes the next free number
     names = osc.request("/preset/list")
-    own = [n for n in names if n not in factory]
-    assert "Zz mine" in own and list(names[: len(own)]) == own  # the bank first, then the factory
-    assert sorted(names[len(own) :]) == sorted(factory)
+    assert list(names[: len(before)]) == list(before) and names[len(before)] == "Aa mine"
+    assert list(names[: len(factory)]) == sorted(factory, key=str.casefold)  # the factory first
     midi_out.send(mido.Message("program_change", program=names.index("Glass Bell")))
     time.sleep(0.2)
     for name in ("M", "D", "attack"):
