@@ -239,7 +239,8 @@ class LiveSynth:
     def source(self, name: str, value: float) -> None:
         """A modulation source every voice shares (mod wheel, channel pressure), 0..1."""
         self._sources[name] = value
-        self._modulate_all()
+        if any(route.source == name for route in self._routes):  # an unrouted source moves nothing
+            self._modulate_all()
 
     def set_routes(self, routes: tuple[ModRoute, ...]) -> None:
         self._routes = tuple(routes)

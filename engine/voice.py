@@ -61,6 +61,7 @@ class Voice(ABC):
         self.patch: dict[str, float] = self.spec.defaults()
         self._note_pitch: Any = None
         self._offsets: dict[str, Any] = {}
+        self._offset_values: dict[str, float] = {}  # what each offset was last told: unchanged ones are not touched
         self._shared = shared
         self._ratio: Any = None
         own: list[Any] = []  # this voice's controls (the shared ones belong to every voice)
@@ -77,6 +78,7 @@ class Voice(ABC):
                 # The offset's own mul/add carries the shared value: one object fewer per param and voice.
                 log = param.scale == "log"
                 identity = 1.0 if log else 0.0
+                self._offset_values[name] = identity
                 offset = self._offsets[name] = pyo.SigTo(
                     identity, time=shared.smoothing, init=identity, mul=glide if log else 1.0, add=0.0 if log else glide
                 )
@@ -166,12 +168,16 @@ class Voice(ABC):
     def modulate(self, offsets: Mapping[str, float], seconds: float) -> None:
         """Live: offset shared params by fractions of their normalised range, reached over ``seconds``.
 
-        Params not named go back to no offset. The result is clipped to each param's range.
+        Params not named go back to no offset. The result is clipped to each param's range. Only
+        offsets that change are touched (each touch is two calls into pyo under the GIL, for every
+        voice: a mod wheel's stream must not cost the whole patch).
         """
         for name, control in self._offsets.items():
-            param = self.spec.param(name)
-            control.time = float(seconds)
-            control.value = _offset_value(param, offsets.get(name, 0.0))
+            value = _offset_value(self.spec.param(name), offsets.get(name, 0.0))
+            if value != self._offset_values[name]:
+                self._offset_values[name] = value
+                control.time = float(seconds)
+                control.value = value
 
     def pitch_ratio(self) -> Any:
         """The played pitch over the patch's pitch param, for graphs whose other frequencies keep their
