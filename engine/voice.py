@@ -94,7 +94,7 @@ class Voice(ABC):
         self.nodes: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
         ratio = (self._ratio,) if self._ratio is not None and shared is not None else ()
-        self._sleepers = (*own, *ratio, *self.nodes, self.envelope)
+        self._sleepers = _with_arithmetic((*own, *ratio, *self.nodes, self.envelope))
         self.asleep = False
 
     @abstractmethod
@@ -274,6 +274,23 @@ class SharedControls:
             self.glides[name].value = float(value)
         elif name == self.pitch_name:
             self.pitch.value = float(value)
+
+
+def _with_arithmetic(objects: Sequence[Any]) -> tuple[Any, ...]:
+    """The objects, every arithmetic result pyo made from them (``a * b - 1`` makes two objects that no
+    list of the voice holds; pyo keeps them in the operand's ``_keep_trace``) and their input stages
+    (``_in_fader``): all of them must stop for a voice to sleep. pyo 1.1.0 is pinned, so are these."""
+    found: dict[int, Any] = {}
+    stack = list(objects)
+    while stack:
+        item = stack.pop()
+        if id(item) not in found:
+            found[id(item)] = item
+            stack.extend(getattr(item, "_keep_trace", ()))
+            fader = getattr(item, "_in_fader", None)  # the input stage pyo gives an object with an input
+            if fader is not None:
+                stack.append(fader)
+    return tuple(found.values())
 
 
 def _offset_value(param: Param, fraction: float) -> float:

@@ -179,36 +179,40 @@ class PaperVoice(Voice):
         pyo = pyo_module()
         carrier = pyo.Phasor(freq=frequency)
         lfo = pyo.Phasor(freq=rate, mul=math.tau)
-        depth = deviation * pyo.Pow(rate, -1.0) * (1.0 / math.tau)  # B / (2 pi v): the swing's phase, in cycles
+        period = pyo.Pow(rate, -1.0)
+        depth = deviation * period * (1.0 / math.tau)  # B / (2 pi v): the swing's phase, in cycles
         bend = pyo.Cos(lfo, mul=depth * -1.0, add=depth)  # (B / v) (1 - cos 2 pi v t), in cycles
         t = pyo.Wrap(carrier + bend, 0.0, 1.0)
-        made = [carrier, lfo, depth, bend, t]
+        made = [carrier, lfo, period, depth, bend, t]  # every object, so that a sleeping voice stops all
         if wave == "sine":
             angle = t * math.tau
             signal = pyo.Sin(angle)
             return [*made, angle, signal], [carrier, lfo], signal
         swing = pyo.Sin(lfo, mul=deviation)  # the instantaneous frequency deviation, Hz
-        step = pyo.Clip(pyo.Abs(frequency + swing) * (1.0 / self.sample_rate), 1e-6, 0.5)
+        speed = pyo.Abs(frequency + swing)
+        step = pyo.Clip(speed * (1.0 / self.sample_rate), 1e-6, 0.5)
         inverse = pyo.Pow(step, -1.0)
-        made += [swing, step, inverse]
+        made += [swing, speed, step, inverse]
         if wave == "saw":
             residual = _blep(pyo, t, step, inverse)
             signal = t * 2 - 1 - residual[-1]
             return [*made, *residual, signal], [carrier, lfo], signal
         half = pyo.Wrap(t + 0.5, 0.0, 1.0)
         if wave == "square":
-            naive = pyo.Compare(t, 0.5, "<") * 2 - 1
+            high = pyo.Compare(t, 0.5, "<")
+            naive = high * 2 - 1
             rise, fall = _blep(pyo, t, step, inverse), _blep(pyo, half, step, inverse)
             signal = naive + rise[-1] - fall[-1]
-            return [*made, half, naive, *rise, *fall, signal], [carrier, lfo], signal
+            return [*made, half, high, naive, *rise, *fall, signal], [carrier, lfo], signal
         # Triangle: 0 at phase 0, rising to 1 at 1/4, -1 at 3/4; corners at 1/4 (slope -8) and 3/4 (+8).
         shifted = pyo.Wrap(t + 0.25, 0.0, 1.0)
-        naive = 1 - pyo.Abs(shifted - 0.5) * 4
+        distance = pyo.Abs(shifted - 0.5)
+        naive = 1 - distance * 4
         top = pyo.Wrap(t - 0.25, 0.0, 1.0)
         bottom = pyo.Wrap(t - 0.75, 0.0, 1.0)
         down, up = _blamp(pyo, top, step, inverse), _blamp(pyo, bottom, step, inverse)
         signal = naive + (up[-1] - down[-1]) * step * 8
-        return [*made, half, shifted, naive, top, bottom, *down, *up, signal], [carrier, lfo], signal
+        return [*made, half, shifted, distance, naive, top, bottom, *down, *up, signal], [carrier, lfo], signal
 
     def trigger(self, gain: float = 1.0, gated: bool = False) -> None:
         """Offline: a fresh filter (and output) for every clip. pyo's biquad keeps its state through
