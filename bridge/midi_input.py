@@ -1,15 +1,21 @@
-"""MIDI in: mido on python-rtmidi, through ALSA or JACK, into the session.
+"""MIDI in: python-rtmidi, through ALSA or JACK, parsed by mido, into the session.
 
 This module opens the port; what each message does is the
-:class:`~inversynth.bridge.performer.Performer`'s. Messages arrive on
-rtmidi's own thread; nothing here blocks the audio thread, and a message
-that cannot be used is counted and reported once per kind.
+:class:`~inversynth.bridge.performer.Performer`'s. No Python runs on
+rtmidi's thread: with JACK MIDI that thread is JACK's realtime process
+callback, where taking the GIL (as any callback must) would let any busy
+Python thread of this process stall the whole JACK graph. rtmidi queues
+the bytes itself and a reader thread of ours takes them, every
+``POLL_SECONDS`` at most; a message that cannot be used is counted and
+reported once per kind.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 import traceback
 from collections import Counter
 from typing import Any
@@ -29,6 +35,7 @@ def default_api(audio_backend: str, platform: str = sys.platform) -> str:
 
 
 CLIENT_NAME = "inversynth-midi"  # ports appear as inversynth-midi:<port name> (JACK) / in ALSA's client list
+POLL_SECONDS = 0.0005  # the reader's longest sleep with nothing queued: at most half a millisecond of latency
 
 
 def open_backend(api: str) -> Any:
@@ -72,32 +79,59 @@ class MidiInput:
         self.received = 0
         self.ignored: Counter[str] = Counter()
         performer.ignore = self._ignore
-        backend = open_backend(api)
+        if api not in APIS:
+            raise BackendError(f"MIDI API {api!r} is unknown; use one of {', '.join(APIS)}")
         try:
             with native_stderr_silenced():  # alsa-lib and libjack print their own failures
-                self.port = self._open(backend, port, virtual)
+                self.port = self._open(port, virtual)
         except BackendError:
             raise
         except Exception as exc:  # rtmidi: no ALSA sequencer, no JACK server, ...
             raise BackendError(f"cannot open MIDI input through {api.upper()} ({exc})") from None
         self.name = virtual if virtual is not None else port
+        self._closed = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="inversynth-midi-in", daemon=True)
+        self._reader.start()
 
-    def _open(self, backend: Any, port: str | None, virtual: str | None) -> Any:
+    def _open(self, port: str | None, virtual: str | None) -> Any:
+        import rtmidi
+
+        midi_in = rtmidi.MidiIn(getattr(rtmidi, f"API_{APIS[self.api]}"), name=CLIENT_NAME)
+        midi_in.ignore_types(sysex=False, timing=False, active_sense=True)  # clock drives tempo sync
         if virtual is not None:
-            return backend.open_input(virtual, virtual=True, callback=self.handle, client_name=CLIENT_NAME)
-        names = backend.get_input_names()
+            midi_in.open_virtual_port(virtual)
+            return midi_in
+        names = midi_in.get_ports()
         if port not in names:
             raise BackendError(f"no MIDI input named {port!r}; {self.api} has: {', '.join(names) or 'none'}")
         if self.api != "jack":
-            return backend.open_input(port, callback=self.handle, client_name=CLIENT_NAME)
+            midi_in.open_port(names.index(port))
+            return midi_in
         # rtmidi's JACK API creates the port but does not connect it: open our own and connect it with JACK.
         own = f"in-{os.getpid()}"
-        opened = backend.open_input(own, virtual=True, callback=self.handle, client_name=CLIENT_NAME)
+        midi_in.open_virtual_port(own)
         _jack_connect(port, own)
-        return opened
+        return midi_in
+
+    def _read(self) -> None:
+        """Take what rtmidi queued, on this (ordinary) thread, until closed."""
+        import mido
+
+        while not self._closed.is_set():
+            event = self.port.get_message()
+            if event is None:
+                time.sleep(POLL_SECONDS)
+                continue
+            try:
+                message = mido.Message.from_bytes(event[0])
+            except ValueError as exc:
+                self.received += 1
+                self._ignore("garbage", f"{len(event[0])} bytes that are not a MIDI message ({exc})")
+                continue
+            self.handle(message)
 
     def handle(self, message: Any) -> None:
-        """One MIDI message from rtmidi's thread."""
+        """One MIDI message, on the reader thread."""
         self.received += 1
         try:
             self.performer.handle(message)
@@ -114,4 +148,7 @@ class MidiInput:
                 self.log(trace.rstrip())
 
     def close(self) -> None:
-        self.port.close()
+        self._closed.set()
+        self._reader.join(timeout=1.0)
+        self.port.close_port()
+        self.port.delete()
