@@ -115,8 +115,10 @@ def test_the_manager_knows_when_the_server_is_gone_and_reconnects(tmp_path):
             await pilot.press("m")  # the capture starts; then the server goes away
             await pilot.pause(0.2)
             stop_serve(served)
-            await _until(pilot, lambda: "stopped answering" in app.status, seconds=8)
-            assert not app.online
+            # The state, not the status line: "stopped answering" may already have given way to the
+            # match's own time-out (2 s here) when a busy machine is slow to stop the server.
+            await _until(pilot, lambda: not app.online, seconds=8)
+            assert "stopped answering" in app.status or app.status.startswith("match now gave up")
             await pilot.press("l")
             assert app.status.startswith(f"cannot load: {OFFLINE}")
             await _until(pilot, lambda: app.status.startswith("match now gave up"), seconds=10)
