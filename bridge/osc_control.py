@@ -243,8 +243,12 @@ class OscControl(Dispatcher):
     def send(self, target: Address, address: str, *args: Any) -> None:
         try:
             self._server.socket.sendto(build_msg(address, args).dgram, target)
-        except OSError as exc:  # a subscriber that went away must not break the sender
-            self.session.log(f"osc: cannot send to {target[0]}:{target[1]} ({exc.strerror or exc})")
+        except OSError as exc:  # a subscriber that cannot be reached must not break the sender, nor flood the log
+            with self._lock:
+                subscribed = target in self._subscribers
+                self._subscribers.discard(target)
+            then = "; unsubscribed it" if subscribed else ""
+            self.session.log(f"osc: cannot send to {target[0]}:{target[1]} ({exc.strerror or exc}){then}")
 
     def _publish(self, address: str, *args: Any, besides: Address | None = None) -> None:
         with self._lock:

@@ -9,8 +9,10 @@ bytes, which sox and other strict readers warn about).
 from __future__ import annotations
 
 import io
+import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -29,6 +31,7 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     if not Path(path).is_file():
         raise AudioFileError(f"{path}: No such file")
     try:
+        _refuse_truncated(path, sf.info(str(path)))
         audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         reason = str(exc).rsplit(": ", 1)[-1].strip().rstrip(".")  # libsndfile's words, without the path
@@ -36,6 +39,24 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     except OSError as exc:
         raise AudioFileError(f"{path}: {exc.strerror or exc}") from None
     return audio, rate
+
+
+_TRUNCATED = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNFINISHED = (0, 0xFFFFFFFF, 0x7FFFFFFF)  # data sizes a recorder writes before it knows the length
+
+
+def _refuse_truncated(path: Path, info: Any) -> None:  # soundfile.info(), whose class is private
+    """A file cut short (a copy or a download that stopped) says so, rather than matching as a short
+    sound: libsndfile reads what is there and notes in its log what the header promised."""
+    found = _TRUNCATED.search(info.extra_info)
+    if found is None:
+        return
+    promised, holds = int(found.group(1)), int(found.group(2))
+    if holds < promised and promised not in _UNFINISHED:
+        seconds = info.duration * promised / max(holds, 1)
+        raise AudioFileError(
+            f"{path}: truncated: its header promises {seconds:.2f} s of audio, the file holds {info.duration:.2f} s"
+        )
 
 
 def resample(mono: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -93,6 +93,10 @@ def test_match_goes_on_past_bad_files_and_reports_them(exported_model, engine_cl
     sf.write(tmp_path / "empty.wav", np.zeros(0), 16384)
     sf.write(tmp_path / "nan.wav", np.full(4000, np.nan, dtype=np.float32), 16384, subtype="FLOAT")
     (tmp_path / "text.wav").write_text("this is not audio")
+    sf.write(tmp_path / "whole.wav", engine_clip, 16384)
+    whole = (tmp_path / "whole.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 3])  # a copy that stopped a third of the way
+    (tmp_path / "whole.wav").unlink()
     sf.write(tmp_path / "good2.ogg", engine_clip, 16384)
     result = run_cli("match", str(tmp_path), str(tmp_path / "missing.wav"), "--model", str(exported_model), "--json")
     assert result.returncode == 1
@@ -103,13 +107,14 @@ def test_match_goes_on_past_bad_files_and_reports_them(exported_model, engine_cl
         assert m["log_spectral_distance_db"] >= 0 and m["verdict"] in ("exact", "close", "out of reach")
         assert m["span_seconds"][0] == pytest.approx(0.0, abs=0.01)
     errors = result.stderr.strip().splitlines()
-    assert len(errors) == 6 and errors[-1] == "5 of 7 files could not be matched"
+    assert len(errors) == 7 and errors[-1] == "6 of 8 files could not be matched"
     assert "Traceback" not in result.stderr
     for name, reason in [
         ("silent.wav", "is silent"),
         ("empty.wav", "holds no samples"),
         ("nan.wav", "NaN or infinite"),
         ("text.wav", "not a readable audio file"),
+        ("cut.wav", "truncated: its header promises 1.00 s of audio, the file holds 0.33 s"),
         ("missing.wav", "No such file"),
     ]:
         assert any(name in line and reason in line for line in errors), (name, errors)

@@ -127,3 +127,20 @@ def test_saving_a_preset_moves_no_program_number(surface):
     after = session.preset_names()
     assert after[: len(before)] == before and after[len(before) :] == ["Aaa first by name", "Zzz"]
     assert session.program(len(before)).name == "Aaa first by name"
+
+
+def test_a_subscriber_that_cannot_be_reached_is_said_once_and_dropped(surface):
+    control, lines = surface
+    client = OscClient(*control.address)
+    try:
+        client.send("/subscribe", "255.255.255.255", 9)  # broadcast: the kernel refuses every send to it
+        client.request("/status")
+        assert ("255.255.255.255", 9) in control._subscribers
+        for value in (1.0, 2.0, 3.0, 4.0, 5.0):
+            client.send("/synth/param/M", value)
+        client.request("/status")
+    finally:
+        client.close()
+    said = [line for line in lines if "cannot send to 255.255.255.255:9" in line]
+    assert len(said) == 1 and said[0].endswith("unsubscribed it")
+    assert ("255.255.255.255", 9) not in control._subscribers
