@@ -18,6 +18,10 @@ like a client, over OSC and JACK MIDI. Phases, all in the same run:
    Hz that the server echoes to us as a subscriber, and a capture -> match ->
    load -> save every ``match_every`` seconds.
 
+JACK alone, the idle server and the held notes are each measured again beside
+busy processes at normal priority, one per core (``cpu_hogs``): a musician's
+machine runs other programs, and the synth must keep time where JACK alone does.
+
 xruns are JACK's own count; CPU is CPU time over wall time from ``/proc`` (100 %
 = one core), for the audio process and for the whole server (control process,
 audio process, model worker); the capture latency is the server's, from the
@@ -45,6 +49,7 @@ import numpy as np
 
 from inversynth.bench import machine
 from inversynth.bridge.osc_client import OscClient, OscTimeout
+from inversynth.engine.render import default_workers
 from inversynth.engine.spec import Param, SynthSpec
 from inversynth.engine.synths import get_spec
 from inversynth.errors import BackendError
@@ -367,6 +372,21 @@ def _full_load(
     }
 
 
+HOG = "while True: pass"
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int) -> Any:
+    """``count`` busy processes at normal priority (other programs of a musician's machine), stopped after."""
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(5)
+
+
 def bench_live(
     seconds: float = 60.0,
     period: int = 64,
@@ -389,12 +409,17 @@ def bench_live(
         xruns = JackXruns(name)
         try:
             results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
+            hogs = default_workers()
+            with cpu_hogs(hogs):
+                results["jack_alone_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
             results["pyo_alone_cpu_percent"] = _pyo_alone(name, period, phase_seconds)
             serve = ServeProcess(name, Path(tmp) / "serve", "--synth", synth, "--voices", str(voices))
             try:
                 time.sleep(1.0)  # the model worker's warm-up is over
                 before = xruns.count
                 results["idle"] = {**serve.cpu_percent(phase_seconds), "xruns": xruns.count - before}
+                with cpu_hogs(hogs):
+                    results["idle_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
                 serve.set_patch(HELD[synth])
                 for i in range(voices):
                     serve.client.send("/synth/note_on", 48 + 2 * i, 100)
@@ -404,6 +429,8 @@ def bench_live(
                 status = serve.status()
                 results["voices_sounding"] = {"count": status[1], **cpu, "xruns": xruns.count - before}
                 results["cpu_percent_per_sounding_voice"] = (cpu["audio"] - results["idle"]["audio"]) / voices
+                with cpu_hogs(hogs):
+                    results["voices_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
                 results["full_load"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
                 serve.client.send("/synth/panic")
                 before = xruns.count

@@ -530,7 +530,10 @@ def _bench_live(args: argparse.Namespace) -> int:
     from inversynth.bench_live import bench_live
 
     # No spinner: its refresh thread would compete for the GIL with the bench's own JACK probe.
-    errors.print("measuring: JACK alone, an empty pyo server, the server idle, held voices, full load, latency ...")
+    errors.print(
+        "measuring: JACK alone, an empty pyo server, the server idle, held voices (each also beside busy "
+        "processes), full load, latency ..."
+    )
     results = bench_live(seconds=args.seconds, period=args.period, synth=args.synth)
     if args.json:
         print(json.dumps(results, indent=2))
@@ -547,6 +550,12 @@ def _bench_live(args: argparse.Namespace) -> int:
         f"full load {full['xruns']} in {full['seconds']} s "
         f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches); "
         f"latency phase {latency['xruns']}"
+    )
+    console.print(
+        f"xruns beside {results['jack_alone_loaded']['hogs']} busy processes at normal priority, "
+        f"{results['jack_alone']['seconds']:g} s each: JACK alone {results['jack_alone_loaded']['xruns']}; "
+        f"server idle {results['idle_loaded']['xruns']}; {held['count']} voices sounding "
+        f"{results['voices_loaded']['xruns']}"
     )
     console.print(
         f"CPU (100% = one core): an empty pyo JACK server {results['pyo_alone_cpu_percent']:.2f}%; "
