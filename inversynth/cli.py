@@ -294,8 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
         "Reads WAV/FLAC/OGG/... at any rate, mono or stereo, any length (its first note, or each note with\n"
         "--each-note); folders are searched. Each match gets a verdict: exact, close or out of reach (with\n"
         "the reason); an out-of-reach match is not saved as a preset unless --save-out-of-reach.\n\n"
-        "examples:\n  inversynth match bell.wav --refine\n  inversynth match samples/ --json --out matches/\n"
-        "  inversynth match phrase.flac --each-note --refine --budget-ms 500",
+        "examples:\n  inversynth match bell.wav\n  inversynth match samples/ --json --out matches/ --no-refine\n"
+        "  inversynth match phrase.flac --each-note --budget-ms 500",
         cmd.match,
     )
     matcher.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR")
@@ -305,7 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     matcher.add_argument("--out", type=Path, help="folder for re-synthesised WAVs and spectrogram PNGs")
     matcher.add_argument("--save-preset", metavar="NAME", help="save each match as a preset (NAME 1, NAME 2, ...)")
     matcher.add_argument("--bank", type=Path, help="preset bank folder (default: ~/.local/share/inversynth/presets)")
-    matcher.add_argument("--refine", action="store_true", help="search from the network's estimate with the engine")
+    matcher.add_argument(
+        "--refine",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="search from the network's estimate with the engine (default; --no-refine keeps the network's)",
+    )
     matcher.add_argument("--budget-ms", type=_positive, default=300.0, help="refinement time per note (default 300)")
     matcher.add_argument("--budget-renders", type=_int_at_least(1), default=400, help="refinement renders per note")
     matcher.add_argument("--seed", type=_int_at_least(0), default=0, help="refinement seed (same seed, same answer)")

@@ -101,6 +101,7 @@ def test_match_goes_on_past_bad_files_and_reports_them(exported_model, engine_cl
     result = run_cli("match", str(tmp_path), str(tmp_path / "missing.wav"), "--model", str(exported_model), "--json")
     assert result.returncode == 1
     matched = [json.loads(line) for line in result.stdout.splitlines()]
+    assert all(m["refinement"]["renders"] > 0 for m in matched)  # refined by default
     assert sorted(m["file"].rsplit("/", 1)[1] for m in matched) == ["good.wav", "good2.ogg"]
     for m in matched:
         assert set(m["params"]) == set(m["classes"]) == set(m["confidence"])
@@ -345,3 +346,11 @@ def test_a_pitch_is_never_decoded_between_two_notes():
     estimate = Estimate.from_probabilities(paper, probabilities, "expected")
     assert estimate.values[0, pitch] == pytest.approx(estimate.argmax[0, pitch])  # a note of the head
     assert estimate.values[0, level] == pytest.approx(0.6 * 0.001 + 0.4 * 1.0)  # between, as before
+
+
+def test_no_refine_keeps_the_networks_estimate(exported_model, engine_clip, tmp_path):
+    sf.write(tmp_path / "in.wav", engine_clip, 16384)
+    result = run_cli("match", str(tmp_path / "in.wav"), "--model", str(exported_model), "--json", "--no-refine")
+    assert result.returncode == 0, result.stderr
+    match = json.loads(result.stdout)
+    assert match["refinement"] is None and match["distance_db"] == match["network_distance_db"]
