@@ -110,8 +110,6 @@ class BatchRenderer:
     state and release the GIL, so threads render in parallel.
     """
 
-    polyphony = DEFAULT_POLYPHONY  # patches per call that keep the per-call overhead small
-
     def __init__(self, synth: str, sample_rate: int | None = None) -> None:
         self.spec: SynthSpec = get_spec(synth)
         self.sample_rate = check_sample_rate(sample_rate or self.spec.sample_rate)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
@@ -437,10 +437,14 @@ def bench(args: argparse.Namespace) -> int:
     ):
         rate = results[key]
         table.add_row(label, f"{rate:,.0f}", f"{rate / cores:,.0f}", f"{1000 / rate:.3f}", f"{rate / baseline:.2f}")
-    print_table(table)
-    m = results["machine"]
-    console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    _print_with_machine(table, results["machine"])
     return 0
+
+
+def _print_with_machine(table: Any, machine: dict[str, Any]) -> None:
+    """A benchmark's table, then the machine it was measured on."""
+    print_table(table)
+    console.print(f"[dim]{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}[/]")
 
 
 def _bench_refine(args: argparse.Namespace) -> int:
@@ -463,9 +467,7 @@ def _bench_refine(args: argparse.Namespace) -> int:
         row = results[name]
         table.add_row(name, f"{row['renders']:.0f}", f"{row['elapsed_ms']:.0f}", f"{row['distance_db']:.2f}",
                       f"{row['exact_or_close']:.0%}")  # fmt: skip
-    print_table(table)
-    m = results["machine"]
-    console.print(f"[dim]{m['cpu']}, {m['cores']} cores, Python {m['python']}[/]")
+    _print_with_machine(table, results["machine"])
     return 0
 
 
