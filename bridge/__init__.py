@@ -1,4 +1,5 @@
-"""Control and inference around the running synth: OSC, MIDI, capture, ONNX matching.
+"""Control and inference around the running synth, in two rooms.
 
-Not built yet: see the real-time issue. The engine renders offline today.
+``matching`` turns audio into a patch (note finding, ONNX inference, refinement, saving the match);
+``live`` is the running server's control surface (OSC, MIDI, the session, the match worker), built on it.
 """

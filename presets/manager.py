@@ -41,10 +41,10 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Header, Input, Label, Static
 
-from inversynth.bridge.osc_client import OscClient
 from inversynth.engine.live import audition_note
 from inversynth.engine.synths import get_spec
 from inversynth.errors import InversynthError
+from inversynth.osc_client import OscClient
 from inversynth.presets.preset import Preset
 from inversynth.presets.store import FACTORY, Bank, BankIndex, read_presets
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from inversynth.bridge.midi_input import APIS, NO_VIRTUAL_PORTS, default_api
+from inversynth.bridge.live.midi_input import APIS, NO_VIRTUAL_PORTS, default_api
 from inversynth.engine.backends import resolve_backend, sound_device_present
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_presets_do_not_reach_into_the_live_server():
     for path, names in imported_modules("presets").items():
         allowed = ("inversynth.presets", "inversynth.engine", "inversynth.atomic", "inversynth.errors")
         # The manager talks to a running server over OSC, through its client only.
-        allowed += ("inversynth.bridge.osc_client", "inversynth.console")
+        allowed += ("inversynth.osc_client", "inversynth.console")
         assert all(n.startswith(allowed) for n in names), f"{path} imports {names}"
 
 

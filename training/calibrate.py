@@ -30,10 +30,10 @@ import numpy as np
 import onnx
 
 from inversynth.atomic import atomic_write_bytes
-from inversynth.bridge.audio_input import Note
-from inversynth.bridge.inference import Calibration, Estimate, Estimator, softmax
-from inversynth.bridge.match import MatchOptions, estimate_notes, refine_match
-from inversynth.bridge.refine import Budget
+from inversynth.bridge.matching.audio_input import Note
+from inversynth.bridge.matching.inference import Calibration, Estimate, Estimator, softmax
+from inversynth.bridge.matching.match import MatchOptions, estimate_notes, refine_match
+from inversynth.bridge.matching.refine import Budget
 from inversynth.engine.spec import SynthSpec
 from inversynth.errors import InversynthError
 from inversynth.training.dataset import Dataset

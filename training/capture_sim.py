@@ -3,7 +3,7 @@
 A live capture is the synth rendered at the sound card's rate (44.1, 48 or
 96 kHz), recorded from some sample inside an audio block, with a little noise,
 sometimes stored as 16-bit PCM, then resampled and cut at its onset by the
-matcher's own front end (:func:`~inversynth.bridge.audio_input.to_clip`). A
+matcher's own front end (:func:`~inversynth.bridge.matching.audio_input.to_clip`). A
 training clip that went through the same chain teaches the model what that
 chain does; one that did not is an engine clip as the paper used.
 """
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inversynth.bridge.audio_input import SILENCE_PEAK, to_clip
+from inversynth.bridge.matching.audio_input import SILENCE_PEAK, to_clip
 from inversynth.engine.spec import SynthSpec
 
 CAPTURE_RATES = (44100, 48000, 96000)

@@ -45,7 +45,7 @@ def score_in_batches(scorer: Scorer, audio: np.ndarray, batch_size: int = 256) -
 
 
 def onnx_scorer(path: Path, spec: SynthSpec) -> tuple[Scorer, str]:
-    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.matching.inference import Estimator
 
     estimator = Estimator(path, threads=default_workers())
     _same_spec(path, estimator.spec, spec)
@@ -159,10 +159,10 @@ def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray,
     order (``scores``: its class probabilities); ``network_mpr_overall`` is the network's own on the
     same clips.
     """
-    from inversynth.bridge.audio_input import Note
-    from inversynth.bridge.inference import Estimator
-    from inversynth.bridge.match import MatchOptions, estimate_notes, refine_match
-    from inversynth.bridge.refine import Budget
+    from inversynth.bridge.matching.audio_input import Note
+    from inversynth.bridge.matching.inference import Estimator
+    from inversynth.bridge.matching.match import MatchOptions, estimate_notes, refine_match
+    from inversynth.bridge.matching.refine import Budget
 
     estimator = Estimator(model)
     spec = data.spec
@@ -195,7 +195,7 @@ def training_recipe(model: Path) -> dict:
         from inversynth.training.train import TrainConfig
 
         return dict(TrainConfig.load(Path(model)).data_info)
-    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.matching.inference import Estimator
 
     return json.loads(Estimator(model).metadata.get("training_data", "{}"))
 
@@ -203,8 +203,8 @@ def training_recipe(model: Path) -> dict:
 def _through_files(model: Path, data: Dataset, target: np.ndarray, labels: np.ndarray) -> dict:
     """Figures of ``inversynth match`` (no refinement) on the clips written as WAV files."""
     from inversynth.audio_files import resample, write_audio
-    from inversynth.bridge.inference import Estimator
-    from inversynth.bridge.match import match_files
+    from inversynth.bridge.matching.inference import Estimator
+    from inversynth.bridge.matching.match import match_files
 
     estimator = Estimator(model, threads=default_workers())
     spec = data.spec
@@ -238,7 +238,7 @@ def evaluate(
     through_files: bool = False,
 ) -> dict:
     """All figures for ``model`` (ONNX file or training run folder) on ``data_dir``."""
-    from inversynth.bridge.inference import Estimate
+    from inversynth.bridge.matching.inference import Estimate
 
     data = Dataset(data_dir)
     spec = data.spec

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inversynth.bridge.osc_client import OscClient, OscTimeout
-from inversynth.jack_dummy import RATE, dummy_jack_server
+from inversynth.engine.jack_dummy import RATE, dummy_jack_server
+from inversynth.osc_client import OscClient, OscTimeout
 from tests.helpers import free_port
 
 PERIOD = 256

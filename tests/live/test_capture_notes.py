@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from inversynth.bridge.audio_input import notes
+from inversynth.bridge.matching.audio_input import notes
 from inversynth.engine.backends import ServerOptions
 from inversynth.engine.live import audition_note
 from inversynth.engine.synth_client import SynthClient

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from inversynth.bridge.osc_client import OscClient
+from inversynth.osc_client import OscClient
 from tests.live.conftest import JackRecorder, jack_ports, start_serve, stop_serve
 
 

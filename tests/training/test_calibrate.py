@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from inversynth.bridge.inference import Estimator, softmax
+from inversynth.bridge.matching.inference import Estimator, softmax
 from inversynth.training.calibrate import expected_calibration_error, fit_temperature
 from inversynth.training.dataset import build, plan
 from tests.helpers import run_cli

@@ -142,7 +142,7 @@ def test_init_starts_from_another_runs_weights(trained_run, small_dataset, tmp_p
 def test_an_exported_model_is_read_back_as_the_network_it_was(exported_model, trained_run, small_dataset, tmp_path):
     """--init MODEL.onnx: the file's weights (its folded batch norms unfolded) compute what onnxruntime does,
     so a shipped model can be trained further when its run folder is gone; another model is refused."""
-    from inversynth.bridge.inference import Estimator
+    from inversynth.bridge.matching.inference import Estimator
     from inversynth.engine.synths import get_spec
     from inversynth.training.dataset import Dataset
     from inversynth.training.export import weights_from_onnx

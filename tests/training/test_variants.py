@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from inversynth.bridge.inference import Estimator
+from inversynth.bridge.matching.inference import Estimator
 from inversynth.engine.synths import get_spec
 from inversynth.errors import InversynthError, SpecError
 from inversynth.training.dataset import Dataset, build, plan

@@ -1,0 +1,501 @@
+"""``inversynth bench live``: xruns, CPU, latency and timing of ``inversynth serve`` on JACK.
+
+Starts its own JACK server on the dummy driver (48 kHz, ``period`` frames,
+realtime scheduling when the machine allows it), runs a real ``inversynth
+serve`` on it (its control process and its audio process) and drives it
+like a client, over OSC and JACK MIDI. Phases, all in the same run:
+
+0. JACK alone: no client but our monitor (the machine's own xruns: the
+   baseline every other figure is read against); then an empty pyo JACK
+   server (the CPU floor of any server built on pyo);
+1. the server idle (no notes: its voices sleep);
+2. ``voices`` held notes: the CPU difference per voice is the cost of a sounding voice;
+3. latency, measured by a JACK client of ours in the same graph: MIDI note-on
+   (sent on a random frame of a period) -> the first sample of the note in the
+   server's output; OSC ``/synth/note_on`` -> onset; a timetagged bundle's
+   time -> onset;
+4. full load: ``voices`` held notes, an OSC parameter stream at ``osc_rate``
+   Hz that the server echoes to us as a subscriber, and a capture -> match ->
+   load -> save every ``match_every`` seconds.
+
+JACK alone, the idle server and the held notes are each measured again beside
+busy processes at normal priority, one per core (``cpu_hogs``): a musician's
+machine runs other programs, and the synth must keep time where JACK alone does.
+
+xruns are JACK's own count; CPU is CPU time over wall time from ``/proc`` (100 %
+= one core), for the audio process and for the whole server (control process,
+audio process, model worker); the capture latency is the server's, from the
+end of the capture to the network's estimate sent to the voices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inversynth.cli.bench import emit
+from inversynth.cli.bench.machine import machine
+from inversynth.console import console, errors
+from inversynth.engine.jack_dummy import RATE, dummy_jack_server
+from inversynth.engine.render import default_workers
+from inversynth.engine.spec import Param, SynthSpec
+from inversynth.engine.synths import get_spec
+from inversynth.errors import BackendError
+from inversynth.osc_client import OscClient, OscTimeout
+
+# Per synth: a held, modulated patch (the voices sounding) and a sharp one (an onset on the note's first samples).
+HELD = {
+    "original": {"D": 0.3, "M": 5.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "A": 0.5, "release": 0.2},
+    "paper": {"A_saw": 0.5, "B_saw": 30.0, "v_saw": 5.0, "a": 0.001, "d": 0.001, "s": 1.0, "r": 0.2},
+}
+SHARP = {
+    "original": {"D": 0.0, "A": 1.0, "attack": 0.0, "decay": 0.0, "sustain_level": 1.0, "release": 0.0},
+    "paper": {"A_sine": 1.0, "B_sine": 0.0, "a": 0.001, "d": 0.001, "s": 1.0, "r": 0.001, "f_cut": 4000.0,
+              "f_gate": 0.5},
+}  # fmt: skip
+PROBE_NOTE = 81  # 880 Hz: the second sample of a note is already well above the threshold
+ONSET_THRESHOLD = 1e-3
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MIDI_PORT = "bench-in"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def _summary(frames: list[int], period: int) -> dict[str, float]:
+    """Latencies in frames -> ms p50/p99, jitter (standard deviation) and p99 in periods."""
+    ms = [1000 * f / RATE for f in frames]
+    return {
+        "count": len(ms),
+        "p50_ms": statistics.median(ms) if ms else float("nan"),
+        "p99_ms": _percentile(ms, 99),
+        "jitter_ms": statistics.pstdev(ms) if ms else float("nan"),
+        "p99_periods": _percentile([f / period for f in frames], 99),
+    }
+
+
+class JackXruns:
+    """Our own JACK client: counts the server's xruns."""
+
+    def __init__(self, server: str) -> None:
+        import jack
+
+        self.count = 0
+        self._client = jack.Client(f"bench-monitor-{os.getpid()}", servername=server, no_start_server=True)
+        self._client.set_xrun_callback(self._xrun)
+        self._client.activate()
+
+    def _xrun(self, _delay: float) -> None:
+        self.count += 1
+
+    def during(self, seconds: float) -> int:
+        before = self.count
+        time.sleep(seconds)
+        return self.count - before
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+class OnsetProbe:
+    """A JACK client in the server's graph: sends MIDI, hears the server's output, finds note onsets in frames."""
+
+    def __init__(self, server: str, midi_target: str) -> None:
+        import jack
+
+        self.client = jack.Client(f"bench-probe-{os.getpid()}", servername=server, no_start_server=True)
+        self._midi = self.client.midi_outports.register("out")
+        self._audio = self.client.inports.register("in")
+        self._outgoing: list[bytes] = []
+        self._offset = 0
+        self._from: int | None = None  # frame time from which an onset counts
+        self.sent: int | None = None
+        self.onset: int | None = None
+        self._found = threading.Event()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.client.connect("inversynth:output_1", self._audio)
+        self.client.connect(self._midi, midi_target)
+
+    def _process(self, frames: int) -> None:
+        self._midi.clear_buffer()
+        start = self.client.last_frame_time
+        if self._outgoing:
+            for data in self._outgoing:
+                self._midi.write_midi_event(self._offset, data)
+            self._outgoing = []
+            self.sent = self._from = start + self._offset
+        if self._from is not None:
+            loud = np.flatnonzero(np.abs(self._audio.get_array()) > ONSET_THRESHOLD)
+            loud = loud[start + loud >= self._from]
+            if loud.size:
+                self.onset, self._from = start + int(loud[0]), None
+                self._found.set()
+
+    def midi(self, *data: bytes) -> None:
+        """Send MIDI messages in the next period, on a random frame of it."""
+        self._found.clear()
+        self._offset = random.randrange(self.client.blocksize)
+        self._outgoing = list(data)
+
+    def arm(self, from_frame: int) -> None:
+        self._found.clear()
+        self._from = from_frame
+
+    def wait(self, timeout: float = 1.0) -> int | None:
+        """The onset frame, or None when nothing sounded in time."""
+        return self.onset if self._found.wait(timeout) else None
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, from /proc."""
+    pids, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        pids.append(pid)
+        with contextlib.suppress(OSError):
+            queue += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` (those still running), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLOCK_TICKS
+
+
+class ServeProcess:
+    """``inversynth serve --audio jack`` on the bench's JACK server, reachable over OSC and JACK MIDI."""
+
+    def __init__(self, server: str, folder: Path, *options: str) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = folder / "serve.log"
+        command = [sys.executable, "-m", "inversynth.cli", "serve", "--audio", "jack", "--midi-api", "jack"]
+        self.process = subprocess.Popen(
+            [*command, "--midi-virtual", MIDI_PORT, "--osc-port", str(port), "--bank", str(folder / "bank"), *options],
+            env={**os.environ, "JACK_DEFAULT_SERVER": server, "XDG_CONFIG_HOME": str(folder / "config")},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+        )
+        self.client = OscClient("127.0.0.1", port)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.status()
+                break
+            except OscTimeout:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.close()
+                    raise BackendError("inversynth serve did not start on the bench's JACK server") from None
+        self.audio_pid = int(re.findall(r"audio process (\d+)", self.log.read_text())[0])
+
+    def status(self) -> tuple[Any, ...]:
+        return self.client.request("/status", timeout=2.0)
+
+    def set_patch(self, patch: dict[str, float]) -> None:
+        for name, value in patch.items():
+            self.client.send(f"/synth/param/{name}", value)
+        self.status()
+
+    def pids(self) -> list[int]:
+        """The control process and everything it started (audio process, model worker)."""
+        return _process_tree(self.process.pid)
+
+    def cpu_percent(self, seconds: float) -> dict[str, float]:
+        """CPU use of the audio process and of the whole server over the next ``seconds`` (100 = one core)."""
+        everything = self.pids()
+        before = _cpu_seconds([self.audio_pid]), _cpu_seconds(everything)
+        started = time.perf_counter()
+        time.sleep(seconds)
+        elapsed = time.perf_counter() - started
+        after = _cpu_seconds([self.audio_pid]), _cpu_seconds(everything)
+        return {"audio": 100 * (after[0] - before[0]) / elapsed, "server": 100 * (after[1] - before[1]) / elapsed}
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.client.close()
+
+
+BARE_PYO = """
+import os, time
+os.environ["PYO_GUI_WX"] = "0"
+import pyo
+server = pyo.Server(sr={rate}, nchnls=2, buffersize={period}, duplex=1, audio="jack", verbosity=1)
+server.deactivateMidi()
+server.boot()
+server.start()
+time.sleep(3600)
+"""
+
+
+def _pyo_alone(server: str, period: int, seconds: float) -> float:
+    """CPU of a pyo JACK server with nothing in it (the floor of any pyo-based server), 100 = one core."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", BARE_PYO.format(rate=RATE, period=period)],
+        env={**os.environ, "JACK_DEFAULT_SERVER": server},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(3.0)  # imported and booted
+        before, started = _cpu_seconds([process.pid]), time.perf_counter()
+        time.sleep(seconds)
+        return 100 * (_cpu_seconds([process.pid]) - before) / (time.perf_counter() - started)
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _latencies(serve: ServeProcess, synth: str, server: str, period: int, trials: int) -> dict[str, Any]:
+    """MIDI note-on, OSC note-on and timetagged bundles -> the note's first sample, in frames."""
+    from pythonosc.osc_bundle_builder import OscBundleBuilder
+    from pythonosc.osc_message_builder import build_msg
+
+    serve.set_patch(SHARP[synth])
+    probe = OnsetProbe(server, f"inversynth-midi:{MIDI_PORT}")
+    midi, osc, bundle = [], [], []
+    try:
+        for _ in range(trials):
+            probe.midi(bytes([0x90, PROBE_NOTE, 127]))
+            if probe.wait() is not None and probe.sent is not None:
+                midi.append(probe.onset - probe.sent)
+            probe.midi(bytes([0x80, PROBE_NOTE, 0]))
+            time.sleep(random.uniform(0.02, 0.04))
+
+            probe.arm(sent := probe.client.frame_time)
+            serve.client.send("/synth/note_on", PROBE_NOTE, 127)
+            if (onset := probe.wait()) is not None:
+                osc.append(onset - sent)
+            serve.client.send("/synth/note_off", PROBE_NOTE)
+            time.sleep(random.uniform(0.02, 0.04))
+
+            ahead = random.uniform(0.05, 0.1)
+            due = probe.client.frame_time + round(ahead * RATE)
+            timed = OscBundleBuilder(time.time() + ahead)
+            timed.add_content(build_msg("/synth/note_on", (PROBE_NOTE, 127)))
+            probe.arm(due - 4 * period)
+            serve.client.send_raw(timed.build().dgram)
+            if (onset := probe.wait()) is not None:
+                bundle.append(onset - due)
+            serve.client.send("/synth/note_off", PROBE_NOTE)
+            time.sleep(random.uniform(0.02, 0.04))
+    finally:
+        probe.close()
+    errors = [abs(f) for f in bundle]
+    return {
+        "midi_note_on_to_onset": _summary(midi, period),
+        "osc_note_on_to_onset": _summary(osc, period),
+        "bundle_time_to_onset": {
+            **_summary(bundle, period),
+            "within_one_block": sum(e <= period for e in errors) / len(errors) if errors else float("nan"),
+        },
+    }
+
+
+def _stream(client: OscClient, param: Param, rate: float, stop: threading.Event, sent: list[int]) -> None:
+    """/synth/param/<param> sweeping its range at ``rate`` messages per second, on a deadline schedule."""
+    period, count, next_at = 1.0 / rate, 0, time.perf_counter()
+    while not stop.is_set():
+        client.send(f"/synth/param/{param.name}", param.denormalise((count % 1000) / 999))
+        count += 1
+        next_at += period
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    sent.append(count)
+
+
+def _full_load(
+    serve: ServeProcess, spec: SynthSpec, xruns: JackXruns, seconds: float, osc_rate: float, every: float
+) -> dict:
+    client = serve.client
+    client.send("/subscribe", client.port)
+    stop, sent = threading.Event(), []
+    swept = next(p for p in spec.params if p.rate)  # an LFO's rate: every voice hears it change
+    streamer = threading.Thread(target=_stream, args=(client, swept, osc_rate, stop, sent), daemon=True)
+    everything = serve.pids()
+    before, cpu_before = xruns.count, _cpu_seconds(everything)
+    started = time.perf_counter()
+    streamer.start()
+    latencies: list[float] = []
+    next_match = started
+    while next_match < started + seconds:
+        time.sleep(max(0.0, next_match - time.perf_counter()))
+        next_match += every
+        client.send("/match/capture", 1.0)
+        try:
+            latencies.append(float(client.wait_for("/match/estimate", timeout=30)[0][2]))
+            client.wait_for("/match/done", timeout=30)
+        except OscTimeout:
+            continue
+    stop.set()
+    streamer.join()
+    elapsed = time.perf_counter() - started
+    return {
+        "seconds": round(elapsed, 1),
+        "xruns": xruns.count - before,
+        "cpu_percent": 100 * (_cpu_seconds(everything) - cpu_before) / elapsed,
+        "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
+        "matches": len(latencies),
+        "estimate_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
+        "estimate_latency_ms_p99": _percentile(latencies, 99),
+    }
+
+
+HOG = "while True: pass"
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int) -> Any:
+    """``count`` busy processes at normal priority (other programs of a musician's machine), stopped after."""
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(5)
+
+
+def bench_live(
+    seconds: float = 60.0,
+    period: int = 64,
+    voices: int = 16,
+    osc_rate: float = 1000.0,
+    match_every: float = 2.0,
+    phase_seconds: float = 15.0,
+    trials: int = 200,
+    synth: str = "original",
+) -> dict[str, Any]:
+    spec = get_spec(synth)
+    if synth not in HELD:
+        raise BackendError(f"bench live has no held and sharp patches for synth '{synth}' yet")
+    results: dict[str, Any] = {"machine": machine(), "synth": synth, "voices": voices}
+    with (
+        tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp,
+        dummy_jack_server("inversynth-bench", period, try_realtime=True) as (name, realtime),
+    ):
+        results["jack"] = {"sample_rate": RATE, "period": period, "driver": "dummy", "realtime": realtime}
+        xruns = JackXruns(name)
+        try:
+            results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
+            hogs = default_workers()
+            with cpu_hogs(hogs):
+                results["jack_alone_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
+            results["pyo_alone_cpu_percent"] = _pyo_alone(name, period, phase_seconds)
+            serve = ServeProcess(name, Path(tmp) / "serve", "--synth", synth, "--voices", str(voices))
+            try:
+                time.sleep(1.0)  # the model worker's warm-up is over
+                before = xruns.count
+                results["idle"] = {**serve.cpu_percent(phase_seconds), "xruns": xruns.count - before}
+                with cpu_hogs(hogs):
+                    results["idle_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
+                serve.set_patch(HELD[synth])
+                for i in range(voices):
+                    serve.client.send("/synth/note_on", 48 + 2 * i, 100)
+                time.sleep(0.5)
+                before = xruns.count
+                cpu = serve.cpu_percent(phase_seconds)
+                status = serve.status()
+                results["voices_sounding"] = {"count": status[1], **cpu, "xruns": xruns.count - before}
+                results["cpu_percent_per_sounding_voice"] = (cpu["audio"] - results["idle"]["audio"]) / voices
+                with cpu_hogs(hogs):
+                    results["voices_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
+                results["full_load"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
+                serve.client.send("/synth/panic")
+                before = xruns.count
+                results["latency"] = {**_latencies(serve, synth, name, period, trials), "xruns": xruns.count - before}
+            finally:
+                serve.close()
+        finally:
+            xruns.close()
+    return results
+
+
+def report(results: dict[str, Any]) -> None:
+    full, jack, idle, held = results["full_load"], results["jack"], results["idle"], results["voices_sounding"]
+    latency = results["latency"]
+    console.print(
+        f"JACK dummy driver {jack['sample_rate']} Hz, {jack['period']}-frame periods"
+        f"{' (realtime)' if jack['realtime'] else ''}; {results['voices']} voices"
+    )
+    console.print(
+        f"xruns: JACK alone {results['jack_alone']['xruns']} in {results['jack_alone']['seconds']:g} s; "
+        f"server idle {idle['xruns']}; {held['count']} voices sounding {held['xruns']}; "
+        f"full load {full['xruns']} in {full['seconds']} s "
+        f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches); "
+        f"latency phase {latency['xruns']}"
+    )
+    console.print(
+        f"xruns beside {results['jack_alone_loaded']['hogs']} busy processes at normal priority, "
+        f"{results['jack_alone']['seconds']:g} s each: JACK alone {results['jack_alone_loaded']['xruns']}; "
+        f"server idle {results['idle_loaded']['xruns']}; {held['count']} voices sounding "
+        f"{results['voices_loaded']['xruns']}"
+    )
+    console.print(
+        f"CPU (100% = one core): an empty pyo JACK server {results['pyo_alone_cpu_percent']:.2f}%; "
+        f"audio process / whole server: idle {idle['audio']:.2f}% / {idle['server']:.2f}%, "
+        f"{held['count']} voices sounding {held['audio']:.2f}% / {held['server']:.2f}%, "
+        f"full load (whole server) {full['cpu_percent']:.1f}%; "
+        f"{results['cpu_percent_per_sounding_voice']:.3f}% per sounding voice"
+    )
+    for kind in ("midi_note_on_to_onset", "osc_note_on_to_onset", "bundle_time_to_onset"):
+        row = latency[kind]
+        console.print(
+            f"{kind.replace('_', ' ')}: p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms "
+            f"({row['p99_periods']:.2f} periods), jitter {row['jitter_ms']:.2f} ms over {row['count']}"
+            + (f"; within one block {row['within_one_block']:.1%}" if "within_one_block" in row else "")
+        )
+    console.print(
+        f"capture end -> estimate sounding: p50 {full['estimate_latency_ms_p50']:.1f} ms, "
+        f"p99 {full['estimate_latency_ms_p99']:.1f} ms"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    # No spinner: its refresh thread would compete for the GIL with the bench's own JACK probe.
+    errors.print(
+        "measuring: JACK alone, an empty pyo server, the server idle, held voices (each also beside busy "
+        "processes), full load, latency ..."
+    )
+    results = bench_live(
+        seconds=args.seconds,
+        period=args.period,
+        synth=args.synth,
+        phase_seconds=args.phase_seconds,
+        trials=args.trials,
+    )
+    return emit(results, report, args.json)
