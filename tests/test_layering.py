@@ -29,18 +29,67 @@ def imported_modules(folder: str) -> dict[str, set[str]]:
     return found
 
 
-def test_the_engine_imports_nothing_from_bridge_or_the_command_line():
-    for path, names in imported_modules("engine").items():
-        outside = {n for n in names if n.split(".")[1] in ("bridge", "console", "cli", "commands")}
-        assert not outside, f"{path} imports {outside}"
+# The floors of the house, bottom first; a module imports only from its own room or a room to its left.
+# Floor 3 holds three rooms, in this order: presets, the matching pipeline (which saves presets), training
+# (which scores models through the matching pipeline). README.md, "Where to find what", shows this table.
+ROOMS = (
+    ("ground", "inversynth"),  # errors, atomic writes, audio files, console, the OSC client
+    ("engine", "inversynth.engine"),
+    ("presets", "inversynth.presets"),
+    ("matching", "inversynth.bridge.matching"),
+    ("training", "inversynth.training"),
+    ("live", "inversynth.bridge.live"),
+    ("cli", "inversynth.cli"),
+)
+FOLDERS = ("inversynth", "engine", "bridge", "training", "presets")
 
 
-def test_presets_do_not_reach_into_the_live_server():
-    for path, names in imported_modules("presets").items():
-        allowed = ("inversynth.presets", "inversynth.engine", "inversynth.atomic", "inversynth.errors")
-        # The manager talks to a running server over OSC, through its client only.
-        allowed += ("inversynth.osc_client", "inversynth.console")
-        assert all(n.startswith(allowed) for n in names), f"{path} imports {names}"
+def room_of(module: str) -> int:
+    """The index in ROOMS of the room ``module`` lives in (the longest matching prefix)."""
+    prefixes = [(len(prefix), i) for i, (_, prefix) in enumerate(ROOMS) if module == prefix or
+                module.startswith(prefix + ".")]  # fmt: skip
+    return max(prefixes)[1]
+
+
+def module_name(path: Path) -> str:
+    """``bridge/live/serve.py`` -> ``inversynth.bridge.live.serve`` (package-dir in pyproject.toml)."""
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts if parts[0] == "inversynth" else ["inversynth", *parts])
+
+
+def every_import() -> dict[str, set[str]]:
+    """Every ``inversynth.*`` module each module of the tree imports, at any depth of its file."""
+    found: dict[str, set[str]] = {}
+    for folder in FOLDERS:
+        for path, names in imported_modules(folder).items():
+            found[module_name(ROOT / path)] = names
+    return found
+
+
+def test_every_import_points_down_or_sideways_to_the_left():
+    imports = every_import()
+    assert len(imports) > 60 and {room_of(m) for m in imports} == set(range(len(ROOMS)))
+    upward = [
+        f"{module} ({ROOMS[room_of(module)][0]}) imports {name} ({ROOMS[room_of(name)][0]})"
+        for module, names in sorted(imports.items())
+        for name in sorted(names)
+        if room_of(name) > room_of(module)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_the_ground_floor_imports_only_itself():
+    for module, names in every_import().items():
+        if room_of(module) == 0:
+            assert all(room_of(n) == 0 for n in names), f"{module} imports {names}"
+
+
+def test_the_tables_room_names_are_the_readmes():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Where to find what") :]
+    assert " → ".join(name for name, _ in ROOMS) in section
 
 
 @pytest.mark.parametrize(

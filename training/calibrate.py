@@ -23,7 +23,6 @@ estimator reads them.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,7 @@ from inversynth.atomic import atomic_write_bytes
 from inversynth.bridge.matching.audio_input import Note
 from inversynth.bridge.matching.inference import Calibration, Estimate, Estimator, softmax
 from inversynth.bridge.matching.match import MatchOptions, estimate_notes, refine_match
+from inversynth.bridge.matching.model_file import encode
 from inversynth.bridge.matching.refine import Budget
 from inversynth.engine.spec import SynthSpec
 from inversynth.errors import InversynthError
@@ -76,7 +76,7 @@ def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: 
     data = Dataset(data_dir)
     if data.info.synth != spec.name:
         raise InversynthError(f"{data_dir} holds synth '{data.info.synth}', the model estimates '{spec.name}'")
-    trained = data.info.repeats(json.loads(estimator.metadata.get("training_data", "{}")))
+    trained = data.info.repeats(estimator.metadata["training_data"])
     if trained is not None:
         raise InversynthError(
             f"{data_dir} repeats clips {Path(model).name} was trained on (seed {data.info.seed}, draw "
@@ -116,6 +116,6 @@ def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: 
         "measured_on": {"data": Path(data_dir).name, "seed": data.info.seed, "clips": count},
     }
     proto = onnx.load(str(model))
-    set_metadata(proto, {"calibration": json.dumps(stored)})
+    set_metadata(proto, encode({"calibration": stored}))
     atomic_write_bytes(Path(model), proto.SerializeToString())
     return report

@@ -18,7 +18,6 @@ expectation's say what the front end costs.
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 import time
@@ -197,7 +196,7 @@ def training_recipe(model: Path) -> dict:
         return dict(TrainConfig.load(Path(model)).data_info)
     from inversynth.bridge.matching.inference import Estimator
 
-    return json.loads(Estimator(model).metadata.get("training_data", "{}"))
+    return Estimator(model).metadata["training_data"]
 
 
 def _through_files(model: Path, data: Dataset, target: np.ndarray, labels: np.ndarray) -> dict:

@@ -13,7 +13,6 @@ it is asked to drive.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import tempfile
 import warnings
@@ -25,38 +24,29 @@ import torch
 
 from inversynth import __version__
 from inversynth.atomic import atomic_write_bytes
+from inversynth.bridge.matching.model_file import FORMAT, FORMAT_VERSION, encode, spec_keys
 from inversynth.training.models import ModelError
 from inversynth.training.train import load_trained, run_spec
 
-MODEL_FORMAT = "inversynth-model"
-MODEL_FORMAT_VERSION = 1
-
 
 def metadata_for(run: Path) -> dict[str, str]:
-    """The key/value pairs stored in the ONNX file (values are strings; lists and dicts as JSON)."""
+    """The key/value pairs stored in the ONNX file (``model_file`` declares them)."""
     _, config = load_trained(run)
-    spec = run_spec(config)
-    return {
-        "format": MODEL_FORMAT,
-        "format_version": str(MODEL_FORMAT_VERSION),
-        "synth": spec.name,
-        "spec_version": str(spec.version),
-        "spec_fingerprint": spec.fingerprint(),
-        "variant": json.dumps(config.data_info.get("variant", {})),
-        "params": json.dumps(list(spec.names)),
-        "class_values": json.dumps({p.name: list(p.classes) for p in spec.params}),
-        "head_bins": json.dumps({p.name: p.n_bins for p in spec.params}),
-        "units": json.dumps({p.name: p.unit for p in spec.params}),
-        "sample_rate": str(spec.sample_rate),
-        "clip_samples": str(spec.clip_samples),
-        "model": config.model,
-        "loss": config.loss,
-        "training_data": json.dumps(config.data_info),
-        "training_seed": str(config.seed),
-        "epochs": str(config.epochs),
-        "inversynth_version": __version__,
-        "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-    }
+    return encode(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            **spec_keys(run_spec(config)),
+            "variant": config.data_info.get("variant", {}),
+            "model": config.model,
+            "loss": config.loss,
+            "training_data": config.data_info,
+            "training_seed": config.seed,
+            "epochs": config.epochs,
+            "inversynth_version": __version__,
+            "exported": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+    )
 
 
 def export(run: Path, output: Path) -> dict[str, str]:

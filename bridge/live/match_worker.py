@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 
 from inversynth.bridge.matching.audio_input import Note
-from inversynth.bridge.matching.inference import Estimator, ModelFileError
+from inversynth.bridge.matching.inference import Estimator
 from inversynth.bridge.matching.match import Match, MatchOptions, estimate_notes, refine_match
+from inversynth.bridge.matching.model_file import ModelFileError
 from inversynth.bridge.matching.refine import POPULATION, Budget
 from inversynth.engine.spec import SynthSpec
 from inversynth.errors import InversynthError

@@ -25,8 +25,9 @@ from inversynth.bridge.live.midi_input import NO_VIRTUAL_PORTS, MidiInput, defau
 from inversynth.bridge.live.osc_control import DEFAULT_HOST, DEFAULT_PORT, OscControl
 from inversynth.bridge.live.performer import Performer
 from inversynth.bridge.live.session import Session
-from inversynth.bridge.matching.inference import ModelFileError, shipped_model
+from inversynth.bridge.matching.inference import shipped_model
 from inversynth.bridge.matching.match import MatchOptions
+from inversynth.bridge.matching.model_file import ModelFileError
 from inversynth.bridge.matching.refine import DEFAULT_BUDGET
 from inversynth.console import errors
 from inversynth.engine.audio_process import SWITCH_INTERVAL

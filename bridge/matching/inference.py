@@ -2,24 +2,24 @@
 
 A pipeline of small steps: model logits -> softmax per parameter -> class
 index and confidence -> real values from the spec -> a validated patch. The
-model file describes itself (see ``training/export.py``); a file made for
+model file describes itself (``model_file``); a file made for
 another synth, another version of it, or another audio format is refused with
 one line saying what differs.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from inversynth.bridge.matching.model_file import ModelFileError, decode, spec_keys
 from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
-from inversynth.errors import InversynthError, SpecError
+from inversynth.errors import SpecError
 
-MODEL_FORMAT = "inversynth-model"
 # The shipped model, installed with the package.
 SHIPPED = Path(__file__).with_name("models")  # <synth>-<model>.onnx, one per synth, with its model card
 
@@ -34,10 +34,6 @@ def shipped_model(synth: str) -> Path:
             "and pass it with --model"
         )
     return found[0]
-
-
-class ModelFileError(InversynthError):
-    """A model file is unreadable or does not fit the synth."""
 
 
 DECODINGS = ("expected", "argmax")
@@ -110,8 +106,8 @@ class Calibration:
     reach_db: float = 6.0
 
     @classmethod
-    def from_metadata(cls, metadata: dict[str, str], spec: SynthSpec) -> Calibration:
-        data = json.loads(metadata.get("calibration", "{}"))
+    def from_metadata(cls, metadata: dict[str, Any], spec: SynthSpec) -> Calibration:
+        data = metadata["calibration"]
         temperatures = data.get("temperature", {})
         return cls(
             np.array([float(temperatures.get(name, 1.0)) for name in spec.names]),
@@ -144,31 +140,26 @@ class Estimator:
             self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelFileError(f"{self.path} is not a loadable ONNX model ({type(exc).__name__})") from None
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.metadata = decode(self.session.get_modelmeta().custom_metadata_map, self.path.name)
         self.spec = self._check_metadata()
         self.calibration = Calibration.from_metadata(self.metadata, self.spec)
 
     def _check_metadata(self) -> SynthSpec:
+        """The synth this file drives; ModelFileError where it was made for another (version, format)."""
         meta, name = self.metadata, self.path.name
-        if meta.get("format") != MODEL_FORMAT:
-            raise ModelFileError(f"{name} is not an inversynth model (no '{MODEL_FORMAT}' metadata)")
         try:
-            spec = get_spec(meta.get("synth", ""), json.loads(meta.get("variant", "{}")))
+            spec = get_spec(meta["synth"], meta["variant"])
         except (SpecError, ValueError, TypeError) as exc:  # unknown synth, or a variant this version cannot make
             raise ModelFileError(f"{name} was made for {exc}") from None
-        if meta.get("spec_fingerprint") != spec.fingerprint():
+        needed = spec_keys(spec)
+        if meta["spec_fingerprint"] != needed["spec_fingerprint"]:
             raise ModelFileError(
                 f"{name} was trained for another version of synth '{spec.name}' "
-                f"(spec {meta.get('spec_fingerprint')}, this one is {spec.fingerprint()})"
+                f"(spec {meta['spec_fingerprint']}, this one is {needed['spec_fingerprint']})"
             )
-        expected = {
-            "params": json.dumps(list(spec.names)),
-            "sample_rate": str(spec.sample_rate),
-            "clip_samples": str(spec.clip_samples),
-        }
-        for key, value in expected.items():
-            if meta.get(key) != value:
-                raise ModelFileError(f"{name} has {key} {meta.get(key)}, synth '{spec.name}' needs {value}")
+        for key in ("params", "sample_rate", "clip_samples"):
+            if meta[key] != needed[key]:
+                raise ModelFileError(f"{name} has {key} {meta[key]}, synth '{spec.name}' needs {needed[key]}")
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelFileError(f"{name} must have one audio input and one logits output")
@@ -176,7 +167,7 @@ class Estimator:
 
     @property
     def model_name(self) -> str:
-        return self.metadata.get("model", "unknown")
+        return str(self.metadata["model"])
 
     def logits(self, audio: np.ndarray) -> np.ndarray:
         """float32 [n, clip_samples] -> logits [n, params, max_bins]."""

@@ -11,7 +11,8 @@ import soundfile as sf
 import soxr
 
 from inversynth.bridge.matching.audio_input import AudioInputError, load_notes, notes, to_clip
-from inversynth.bridge.matching.inference import Estimator, ModelFileError
+from inversynth.bridge.matching.inference import Estimator
+from inversynth.bridge.matching.model_file import ModelFileError
 from inversynth.bridge.matching.note_finder import find_onsets
 from inversynth.engine.render import render
 from inversynth.presets.store import Bank
@@ -69,11 +70,18 @@ def test_estimator_checks_the_model_metadata(exported_model, tmp_path):
         ("spec_fingerprint", "0123456789abcdef", "trained for another version of synth 'original'"),
         ("sample_rate", "44100", "has sample_rate 44100, synth 'original' needs 16384"),
         ("format", "keras", "is not an inversynth model"),
+        ("format_version", "2", "is model format 2; this inversynth reads up to 1"),
+        ("epochs", "many", "has an unreadable epochs"),
+        ("params", '{"C": 1}', "has params of the wrong kind"),
+        ("loss", None, "lacks model metadata loss"),
     ]:
         proto = onnx.load(str(exported_model))
-        for entry in proto.metadata_props:
+        kept = [e for e in proto.metadata_props if value is not None or e.key != key]
+        del proto.metadata_props[:]
+        for entry in kept:
+            proto.metadata_props.add().CopyFrom(entry)
             if entry.key == key:
-                entry.value = value
+                proto.metadata_props[-1].value = value
         wrong = tmp_path / f"wrong-{key}.onnx"
         onnx.save(proto, str(wrong))
         with pytest.raises(ModelFileError, match=message):

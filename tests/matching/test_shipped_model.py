@@ -18,7 +18,7 @@ def test_shipped_model_is_small_and_describes_itself(spec):
     assert shipped_model("original").stat().st_size <= 20 * 1024 * 1024
     estimator = Estimator()
     assert estimator.spec == spec and estimator.model_name == "fmnet"
-    data = json.loads(estimator.metadata["training_data"])
+    data = estimator.metadata["training_data"]
     assert data["size"] >= 100_000
 
 

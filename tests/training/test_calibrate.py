@@ -49,7 +49,7 @@ def test_calibrate_writes_temperatures_and_thresholds_into_the_model(exported_mo
     assert report["fitted_on_clips"] == report["ece_on_clips"] == 120  # scored on the half the fit never saw
     assert report["ece_mean_after"] <= report["ece_mean_before"] + 0.03
     after = Estimator(model)
-    stored = json.loads(after.metadata["calibration"])
+    stored = after.metadata["calibration"]
     np.testing.assert_allclose(after.calibration.temperatures, [stored["temperature"][n] for n in after.spec.names])
     assert after.calibration.reach_db == pytest.approx(report["reach_db"]) and after.calibration.exact_db <= 1.0
     audio = np.random.default_rng(2).standard_normal((3, after.spec.clip_samples)).astype(np.float32) * 0.1
