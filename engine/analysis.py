@@ -85,7 +85,7 @@ def match_distance(target: np.ndarray, estimate: np.ndarray) -> np.ndarray:
 
 
 def mr_stft_distance(target: np.ndarray, estimate: np.ndarray) -> np.ndarray:
-    total = 0.0
+    total = np.zeros(np.broadcast_shapes(np.shape(target)[:-1], np.shape(estimate)[:-1]))
     sizes = (512, 1024, 2048)
     for n_fft in sizes:
         floor = (n_fft / 2) * 10 ** (_DB_FLOOR / 20)  # a silent target must not divide by ~0

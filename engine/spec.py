@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -188,7 +188,10 @@ class Param:
         return np.clip(real, self.minimum, self.maximum)
 
 
-def note_frequency(note: float) -> float:
+Pitch = TypeVar("Pitch", float, np.ndarray)
+
+
+def note_frequency(note: Pitch) -> Pitch:
     """Equal-tempered pitch of a MIDI note number (A4 = 69 = 440 Hz)."""
     return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
 

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from inversynth.errors import InversynthError
 
@@ -31,7 +31,7 @@ _FILE_MODE = 0o666 & ~_read_umask()
 
 
 @contextmanager
-def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file that replaces ``path`` when the block exits without error."""
     path = Path(path)
     fd, temp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -64,7 +64,7 @@ def range_bar(position: float, width: int = BAR_WIDTH) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def match_caption(provenance: dict) -> str:
+def match_caption(provenance: dict[str, Any]) -> str:
     """How a matched preset got here: its verdict and distances, before and after refinement."""
     verdict = provenance.get("verdict")
     if verdict is None:  # matched before verdicts existed
@@ -163,6 +163,7 @@ class PresetManager(App[None]):
         self._matching_since: float | None = None
         self.match_timeout = MATCH_TIMEOUT
         self._pending: tuple[str, float] | None = None  # a load or audition's message, and when it was sent
+        self._listing = False  # the list exists (on_mount): watchers that fire earlier have nothing to refresh
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -177,6 +178,7 @@ class PresetManager(App[None]):
     def on_mount(self) -> None:
         table = self.query_one("#list", DataTable)
         table.add_columns("name", "tags")
+        self._listing = True
         self.sub_title = str(self.bank.folder)
         self.refresh_list()
         table.focus()
@@ -218,7 +220,7 @@ class PresetManager(App[None]):
             self._client.send("/status")
         self._asked = now
 
-    def _heard(self, address: str, args: tuple) -> None:
+    def _heard(self, address: str, args: tuple[Any, ...]) -> None:
         """A message from the server (on the OSC client's thread)."""
         if address == "/status":
             self.call_from_thread(self._answer, str(args[0]) if args else "?")
@@ -276,7 +278,7 @@ class PresetManager(App[None]):
 
     def refresh_list(self, keep: str | None = None) -> None:
         """Reload the bank, apply search and tag; the cursor stays on ``keep`` (a name) or the current preset."""
-        if not self.is_mounted:
+        if not self._listing:
             return
         if keep is None and (current := self.selected) is not None:
             keep = current.name

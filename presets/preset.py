@@ -99,14 +99,14 @@ class Preset:
 
     synth: str
     name: str
-    params: MappingProxyType
+    params: MappingProxyType[str, float]
     author: str = ""
     tags: tuple[str, ...] = ()
     description: str = ""
     created: str = field(default_factory=now)
     modified: str = field(default_factory=now)
-    provenance: MappingProxyType | None = None
-    sync: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    provenance: MappingProxyType[str, Any] | None = None
+    sync: MappingProxyType[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         name = self.name.strip()

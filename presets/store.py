@@ -319,12 +319,3 @@ def read_presets(path: Path) -> list[Preset]:
         return [Preset.from_json(document)]
     except PresetError as exc:
         raise PresetError(f"{path}: {exc}") from None
-
-
-def load_named(name: str, bank: Bank | None = None) -> Preset:
-    """A preset by name (never a path) from ``bank``, else from the factory bank."""
-    for candidate in (bank, Bank(FACTORY)):
-        if candidate is not None and candidate.locate(name) is not None:
-            return candidate.load(name)
-    where = " or ".join(str(b.folder) for b in (bank, Bank(FACTORY)) if b is not None)
-    raise PresetError(f"no preset named {name!r} in {where}")

@@ -24,6 +24,7 @@ estimator reads them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -69,7 +70,7 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray) -> float:
     return float(TEMPERATURES[int(np.argmin(losses))])
 
 
-def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: int = 200) -> dict:
+def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: int = 200) -> dict[str, Any]:
     """Measure temperatures, ECE and verdict thresholds for ``model`` on ``data_dir``; return the report."""
     estimator = Estimator(model)
     spec = estimator.spec
@@ -89,7 +90,7 @@ def calibrate(model: Path, data_dir: Path, max_clips: int = 5000, refine_clips: 
     targets = spec.two_hot(truth)
     fit, held = slice(0, count // 2), slice(count // 2, count)
     temperatures = np.array([fit_temperature(logits[fit, j], targets[fit, j]) for j in range(len(spec.params))])
-    report: dict = {"data": str(data_dir), "data_seed": data.info.seed, "clips": count, "params": {}}
+    report: dict[str, Any] = {"data": str(data_dir), "data_seed": data.info.seed, "clips": count, "params": {}}
     report["fitted_on_clips"], report["ece_on_clips"] = count // 2, count - count // 2
     for name, scale in (("before", np.ones(len(spec.params))), ("after", temperatures)):
         estimate = Estimate.from_probabilities(spec, softmax(logits[held]), "expected", scale)

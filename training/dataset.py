@@ -29,6 +29,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,9 @@ class DatasetInfo:
     dtype: str
     draw: str = "grid"
     captured: float = 0.0
-    variant: dict = field(default_factory=dict)  # classes, seconds, sample_rate: a variant of the synth's spec
+    variant: dict[str, Any] = field(
+        default_factory=dict
+    )  # classes, seconds, sample_rate: a variant of the synth's spec
     format: str = FORMAT
     format_version: int = FORMAT_VERSION
 
@@ -77,13 +80,13 @@ class DatasetInfo:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2) + "\n"
 
-    def repeats(self, training: Mapping[str, object]) -> dict | None:
+    def repeats(self, training: Mapping[str, Any]) -> dict[str, Any] | None:
         """The training set (a run's recorded recipe: ``training["sets"]``, or the one set older runs
         recorded) whose patches this dataset's clips repeat: the same seed and draw (draws are
         prefix-stable, so a smaller set of the training seed is its first clips, captured or not; an
         older recipe without its draw counts by seed). None when the clips are held out."""
         sets = training.get("sets") or ([training] if "seed" in training else [])
-        for recipe in sets:  # type: ignore[union-attr]
+        for recipe in sets:
             if recipe.get("seed") == self.seed and recipe.get("draw", self.draw) == self.draw:
                 return dict(recipe)
         return None
@@ -111,7 +114,7 @@ def plan(
     dtype: str = "float16",
     draw: str = "grid",
     captured: float = 0.0,
-    variant: dict | None = None,
+    variant: dict[str, Any] | None = None,
 ) -> DatasetInfo:
     """Validate a request and describe the dataset it makes (of a ``variant`` of the synth's spec, if given)."""
     variant = {k: v for k, v in (variant or {}).items() if v is not None}
@@ -360,7 +363,7 @@ class TrainingSet:
                 out[mine] = part.audio_batch(np.asarray(clips)[mine] - self.starts[k])
         return out
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> dict[str, Any]:
         """What a run records of its data: the spec variant and, per folder, what made it."""
         return {
             "spec_fingerprint": self.spec.fingerprint(),

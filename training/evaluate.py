@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -120,7 +121,7 @@ def pitch_figures(spec: SynthSpec, estimate: np.ndarray, truth: np.ndarray) -> d
     return {"median_cents": float(np.median(cents)), "within_25_cents": float(np.mean(cents <= PITCH_CENTS))}
 
 
-def _audio(spec: SynthSpec, values: np.ndarray, target: np.ndarray, truth: np.ndarray, workers: int) -> dict:
+def _audio(spec: SynthSpec, values: np.ndarray, target: np.ndarray, truth: np.ndarray, workers: int) -> dict[str, Any]:
     estimate = render_batch(spec.name, values, spec.clip_seconds, spec.sample_rate, workers=workers)
     return {"audio": _audio_figures(target, estimate), "pitch": pitch_figures(spec, values, truth)}
 
@@ -129,7 +130,9 @@ def _mpr_overall(spec: SynthSpec, scores: np.ndarray, labels: np.ndarray) -> flo
     return float(np.mean([entry["mpr"] for entry in parameter_metrics(spec, scores, labels).values()]))
 
 
-def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.ndarray, target: np.ndarray) -> dict:
+def _figures(
+    data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.ndarray, target: np.ndarray
+) -> dict[str, Any]:
     """Parameter figures of class ``scores`` [n, params, classes]; audio figures of rendering ``values``."""
     spec = data.spec
     params = parameter_metrics(spec, scores, labels)
@@ -149,7 +152,7 @@ def _figures(data: Dataset, labels: np.ndarray, scores: np.ndarray, values: np.n
     }
 
 
-def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray, renders: int) -> dict:
+def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray, renders: int) -> dict[str, Any]:
     """Audio, pitch and parameter figures of the refined matches of the first ``len(scores)`` clips, with
     their wall time.
 
@@ -188,7 +191,7 @@ def _refined(model: Path, data: Dataset, target: np.ndarray, scores: np.ndarray,
 FILE_RATE = 44100  # what a DAW exports
 
 
-def training_recipe(model: Path) -> dict:
+def training_recipe(model: Path) -> dict[str, Any]:
     """What a model (ONNX file or run folder) recorded of its training data (``TrainingSet.describe``)."""
     if Path(model).is_dir():
         from inversynth.training.train import TrainConfig
@@ -199,7 +202,7 @@ def training_recipe(model: Path) -> dict:
     return Estimator(model).metadata["training_data"]
 
 
-def _through_files(model: Path, data: Dataset, target: np.ndarray, labels: np.ndarray) -> dict:
+def _through_files(model: Path, data: Dataset, target: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
     """Figures of ``inversynth match`` (no refinement) on the clips written as WAV files."""
     from inversynth.audio_files import resample, write_audio
     from inversynth.bridge.matching.inference import Estimator
@@ -235,7 +238,7 @@ def evaluate(
     refine_clips: int = 200,
     refine_renders: int = 400,
     through_files: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """All figures for ``model`` (ONNX file or training run folder) on ``data_dir``."""
     from inversynth.bridge.matching.inference import Estimate
 
@@ -263,7 +266,7 @@ def evaluate(
         decodings["files"] = _through_files(Path(model), data, target, labels)
     if refine:
         decodings["refined"] = _refined(Path(model), data, target, scores[: min(refine_clips, count)], refine_renders)
-    report = {
+    report: dict[str, Any] = {
         "model": str(model),
         "model_name": model_name,
         "data": str(data_dir),

@@ -40,6 +40,8 @@ PAD_LOGIT = -1e4  # logits of a padded bin: the softmax gives it nothing
 class Heads(nn.Module):
     """Linear logits for every parameter's head, shaped [batch, n_params, max_bins] (padding masked)."""
 
+    pad: torch.Tensor  # buffers, declared for the type checker
+
     def __init__(self, features: int, spec: SynthSpec) -> None:
         super().__init__()
         self.n_params, self.n_bins = len(spec.params), spec.max_bins
@@ -66,6 +68,8 @@ def as_stored(audio: torch.Tensor) -> torch.Tensor:
 
 class StftMagnitude(nn.Module):
     """|STFT| of raw audio: [batch, samples] -> [batch, bins, frames] (Hann window, centred frames)."""
+
+    window: torch.Tensor
 
     def __init__(self, n_fft: int, hop: int, bins: int | None = None) -> None:
         super().__init__()
@@ -212,6 +216,9 @@ class FMNet(nn.Module):
 
     N_FFT, HOP, IMAGE_BANDS, IMAGE_LOW_HZ = 512, 128, 128, 32.0
     LINE_LOW_HZ, LINE_PER_OCTAVE, FRAME = 30.0, 48, 64
+    image_bands: torch.Tensor
+    line_index: torch.Tensor
+    bin_index: torch.Tensor
 
     def __init__(self, spec: SynthSpec, width: int = 16, blocks: int = 3) -> None:
         super().__init__()

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -51,7 +52,7 @@ class TrainConfig:
     val_clips: int = 2000  # the last clips of each folder, held for validation
     max_clips: int | None = None  # train on the first N clips of each folder only (shorter schedules)
     init: str | None = None  # start from this run's best weights (fine-tuning); optimizer and schedule start fresh
-    data_info: dict[str, object] = field(default_factory=dict)
+    data_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.data, str):  # one folder, as runs before several folders recorded it
@@ -65,7 +66,10 @@ class TrainConfig:
             raise ModelError(f"{run} holds no readable training config ({exc})") from None
 
 
-def loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def loss_fn(name: str) -> Loss:
     """Loss of logits [batch, params, bins] against two-hot targets [batch, params, bins]."""
     if name == "ce":
         return lambda logits, targets: -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
@@ -80,7 +84,7 @@ def batches(
     data: TrainingSet, clips: np.ndarray, batch_size: int, prefetch: int = 4
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """(audio float32 [b, samples], two-hot targets [b, params, bins]) in ``clips`` order, read ahead by a thread."""
-    slots: queue.Queue = queue.Queue(maxsize=prefetch)
+    slots: queue.Queue[tuple[torch.Tensor, torch.Tensor] | BaseException | None] = queue.Queue(maxsize=prefetch)
 
     def fill() -> None:
         try:
@@ -136,14 +140,12 @@ class _Distributed:
             dist.destroy_process_group()
 
 
-def _save(path: Path, payload: dict) -> None:
+def _save(path: Path, payload: dict[str, Any]) -> None:
     with atomic_open(path) as handle:
         torch.save(payload, handle)
 
 
-def evaluate_loss(
-    model: nn.Module, data: TrainingSet, clips: np.ndarray, loss: Callable, device: str
-) -> dict[str, object]:
+def evaluate_loss(model: nn.Module, data: TrainingSet, clips: np.ndarray, loss: Loss, device: str) -> dict[str, Any]:
     """Validation loss and per parameter the share of clips whose arg-max bin is a bin next to the truth."""
     model.eval()
     total, correct, count = 0.0, None, 0
@@ -168,7 +170,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def train(config: TrainConfig, progress: Callable[[dict[str, float]], None] | None = None) -> dict[str, object]:
+def train(config: TrainConfig, progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train (or resume) the run in ``config.out``; return the last epoch's record."""
     config.device = resolve_device(config.device)
     group = _Distributed(config.device)
@@ -178,7 +180,7 @@ def train(config: TrainConfig, progress: Callable[[dict[str, float]], None] | No
         group.close()
 
 
-def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[str, float]], None]) -> dict[str, object]:
+def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     if config.loss not in LOSSES:
         raise ModelError(f"unknown loss {config.loss!r}; use one of {', '.join(LOSSES)}")
     data = TrainingSet([Path(folder) for folder in config.data], config.val_clips, config.max_clips)
@@ -217,7 +219,7 @@ def _train(config: TrainConfig, group: _Distributed, progress: Callable[[dict[st
     if group.world > 1:
         wrapped = nn.parallel.DistributedDataParallel(model)
     loss = loss_fn(config.loss)
-    record: dict[str, object] = {}
+    record: dict[str, Any] = {}
     for epoch in range(start_epoch, config.epochs):
         order = np.random.default_rng(config.seed + epoch).permutation(train_clips)
         mine = order[group.rank :: group.world][: steps_per_epoch * config.batch_size]
@@ -323,7 +325,7 @@ def run_spec(config: TrainConfig) -> SynthSpec:
     """The spec a run was trained for: its synth's, or the variant its dataset was rendered with."""
     from inversynth.engine.synths import get_spec
 
-    return get_spec(config.synth, config.data_info.get("variant"))  # type: ignore[arg-type]
+    return get_spec(config.synth, config.data_info.get("variant"))
 
 
 def load_trained(run: Path, which: str = "best") -> tuple[nn.Module, TrainConfig]:

@@ -102,7 +102,7 @@ class MidiInput:
             midi_in.open_virtual_port(virtual)
             return midi_in
         names = midi_in.get_ports()
-        if port not in names:
+        if port is None or port not in names:
             raise BackendError(f"no MIDI input named {port!r}; {self.api} has: {', '.join(names) or 'none'}")
         if self.api != "jack":
             midi_in.open_port(names.index(port))

@@ -102,7 +102,7 @@ class Route:
     """
 
     signatures: tuple[str, ...]
-    handler: Callable[..., None]
+    handler: Callable[..., object]  # what it returns is ignored
     reply_port: bool = False
 
 
@@ -173,7 +173,8 @@ class OscControl(Dispatcher):
             self._server = _Server((host, port), self)
         except OSError as exc:
             raise InversynthError(f"cannot listen for OSC on {host}:{port} ({exc.strerror or exc})") from None
-        self.address: Address = self._server.server_address[:2]
+        bound_host, bound_port = self._server.server_address[:2]
+        self.address: Address = (str(bound_host), int(bound_port))
         self._thread = threading.Thread(target=self._server.serve_forever, name="inversynth-osc", daemon=True)
         session.synth.on_change(self._push_param)
         session.synth.on_restart(lambda _what: self._publish("/status", *self._status_values()))
@@ -189,7 +190,7 @@ class OscControl(Dispatcher):
 
     # --- receiving --------------------------------------------------------------------------
 
-    def call_handlers_for_packet(self, data: bytes, client_address: Address) -> list:
+    def call_handlers_for_packet(self, data: bytes, client_address: Address) -> list[Any]:
         try:
             messages = osc_packet.OscPacket(data).messages
         except (osc_packet.ParseError, ValueError, IndexError, UnicodeDecodeError):

@@ -144,11 +144,11 @@ class Session:
             existing = self.bank.load(name) if self.bank.locate(name) is not None else None
         except PresetError as exc:  # the store leaves unreadable files alone: so does saving over one
             raise PresetError(f"not saved: {exc}; rename or remove that file first") from None
-        current = {"params": dict(self.synth.patch), "sync": dict(self.tempo.divisions)}
+        params, sync = dict(self.synth.patch), dict(self.tempo.divisions)
         preset = (
-            existing.changed(**current)
+            existing.changed(params=params, sync=sync)
             if existing is not None and existing.synth == self.spec.name
-            else Preset.new(self.spec.name, name, **current)
+            else Preset.new(self.spec.name, name, params=params, sync=sync)
         )
         return self.bank.save(preset)
 

@@ -143,7 +143,7 @@ class _Search:
     """The state both stages share: the best patch so far and what has been spent."""
 
     def __init__(
-        self, spec: SynthSpec, renderer: Renderer, target: np.ndarray, budget: Budget, cancelled: Callable
+        self, spec: SynthSpec, renderer: Renderer, target: np.ndarray, budget: Budget, cancelled: Callable[[], bool]
     ) -> None:
         self.spec, self.renderer, self.budget, self.cancelled = spec, renderer, budget, cancelled
         self.began = time.perf_counter()

@@ -37,7 +37,9 @@ def _lfos(rates: np.ndarray, inv: float, cos_out: np.ndarray, sin_out: np.ndarra
 
 
 @numba.njit(inline="always")
-def _phase(f: float, deviation: float, rate: float, time: float, lfo_cos: float, lfo_sin: float, inv: float):
+def _phase(
+    f: float, deviation: float, rate: float, time: float, lfo_cos: float, lfo_sin: float, inv: float
+) -> tuple[float, float, float]:
     """(phase in [0, 1), phase step, its reciprocal) of one oscillator ``time`` seconds into the note
     (``inv``: 1 / the sample rate)."""
     t = frac(frac(f * time) + deviation / (TAU * rate) * (1.0 - lfo_cos))

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
@@ -77,7 +77,7 @@ def _from_v1(params: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def _number(value: object) -> bool:
+def _number(value: object) -> TypeGuard[float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

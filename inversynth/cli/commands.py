@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
@@ -125,7 +125,7 @@ def train(args: argparse.Namespace) -> int:
     with Progress(*columns, console=console) as bar:
         task = bar.add_task("train", total=1, epoch=0, loss=0.0, accuracy=0.0, rate=0.0)
 
-        def report(stats: dict) -> None:
+        def report(stats: dict[str, Any]) -> None:
             if "epoch_done" in stats:
                 accuracy = " ".join(f"{k}={v:.3f}" for k, v in stats.get("val_accuracy", {}).items())
                 bar.console.print(f"epoch {stats['epoch_done']}: val loss {stats['val_loss']:.4f} {accuracy}")

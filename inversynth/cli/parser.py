@@ -12,7 +12,7 @@ import argparse
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 from rich.markup import escape
 
@@ -26,6 +26,7 @@ from inversynth.engine.synth_client import VELOCITY_CURVES
 from inversynth.errors import InversynthError
 from inversynth.presets.store import user_bank
 
+Subcommands: TypeAlias = "argparse._SubParsersAction[Any]"  # no public name in argparse
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -94,7 +95,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _command(commands, name: str, summary: str, description: str, run) -> argparse.ArgumentParser:
+def _command(
+    commands: Subcommands, name: str, summary: str, description: str, run: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
     """One subcommand: its one-line help, a description with examples, and the function it runs."""
     parser = commands.add_parser(
         name, help=summary, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -444,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _benchmark(what, name: str, summary: str, synth: bool = True, module: str = "") -> argparse.ArgumentParser:
+def _benchmark(
+    what: Subcommands, name: str, summary: str, synth: bool = True, module: str = ""
+) -> argparse.ArgumentParser:
     """One ``inversynth bench NAME``, run by ``inversynth.cli.bench.<module or NAME>.run``."""
     parser = what.add_parser(name, help=summary, description=summary)
     parser.set_defaults(benchmark=module or name)
@@ -454,7 +459,7 @@ def _benchmark(what, name: str, summary: str, synth: bool = True, module: str = 
     return parser
 
 
-def _add_benchmarks(what) -> None:
+def _add_benchmarks(what: Subcommands) -> None:
     model_help = "ONNX model (default: the shipped model of --synth)"
     render = _benchmark(what, "render", "render throughput: pyo and the batched renderer, 1 core and all")
     render.add_argument("--clips", type=_int_at_least(4), default=1024, help="clips per timed run")

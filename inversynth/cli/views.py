@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.table import Table
@@ -55,7 +55,7 @@ def match_table(spec: SynthSpec, match: Match) -> Table:
     return table
 
 
-def print_evaluation(report: dict) -> None:
+def print_evaluation(report: dict[str, Any]) -> None:
     """What ``inversynth evaluate`` measured: per parameter, the re-synthesis figures, each decoding."""
     figures = report["figures"]
     model = report["model_name"]
@@ -133,7 +133,7 @@ def print_evaluation(report: dict) -> None:
     console.print(f"inference {report['inference_ms_per_clip']:.2f} ms per clip (batched)")
 
 
-def print_calibration(report: dict, model: Path) -> None:
+def print_calibration(report: dict[str, Any], model: Path) -> None:
     """What ``inversynth calibrate`` fitted, and the verdict lines it wrote into ``model``."""
     table = Table(title=f"calibration on {report['clips']} clips of {report['data']}")
     for column in ("param", "temperature", "ECE before", "ECE after", "confidence after", "within one bin"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.table import Table
@@ -31,7 +32,7 @@ from inversynth.training.evaluate import class_scores, score_in_batches
 COLUMNS = ("model's value", "random value", "model, this right")
 
 
-def blame(model: Path, data_dir: Path, together: list[list[str]], max_clips: int, seed: int = 0) -> dict:
+def blame(model: Path, data_dir: Path, together: list[list[str]], max_clips: int, seed: int = 0) -> dict[str, Any]:
     """{"model": ρ of the estimate, "truth": ρ of the re-rendered truth, "rows": {group: [3 ρ means]}}."""
     data = Dataset(data_dir)
     spec = data.spec
@@ -63,7 +64,7 @@ def blame(model: Path, data_dir: Path, together: list[list[str]], max_clips: int
     return {"clips": count, "model": rho(estimate), "truth": rho(truth), "rows": rows}
 
 
-def report(results: dict) -> None:
+def report(results: dict[str, Any]) -> None:
     clips, model, truth = results["clips"], results["model"], results["truth"]
     table = Table(title=f"ρ STFT mean on {clips} clips: the model {model:.2f}, the truth {truth:.2f}")
     for head in ("parameter", *COLUMNS):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rich.table import Table
@@ -47,7 +48,7 @@ def mpr_by_deviation(model: Path, data_dir: Path) -> dict[str, dict[str, object]
     return report
 
 
-def report(results: dict) -> None:
+def report(results: dict[str, Any]) -> None:
     table = Table(title="MPR by each oscillator's frequency deviation B (its clips in brackets)")
     for head in ("parameter", "all", *(f"{lo:g}..{hi:g} Hz" for lo, hi in BUCKETS_HZ)):
         table.add_column(head, justify="left" if head == "parameter" else "right")

@@ -290,8 +290,9 @@ def _latencies(serve: ServeProcess, synth: str, server: str, period: int, trials
     try:
         for _ in range(trials):
             probe.midi(bytes([0x90, PROBE_NOTE, 127]))
-            if probe.wait() is not None and probe.sent is not None:
-                midi.append(probe.onset - probe.sent)
+            onset = probe.wait()
+            if onset is not None and probe.sent is not None:
+                midi.append(onset - probe.sent)
             probe.midi(bytes([0x80, PROBE_NOTE, 0]))
             time.sleep(random.uniform(0.02, 0.04))
 
@@ -304,7 +305,7 @@ def _latencies(serve: ServeProcess, synth: str, server: str, period: int, trials
 
             ahead = random.uniform(0.05, 0.1)
             due = probe.client.frame_time + round(ahead * RATE)
-            timed = OscBundleBuilder(time.time() + ahead)
+            timed = OscBundleBuilder(time.time() + ahead)  # type: ignore[arg-type]  # seconds: python-osc says int
             timed.add_content(build_msg("/synth/note_on", (PROBE_NOTE, 127)))
             probe.arm(due - 4 * period)
             serve.client.send_raw(timed.build().dgram)
@@ -340,10 +341,10 @@ def _stream(client: OscClient, param: Param, rate: float, stop: threading.Event,
 
 def _full_load(
     serve: ServeProcess, spec: SynthSpec, xruns: JackXruns, seconds: float, osc_rate: float, every: float
-) -> dict:
+) -> dict[str, Any]:
     client = serve.client
     client.send("/subscribe", client.port)
-    stop, sent = threading.Event(), []
+    stop, sent = threading.Event(), list[int]()
     swept = next(p for p in spec.params if p.rate)  # an LFO's rate: every voice hears it change
     streamer = threading.Thread(target=_stream, args=(client, swept, osc_rate, stop, sent), daemon=True)
     everything = serve.pids()

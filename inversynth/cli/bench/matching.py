@@ -72,7 +72,7 @@ def _pitch_of(spec: SynthSpec, matches: list[Match]) -> np.ndarray:
     return np.array([m.patch[name] for m in matches]) if name else np.array([])
 
 
-def match_suite(estimator: Estimator, clips: np.ndarray, pitch: np.ndarray | None = None) -> dict:
+def match_suite(estimator: Estimator, clips: np.ndarray, pitch: np.ndarray | None = None) -> dict[str, Any]:
     """Distances (arg-max, expectation, refined), verdicts, time per refinement and pitch errors."""
     spec = estimator.spec
     notes = [Note(clip, 0.0, spec.clip_seconds) for clip in clips]
@@ -111,7 +111,7 @@ def _render(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
     return renderer(spec.name).render(values, spec.clip_samples)
 
 
-def synthetic_suites(estimator: Estimator, clips: int, seed: int) -> dict:
+def synthetic_suites(estimator: Estimator, clips: int, seed: int) -> dict[str, Any]:
     spec = estimator.spec
     rng = np.random.default_rng(seed)
     grid = spec.classes_to_values(spec.random_classes(rng, clips))
@@ -151,7 +151,7 @@ def _out_of_reach(spec: SynthSpec, rng: np.random.Generator, count: int) -> np.n
     return np.array(out, dtype=np.float32)
 
 
-def real_suite(estimator: Estimator, note: int = 60) -> dict | None:
+def real_suite(estimator: Estimator, note: int = 60) -> dict[str, Any] | None:
     """General MIDI instruments rendered by fluidsynth (None when it is not installed)."""
     if shutil.which("fluidsynth") is None or not GM_SOUNDFONT.exists():
         return None
@@ -190,7 +190,7 @@ def real_suite(estimator: Estimator, note: int = 60) -> dict | None:
 def audible_patches(spec: SynthSpec, rng: np.random.Generator, count: int, peak: float = 0.05) -> np.ndarray:
     """``count`` patches drawn over every range, each redrawn until its offline clip peaks above ``peak``
     (a capture of silence is refused, not matched)."""
-    rows = []
+    rows: list[np.ndarray] = []
     while len(rows) < count:
         row = spec.random_values(rng, 1)
         if np.max(np.abs(_render(spec, row)[0])) >= peak:
@@ -198,7 +198,7 @@ def audible_patches(spec: SynthSpec, rng: np.random.Generator, count: int, peak:
     return np.array(rows)
 
 
-def live_suite(model: Path | None, patches: int, seed: int, synth: str = "original") -> dict:
+def live_suite(model: Path | None, patches: int, seed: int, synth: str = "original") -> dict[str, Any]:
     """The synth's own notes captured over OSC from serve on the dummy backend, matched with refinement
     (every match saved, out of reach too, so that its re-synthesis can be scored)."""
     from inversynth.bridge.live.serve import ServeOptions, Studio
@@ -261,6 +261,7 @@ def _capture(
     client.send("/synth/note", note, 127, 0.0)
     name, final, network, _verdict, _reason = client.wait_for("/match/done", timeout=120)[0]
     saved = bank.load(name)
+    assert saved.provenance is not None  # a matched preset records its capture
     audio, rate = read_audio(Path(saved.provenance["audio"]))
     heard = notes(audio, rate, spec, "capture", capture=True)[0].clip
     rho = float(rho_stft(heard, _render(spec, spec.to_array(dict(saved.params))[None])[0]))
@@ -276,7 +277,7 @@ def bench_matching(
     seed: int,
     progress: Callable[[str], None] = lambda _s: None,
     synth: str = "original",
-) -> dict:
+) -> dict[str, Any]:
     estimator = Estimator(model, synth=synth)
     progress("synthetic targets")
     started = time.perf_counter()
@@ -334,7 +335,6 @@ def report(results: dict[str, Any]) -> None:
             f"{row['capture_chain_floor_db']['mean']:.2f} dB); pitch within 25 cents "
             f"{row['pitch_within_25_cents']:.2f}; rho STFT {row['rho_stft']['mean']:.2f}"
         )
-    return 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,12 +11,12 @@ from rich.table import Table
 
 from inversynth.bridge.matching.audio_input import Note
 from inversynth.bridge.matching.inference import Estimator
-from inversynth.bridge.matching.match import estimate_notes, refine_match
+from inversynth.bridge.matching.match import Match, estimate_notes, refine_match
 from inversynth.bridge.matching.refine import Budget
 from inversynth.cli.bench import emit
 from inversynth.cli.bench.machine import machine, print_with_machine
 from inversynth.console import console
-from inversynth.engine.render import pyo_renderer, renderer
+from inversynth.engine.render import Renderer, pyo_renderer, renderer
 
 
 def bench_refine(
@@ -31,7 +31,7 @@ def bench_refine(
     notes = [Note(clip, 0.0, spec.clip_seconds) for clip in targets]
     matches = estimate_notes(estimator, notes, [f"target {i}" for i in range(clips)])
     budget = Budget(ms=ms, renders=10**9, seed=seed)  # the clock alone stops it
-    searchers = {"pyo": pyo_renderer(synth), "batched": renderer(synth)}
+    searchers: dict[str, Renderer] = {"pyo": pyo_renderer(synth), "batched": renderer(synth)}
     for searcher in searchers.values():
         searcher.render(values[:1], spec.clip_samples)  # boot, compile, warm up
     results: dict[str, Any] = {
@@ -42,14 +42,15 @@ def bench_refine(
         "network_db": float(np.median([m.distance_db for m in matches])),
         "machine": machine(),
     }
-    refined: dict[str, list] = {name: [] for name in searchers}
+    refined: dict[str, list[Match]] = {name: [] for name in searchers}
     for match in matches:  # interleaved, so a slow spell hits both renderers alike
         for name, searcher in searchers.items():
             refined[name].append(refine_match(estimator, match, budget, search_renderer=searcher))
     for name, done in refined.items():
+        searches = [m.refinement for m in done if m.refinement is not None]  # every one: refine_match sets it
         results[name] = {
-            "renders": float(np.median([m.refinement.renders for m in done])),
-            "elapsed_ms": float(np.median([m.refinement.elapsed_ms for m in done])),
+            "renders": float(np.median([s.renders for s in searches])),
+            "elapsed_ms": float(np.median([s.elapsed_ms for s in searches])),
             "distance_db": float(np.median([m.distance_db for m in done])),
             "exact_or_close": float(np.mean([m.verdict in ("exact", "close") for m in done])),
         }
