@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # (package-dir in pyproject.toml), on purpose; the warning alone is silenced, every other one stays.
 PIP    := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-fast typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,19 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python .ci/typecheck.py
 	$(BIN)/python -m pytest
+
+# The loop while editing (under a minute): no JACK server, no serve process, no training, nothing slow.
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q -m "not live and not training and not slow"
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/python .ci/typecheck.py
 
 bench: $(VENV)/.installed
 	$(BIN)/inversynth bench render
 
 clean:
-	rm -rf $(VENV) inversynth-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) inversynth-demo build .pytest_cache .ruff_cache .mypy_cache

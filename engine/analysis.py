@@ -23,11 +23,18 @@ Log magnitudes elsewhere are floored 100 dB below a full-scale sine.
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 _DB_FLOOR = -100.0  # dB below a full-scale sine: float16 storage noise and true silence both sit under it
 RELATIVE_FLOOR_DB = -80.0  # ... lowered for a quiet target to this far under its loudest bin
 LOUDNESS_RANGE_DB = 60.0  # the loudness distance looks this far under the target's loudest frame
+
+
+def _rfft(frames: np.ndarray) -> np.ndarray:
+    """scipy's real FFT over the last axis (single precision stays single); scipy is imported on first
+    use, so that importing the analysis (every command line start does) costs no 0.3 s."""
+    import scipy.fft
+
+    return scipy.fft.rfft(frames, axis=-1)
 
 
 def stft_magnitude(audio: np.ndarray, n_fft: int = 512, hop: int = 256) -> np.ndarray:
@@ -36,7 +43,7 @@ def stft_magnitude(audio: np.ndarray, n_fft: int = 512, hop: int = 256) -> np.nd
     pad = [(0, 0)] * (x.ndim - 1) + [(n_fft // 2, n_fft // 2)]
     x = np.pad(x, pad, mode="reflect")
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[..., ::hop, :]
-    return np.abs(scipy.fft.rfft(frames * np.hanning(n_fft + 1)[:-1], axis=-1))
+    return np.abs(_rfft(frames * np.hanning(n_fft + 1)[:-1]))
 
 
 def _log_magnitude(magnitude: np.ndarray, n_fft: int) -> np.ndarray:
@@ -146,7 +153,7 @@ class SpectralTarget:
 
     def _magnitude(self, audio: np.ndarray, n_fft: int) -> np.ndarray:
         frames = np.lib.stride_tricks.sliding_window_view(audio, n_fft, axis=-1)[..., :: max(1, n_fft // 2), :]
-        return np.abs(scipy.fft.rfft(frames * self._windows[n_fft], axis=-1))  # float32 in, complex64 out
+        return np.abs(_rfft(frames * self._windows[n_fft]))  # float32 in, complex64 out
 
     def _log_magnitude(self, audio: np.ndarray, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
         magnitude = np.maximum(self._magnitude(audio, n_fft), self._floors[n_fft])

@@ -13,6 +13,20 @@ from inversynth.training.dataset import build, plan
 
 SEED = 20181215  # the paper's arXiv month; any fixed value works
 
+# What `make test-fast` leaves out is marked here, from what a test needs, so no test can forget it:
+LIVE_FIXTURES = {"jack_server"}  # a JACK server on its dummy driver (tests/live/conftest.py)
+# tests/live/ is the live floor's: a running server, its audio process, the match worker's process.
+TRAINING_FIXTURES = {"trained_run", "exported_model"}  # a torch model trained for the session
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        needs = set(getattr(item, "fixturenames", ()))
+        if needs & LIVE_FIXTURES or item.path.parent.name == "live":
+            item.add_marker(pytest.mark.live)
+        if needs & TRAINING_FIXTURES or item.path.parent.name == "training":
+            item.add_marker(pytest.mark.training)
+
 
 @pytest.fixture
 def rng() -> np.random.Generator:

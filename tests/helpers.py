@@ -6,10 +6,35 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T], accept: Callable[[T], bool], timeout: float = 5.0) -> T:
+    """Ask ``probe`` until ``accept`` takes its answer or ``timeout`` passes; the last answer either way
+    (the caller's assert then says what was wrong). Waits on a condition instead of a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if accept(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.01)
+
+
+def udp_port_taken(port: int) -> bool:
+    """Whether some process listens on UDP ``port`` of 127.0.0.1 (binding it ourselves fails)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
 
 
 def run_cli(

@@ -18,6 +18,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return run_cli("bench", "blame", *args)
 
 
+@pytest.mark.slow
 def test_blame_rows_bracket_the_model_and_the_truth(tmp_path):
     data = tmp_path / "data"
     build(data, plan("original", size=48, seed=7, shard_size=48), workers=1)
@@ -33,6 +34,7 @@ def test_blame_rows_bracket_the_model_and_the_truth(tmp_path):
     assert random_value < model_value  # a random patch is further than the shipped model's
 
 
+@pytest.mark.slow
 def test_an_unknown_parameter_is_refused_in_one_line(tmp_path):
     data = tmp_path / "data"
     build(data, plan("original", size=8, seed=7, shard_size=8), workers=1)

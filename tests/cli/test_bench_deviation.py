@@ -12,6 +12,7 @@ from inversynth.training.evaluate import evaluate
 from tests.helpers import run_cli
 
 
+@pytest.mark.slow
 def test_the_split_covers_every_clip_and_agrees_with_evaluate(tmp_path):
     data = tmp_path / "data"
     build(data, plan("paper", size=64, seed=5, shard_size=32), workers=2)

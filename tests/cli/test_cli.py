@@ -36,6 +36,7 @@ def test_render_the_original_sample_patch(tmp_path, spec):
     assert str(out) in result.stdout
 
 
+@pytest.mark.slow
 def test_render_random_is_reproducible_and_set_wins(tmp_path):
     paths = [tmp_path / f"{i}.wav" for i in range(3)]
     run_cli("render", "--random", "--seed", "5", "--set", "A=1", "attack=0", "-o", str(paths[0]))
@@ -47,6 +48,7 @@ def test_render_random_is_reproducible_and_set_wins(tmp_path):
     assert np.max(np.abs(a)) > 0.5  # the A=1 override beat the random draw
 
 
+@pytest.mark.slow
 def test_render_length_and_rate(tmp_path):
     out = tmp_path / "long.wav"
     assert run_cli("render", "--seconds", "2.5", "--sample-rate", "48000", "-o", str(out)).returncode == 0
@@ -91,6 +93,7 @@ def test_existing_file_is_replaced_whole(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["x.wav"]  # no temporary left behind
 
 
+@pytest.mark.live
 def test_demo_runs_the_whole_loop_on_the_dummy_backend(tmp_path):
     from inversynth.cli.demo import PRESETS
     from inversynth.presets.store import Bank
@@ -111,6 +114,7 @@ def test_demo_runs_the_whole_loop_on_the_dummy_backend(tmp_path):
     assert result.stdout.count("from the end of the capture to the refined patch sounding") == len(PRESETS)
 
 
+@pytest.mark.live
 def test_bench_matching_reports_every_suite_with_its_floor():
     result = run_cli("bench", "matching", "--targets", "4", "--live", "2", "--json")
     assert result.returncode == 0, result.stderr
@@ -125,6 +129,7 @@ def test_bench_matching_reports_every_suite_with_its_floor():
     assert report["live"]["any"]["capture_chain_floor_db"]["mean"] > 0
 
 
+@pytest.mark.slow
 def test_dataset_command_and_its_errors(tmp_path):
     out = tmp_path / "d"
     ok = run_cli("dataset", "--size", "40", "--seed", "2", "--out", str(out), "--shard-size", "16", "--workers", "2")
@@ -137,6 +142,7 @@ def test_dataset_command_and_its_errors(tmp_path):
     assert bad.returncode == 2 and "less than 1" in bad.stderr
 
 
+@pytest.mark.slow
 def test_bench_runs_and_reports_every_figure():
     result = run_cli("bench", "render", "--clips", "32", "--repeats", "1", "--workers", "2", "--json")
     assert result.returncode == 0, result.stderr
@@ -206,6 +212,7 @@ def test_render_writes_the_format_its_suffix_names(tmp_path, suffix):
     assert info.frames == 16384
 
 
+@pytest.mark.slow
 def test_float_wavs_have_a_header_sox_reads_without_a_warning(tmp_path):
     out = tmp_path / "note.wav"
     assert run_cli("render", "-o", str(out), timeout=60).returncode == 0
@@ -222,6 +229,7 @@ def test_demo_help_says_what_it_does():
     assert "live server on the dummy backend" in result.stdout and "DIR/bank" in result.stdout
 
 
+@pytest.mark.slow
 def test_bench_grid_measures_the_quantisation_error_of_each_grid():
     result = run_cli("bench", "grid", "--targets", "40", "--json")
     assert result.returncode == 0, result.stderr
@@ -230,6 +238,7 @@ def test_bench_grid_measures_the_quantisation_error_of_each_grid():
     assert means[0] > means[1] > means[2] > 0  # a finer grid lands closer to a sound between classes
 
 
+@pytest.mark.training
 def test_every_command_takes_the_paper_synth(tmp_path):
     """render, dataset, train, export, evaluate, match and bench: the paper's synth goes through each."""
     assert run_cli("render", "--synth", "paper", "-o", str(tmp_path / "note.wav")).returncode == 0
@@ -256,6 +265,7 @@ def test_every_command_takes_the_paper_synth(tmp_path):
     assert bench.returncode == 0 and json.loads(bench.stdout)["synth"] == "paper"
 
 
+@pytest.mark.live
 def test_bench_matching_measures_the_paper_synth_too():
     """Its suites and a live capture, with the paper's rho STFT beside the distances."""
     result = run_cli("bench", "matching", "--synth", "paper", "--targets", "4", "--live", "1", "--json")
@@ -272,7 +282,7 @@ def test_bench_matching_measures_the_paper_synth_too():
 
 
 def test_a_synth_without_a_shipped_model_is_said_in_one_line(tmp_path, monkeypatch):
-    from inversynth.bridge import inference
+    from inversynth.bridge.matching import inference
 
     monkeypatch.setattr(inference, "SHIPPED", tmp_path)
     with pytest.raises(inference.ModelFileError, match="no model is shipped for synth 'paper'"):

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 
 import numpy as np
+import pytest
 
 BLOCK = 256
 
@@ -64,6 +65,7 @@ def test_a_capture_file_left_by_a_killed_server_is_removed_and_a_live_ones_kept(
         orphan.unlink(missing_ok=True)
 
 
+@pytest.mark.slow
 def test_an_audio_process_that_keeps_dying_stays_down_and_says_why():
     import signal
     import time

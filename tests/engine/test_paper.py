@@ -67,6 +67,7 @@ def test_what_a_clip_lets_be_heard():
     assert mask["f_saw"].all() and mask["r"].all()
 
 
+@pytest.mark.slow
 def test_the_voice_matches_the_formulas(rng):
     """pyo (float32) against numpy (float64), away from the gate's edges, over the whole grid: every
     deviation up to 1500 Hz at every rate, and each oscillator alone at its deepest, slowest swing."""
@@ -85,6 +86,7 @@ def test_the_voice_matches_the_formulas(rng):
         assert _error_db(clip[keep], reference[keep]) <= MAX_ERROR_DB, patch
 
 
+@pytest.mark.slow
 def test_the_voice_matches_the_batched_renderer_at_a_sound_cards_rate(rng):
     """At 48 kHz for 1.5 s, as captured training clips are rendered: every release ends in the clip."""
     rate, seconds = 48000, 1.5
@@ -130,6 +132,7 @@ def test_band_limited_waveforms_leave_little_aliasing(wave):
     assert 10 * np.log10(power[~harmonic].sum() / power.sum()) < -40.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("pyo", [True, False], ids=["pyo", "batched"])
 def test_a_clip_never_depends_on_the_one_before(pyo):
     loud = {**SPEC.defaults(), "A_saw": 1.0, "s": 1.0, "r": 1.0, "q": 10.0, "f_cut": 300.0}  # rings past the clip

@@ -23,7 +23,7 @@ import pytest
 
 from inversynth.engine.jack_dummy import RATE, dummy_jack_server
 from inversynth.osc_client import OscClient, OscTimeout
-from tests.helpers import free_port
+from tests.helpers import eventually, free_port, udp_port_taken
 
 PERIOD = 256
 STARTUP_SECONDS = 60.0
@@ -213,8 +213,9 @@ def open_midi_out(name: str, target: str):
 
     backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK", load=True)
     port = backend.open_output(name, virtual=True, client_name=f"midi-test-{name}")
-    subprocess.run(["jack_connect", f"midi-test-{name}:{name}", target], check=True, timeout=10)
-    time.sleep(0.1)
+    source = f"midi-test-{name}:{name}"
+    subprocess.run(["jack_connect", source, target], check=True, timeout=10)
+    assert eventually(lambda: target in jack_connections(source), bool), f"{source} never reached {target}"
     return port
 
 
@@ -255,19 +256,37 @@ def oscsend(port: int, address: str, types: str = "", *args: object) -> None:
 
 @contextmanager
 def oscdump() -> Iterator[tuple[int, list[str]]]:
-    """liblo's ``oscdump`` on a free port: yields the port and, after the block, what it printed
-    (one ``<address> <types> <args>`` per message)."""
+    """liblo's ``oscdump`` on a free port: yields the port and the list of what it prints, filled as it
+    arrives (one ``<address> <types> <args>`` per message; ``-L``: a line at a time)."""
     listen = free_port()
     dump = subprocess.Popen(["oscdump", "-L", str(listen)], stdout=subprocess.PIPE, text=True)
     messages: list[str] = []
+
+    def read() -> None:
+        assert dump.stdout is not None
+        for line in dump.stdout:
+            messages.append(line.rstrip("\n").split(" ", 1)[1])  # after its "<timetag> "
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        time.sleep(0.3)
+        assert eventually(lambda: udp_port_taken(listen), bool), f"oscdump never listened on {listen}"
         yield listen, messages
-        time.sleep(0.3)
     finally:
         dump.terminate()
-        out, _ = dump.communicate(timeout=5)
-        messages.extend(line.split(" ", 1)[1] for line in out.splitlines())  # after its "<timetag> "
+        dump.wait(timeout=5)
+        reader.join(timeout=5)
+
+
+def jack_connections(port: str) -> set[str]:
+    """The ports ``port`` is connected to, as the test JACK server says now."""
+    import jack
+
+    client = jack.Client("connection-finder", no_start_server=True)
+    try:
+        return {other.name for other in client.get_all_connections(port)}
+    finally:
+        client.close()
 
 
 def jack_ports(pattern: str) -> set[str]:

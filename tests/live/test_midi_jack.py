@@ -10,9 +10,16 @@ import numpy as np
 import pytest
 
 from inversynth.engine.synths import get_spec
+from tests.helpers import eventually
 from tests.live.conftest import peak_frequency, rms
 
 SPEC = get_spec("original")
+
+
+def _param_becomes(osc, name: str, value: float) -> float:
+    """The server's value of ``name`` once it is ``value`` (or the last one asked, after 5 s)."""
+    ask = lambda: osc.request(f"/synth/get/{name}", reply=f"/synth/param/{name}")[0]  # noqa: E731
+    return eventually(ask, lambda got: got == pytest.approx(value, rel=1e-6))
 
 
 def test_note_on_velocity_and_note_off(midi_out, sustained, recorder):
@@ -56,11 +63,9 @@ def test_default_cc_map_comes_from_the_spec_and_pushes_to_subscribers(midi_out, 
 def test_cc_123_releases_and_cc_120_silences(midi_out, sustained, osc, recorder):
     for note in (60, 64, 67):
         midi_out.send(mido.Message("note_on", note=note, velocity=100))
-    time.sleep(0.1)
-    assert osc.request("/status")[1] == 3
+    assert eventually(lambda: osc.request("/status")[1], lambda n: n == 3) == 3
     midi_out.send(mido.Message("control_change", control=123, value=0))
-    time.sleep(0.2)
-    assert osc.request("/status")[1] == 0
+    assert eventually(lambda: osc.request("/status")[1], lambda n: n == 0) == 0
     assert np.max(np.abs(recorder.record(0.1))) < 1e-4
     midi_out.send(mido.Message("note_on", note=60, velocity=100))
     time.sleep(0.1)
@@ -74,22 +79,18 @@ def test_program_change_loads_that_slot_of_the_bank(jack_serve, midi_out, osc):
         osc.send("/synth/param/M", m)
         osc.send("/preset/save", name)
     names = osc.request("/preset/list")
-    midi_out.send(mido.Message("program_change", program=names.index("Slot A")))
-    time.sleep(0.2)
-    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(2.0)
-    midi_out.send(mido.Message("program_change", program=names.index("Slot B")))
-    time.sleep(0.2)
-    assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(20.0)
+    for slot, m in (("Slot A", 2.0), ("Slot B", 20.0)):
+        midi_out.send(mido.Message("program_change", program=names.index(slot)))
+        assert _param_becomes(osc, "M", m) == pytest.approx(m)
 
 
 def test_midi_learn_binds_the_next_cc_and_persists_it(jack_serve, midi_out, osc):
     osc.send("/midi/learn", "release")
     osc.request("/status")
     midi_out.send(mido.Message("control_change", control=21, value=0))
-    time.sleep(0.2)
+    eventually(jack_serve.stderr, lambda log: "CC 21 now moves 'release'" in log)
     midi_out.send(mido.Message("control_change", control=21, value=127))
-    time.sleep(0.2)
-    assert osc.request("/synth/get/release", reply="/synth/param/release")[0] == pytest.approx(1.0)
+    assert _param_becomes(osc, "release", 1.0) == pytest.approx(1.0)
     saved = json.loads((jack_serve.config / "inversynth" / "midi-original.json").read_text())
     assert saved["cc"] == {"21": "release"}
     assert "CC 21 now moves 'release'" in jack_serve.stderr()
@@ -101,8 +102,7 @@ def test_garbage_and_unused_midi_never_stop_the_server(midi_out, osc):
     midi_out.send(mido.Message("control_change", control=3, value=10))  # unbound
     midi_out.send(mido.Message("program_change", program=127))  # empty slot
     midi_out.send(mido.Message("note_on", note=60, velocity=100))
-    time.sleep(0.2)
-    assert osc.request("/status")[1] == 1  # still playing what makes sense
+    assert eventually(lambda: osc.request("/status")[1], lambda n: n == 1) == 1  # still playing what makes sense
 
 
 def test_program_change_reaches_the_factory_presets_then_the_bank_and_saving_moves_none(midi_out, osc):
@@ -115,7 +115,6 @@ def test_program_change_reaches_the_factory_presets_then_the_bank_and_saving_mov
     assert list(names[: len(before)]) == list(before) and names[len(before)] == "Aa mine"
     assert list(names[: len(factory)]) == sorted(factory, key=str.casefold)  # the factory first
     midi_out.send(mido.Message("program_change", program=names.index("Glass Bell")))
-    time.sleep(0.2)
     for name in ("M", "D", "attack"):
-        value = osc.request(f"/synth/get/{name}", reply=f"/synth/param/{name}")[0]
-        assert value == pytest.approx(factory["Glass Bell"].params[name], rel=1e-6)
+        wanted = factory["Glass Bell"].params[name]
+        assert _param_becomes(osc, name, wanted) == pytest.approx(wanted, rel=1e-6)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from inversynth.engine.synths import get_spec
+from tests.helpers import eventually
 from tests.live.conftest import RATE, oscdump, oscsend, peak_frequency, rms
 
 SPEC = get_spec("original")
@@ -113,9 +114,8 @@ def test_polyphony_steals_the_oldest_note(osc, recorder):
     notes = list(range(60, 77))  # 17 notes on 16 voices
     for note in notes:
         osc.send("/synth/note_on", note, 100)
-        time.sleep(0.01)
-    time.sleep(0.1)
-    status = osc.request("/status")
+        time.sleep(0.01)  # in this order: the first is the oldest
+    status = eventually(lambda: osc.request("/status"), lambda s: s[1] == 16)
     audio = recorder.record(0.5)
     osc.send("/synth/panic")
     assert status[1] == 16
@@ -130,7 +130,7 @@ def test_subscribers_hear_every_change_via_oscdump(jack_serve, osc):
         oscsend(jack_serve.port, "/subscribe", "i", listen)
         oscsend(jack_serve.port, "/synth/param/M", "f", 7.25)
         osc.send("/preset/load", "Police Siren")  # a preset load pushes every parameter
-        time.sleep(0.5)
+        eventually(lambda: len(messages), lambda n: n >= 1 + len(SPEC.names))
         oscsend(jack_serve.port, "/unsubscribe", "i", listen)
     assert messages[0] == "/synth/param/M f 7.250000", messages
     assert sorted(m.split()[0] for m in messages[1:]) == sorted(f"/synth/param/{n}" for n in SPEC.names)
@@ -195,7 +195,7 @@ def test_liblo_tools_read_replies_and_errors(jack_serve):
         oscsend(jack_serve.port, "/status", "i", listen)
         oscsend(jack_serve.port, "/subscribe", "i", listen)
         oscsend(jack_serve.port, "/synth/param/A", "f", 7.0)  # refused: oscdump hears why as a subscriber
-        time.sleep(0.5)
+        eventually(lambda: len(messages), lambda n: n >= 3)
         oscsend(jack_serve.port, "/unsubscribe", "i", listen)
     assert messages[0].startswith("/synth/param/M f "), messages
     assert messages[1].startswith("/status siiiiffi "), messages

@@ -41,6 +41,7 @@ def _distance(spec, target, values) -> float:
     return float(log_spectral_distance(target, renderer("original").render(values[None], spec.clip_samples)[0]))
 
 
+@pytest.mark.slow
 def test_refinement_finds_a_much_closer_patch(spec, problem):
     target, start, plan = problem
     free = np.ones(len(spec.params), dtype=bool)
@@ -51,6 +52,7 @@ def test_refinement_finds_a_much_closer_patch(spec, problem):
     assert abs(1200 * np.log2(result.values[0] / TRUTH["C"])) < 25
 
 
+@pytest.mark.slow
 def test_same_seed_same_answer_and_budget_in_renders(spec, problem):
     target, start, plan = problem
     free = np.ones(len(spec.params), dtype=bool)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from inversynth.bridge.matching.inference import Estimator, shipped_model
@@ -36,6 +37,7 @@ def test_shipped_model_recovers_engine_patches(spec):
         assert accuracy >= floor, f"{name}: {accuracy:.3f} < {floor}"
 
 
+@pytest.mark.slow
 def test_match_cli_recovers_a_factory_preset(spec, tmp_path):
     preset = Bank(FACTORY).load("Vibrato Lead")
     clip = render_batch("original", spec.to_array(dict(preset.params))[None, :])[0]

@@ -6,6 +6,7 @@ import asyncio
 import shutil
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Input, Label
 
@@ -56,6 +57,7 @@ def test_a_matched_preset_shows_its_verdict_distances_and_what_was_not_heard():
     assert "not heard" in text and text.count("0.90") == len(params) - 1
 
 
+@pytest.mark.slow
 def test_browse_search_and_filter_by_tag(tmp_path):
     async def scenario() -> None:
         app = PresetManager(_bank(tmp_path))
@@ -77,6 +79,7 @@ def test_browse_search_and_filter_by_tag(tmp_path):
     assert (tmp_path / "manager.svg").read_text().startswith("<svg")
 
 
+@pytest.mark.slow
 def test_every_bank_action(tmp_path):
     bank = _bank(tmp_path)
 
@@ -141,6 +144,7 @@ def test_broken_files_are_reported_not_lost(tmp_path):
     assert broken.exists()
 
 
+@pytest.mark.slow
 def test_factory_presets_are_listed_read_only_and_copyable(tmp_path):
     bank = Bank(tmp_path / "empty")
 
@@ -170,6 +174,7 @@ def test_factory_presets_are_listed_read_only_and_copyable(tmp_path):
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_escape_leaves_the_search_box(tmp_path):
     async def scenario() -> None:
         app = PresetManager(_bank(tmp_path))
@@ -187,6 +192,7 @@ def test_escape_leaves_the_search_box(tmp_path):
     asyncio.run(scenario())
 
 
+@pytest.mark.slow
 def test_import_a_preset_file_or_folder_choosing_overwrite_or_keep_both(tmp_path):
     source = _bank(tmp_path)
     target = Bank(tmp_path / "target")

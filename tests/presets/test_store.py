@@ -163,6 +163,7 @@ def _save_many(folder: str, prefix: str, count: int) -> None:
         bank.save(Preset.new("original", f"{prefix}-{i}", {**patch, "M": 1.0 + i % 29}))
 
 
+@pytest.mark.slow
 def test_two_processes_saving_at_once_lose_nothing(tmp_path):
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_save_many, args=(str(tmp_path), tag, 60)) for tag in ("a", "b")]

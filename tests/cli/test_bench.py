@@ -1,0 +1,59 @@
+"""Every ``inversynth bench`` subcommand runs and reports what it measured (figures are never asserted
+as speeds: those belong in docs/BENCHMARKS.md); render, matching and grid are in test_cli.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.helpers import run_cli
+
+
+@pytest.mark.slow
+def test_bench_match_times_every_clip_and_orders_its_percentiles():
+    result = run_cli("bench", "match", "--runs", "20", "--json")
+    assert result.returncode == 0, result.stderr
+    latency = json.loads(result.stdout)
+    assert latency["runs"] == 20 and latency["model_name"] == "fmnet"
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"]
+    table = run_cli("bench", "match", "--runs", "10")
+    assert table.returncode == 0 and "p50" in table.stdout and "preprocessing + onnxruntime" in table.stdout
+
+
+@pytest.mark.slow
+def test_bench_refine_gives_each_renderer_the_same_wall_time():
+    result = run_cli("bench", "refine", "--clips", "4", "--ms", "150", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["clips"] == 4 and report["budget_ms"] == 150
+    for name in ("pyo", "batched"):
+        row = report[name]
+        assert row["renders"] >= 1 and row["elapsed_ms"] == pytest.approx(150, rel=0.8)
+        assert row["distance_db"] <= report["network_db"] + 1e-6  # a refinement never ends further away
+    assert report["batched"]["renders"] > report["pyo"]["renders"]  # what the batched renderer is for
+
+
+@pytest.mark.live  # starts its own JACK server and inversynth serve
+def test_bench_live_measures_every_phase_on_its_own_jack_server():
+    result = run_cli(
+        "bench", "live", "--seconds", "3", "--phase-seconds", "1", "--trials", "8", "--period", "256", "--json",
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["jack"]["period"] == 256 and report["voices"] == 16
+    for phase in ("jack_alone", "jack_alone_loaded", "idle", "idle_loaded", "voices_loaded", "full_load"):
+        assert report[phase]["xruns"] >= 0
+    assert report["voices_sounding"]["count"] == 16
+    assert report["full_load"]["matches"] >= 1 and report["full_load"]["osc_messages_per_second"] > 0
+    for kind in ("midi_note_on_to_onset", "osc_note_on_to_onset"):
+        row = report["latency"][kind]
+        assert row["count"] >= 1 and 0 <= row["p50_ms"] <= row["p99_ms"]
+    bundle = report["latency"]["bundle_time_to_onset"]  # scheduled to the block: a little early is on time
+    assert bundle["count"] >= 1 and bundle["p50_ms"] <= bundle["p99_ms"] and abs(bundle["p50_ms"]) < 3 * 256 / 48
+
+
+def test_bench_refuses_an_unknown_benchmark_in_one_line():
+    result = run_cli("bench", "nope")
+    assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
