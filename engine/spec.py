@@ -60,7 +60,9 @@ class Param:
             None: one per class (the classes must then be those positions).
         rate: a rate in Hz (an LFO, a gate) that may follow the tempo at a note division.
         jumps: its sound changes in jumps from one bin to the next, not smoothly (a local search cannot
-            follow it), so the refinement tries its bins one by one (``bridge/refine.py``).
+            follow it), so the refinement tries its bins one by one (``bridge/matching/refine.py``).
+        swings_pitch: it sets how far a pitch swings (a vibrato's or a frequency modulation's depth);
+            at its minimum that pitch is steady, where the pitch rule tries it (``pitch_rule.py``).
     """
 
     name: str
@@ -75,6 +77,7 @@ class Param:
     bins: int | None = None
     rate: bool = False
     jumps: bool = False
+    swings_pitch: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

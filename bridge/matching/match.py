@@ -29,6 +29,7 @@ import soundfile as sf
 
 from inversynth.bridge.matching.audio_input import AudioInputError, Note, load_notes
 from inversynth.bridge.matching.inference import DEFAULT_DECODING, Calibration, Estimate, Estimator
+from inversynth.bridge.matching.pitch_rule import place_pitches, sounds_at, steady
 from inversynth.bridge.matching.refine import DEFAULT_BUDGET, Budget, Refinement, SearchPlan, refine
 from inversynth.engine.analysis import log_spectral_distance, match_distance
 from inversynth.engine.pitch import Pitch, find_pitch
@@ -61,7 +62,9 @@ class Match:
     ``distance_db`` (what the verdict judges) and ``network_distance_db`` are match distances
     (``analysis.match_distance``); ``spectral_db`` the final patch's log-spectral distance alone.
     ``undetermined`` names the parameters the clip could not tell, which kept their fallback value.
-    ``span`` is the part of the source (seconds) that was matched.
+    ``span`` is the part of the source (seconds) that was matched. ``sounding`` is the re-synthesis's
+    pitch; ``placed`` the oscillator the pitch rule put on the take's pitch (:mod:`pitch_rule`), which
+    the refinement keeps where it is (None: the network's own pitch stands).
     """
 
     source: str
@@ -81,6 +84,8 @@ class Match:
     reason: str
     span: tuple[float, float]
     refinement: Refinement | None = None
+    sounding: Pitch | None = None
+    placed: str | None = None
     target: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     resynthesis: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -103,6 +108,8 @@ class Match:
             "undetermined": list(self.undetermined),
             "pitch_hz": None if not self.pitch.pitched else round(self.pitch.hz, 3),
             "periodic_share": round(self.pitch.periodic_share, 3),
+            "sounds_at_hz": None if self.sounding is None or not self.sounding.pitched else round(self.sounding.hz, 3),
+            "pitch_placed": self.placed,
             "distance_db": self.distance_db,
             "log_spectral_distance_db": self.spectral_db,
             "network_distance_db": self.network_distance_db,
@@ -175,10 +182,19 @@ def undetermined(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
 
 
 def _start_candidates(
-    spec: SynthSpec, estimate: Estimate, row: int, values: np.ndarray, unknown: np.ndarray, pitch: Pitch
+    spec: SynthSpec,
+    estimate: Estimate,
+    row: int,
+    values: np.ndarray,
+    unknown: np.ndarray,
+    pitch: Pitch,
+    placed: str | None,
 ) -> np.ndarray:
     """Where the search may start: the chosen values, every decoding, runner-up bins, the measured pitch
-    (undetermined parameters keep their fallback in all)."""
+    (undetermined parameters keep their fallback in all). Values the pitch rule moved start from there
+    alone: the network's own decodings are at another pitch."""
+    if placed is not None:
+        return values[None, :]
     decodings = (estimate.argmax[row], estimate.expected[row])
     candidates = [values, *(np.where(unknown, values, d) for d in decodings)]
     probabilities = estimate.probabilities[row]
@@ -216,13 +232,17 @@ def estimate_notes(
     )
     kept = spec.to_array(spec.patch(fallback))
     unknown = undetermined(spec, estimate.values)
-    values = np.where(unknown, kept[None, :], estimate.values)
-    resynthesis = renderer(spec.name, spec.sample_rate).render(values, spec.clip_samples)
+    pitches = [find_pitch(clip, spec.sample_rate) for clip in clips]
+    placed = place_pitches(
+        spec, renderer(spec.name, spec.sample_rate), clips, np.where(unknown, kept[None, :], estimate.values), pitches
+    )
+    values = np.stack([p.values for p in placed])
+    resynthesis = np.stack([p.resynthesis for p in placed])
     distances = match_distance(clips, resynthesis)
     spectral = log_spectral_distance(clips, resynthesis)
     matches = []
     for i, (note, source) in enumerate(zip(notes, sources, strict=True)):
-        pitch = find_pitch(note.clip, spec.sample_rate)
+        pitch = pitches[i]
         distance = round(float(distances[i]), 3)
         patch = spec.from_array(values[i])
         verdict, reason = judge(spec, estimator.calibration, distance, pitch, resynthesis[i])
@@ -244,10 +264,12 @@ def estimate_notes(
                 verdict=verdict,
                 reason=reason,
                 span=(note.start, note.end),
+                sounding=placed[i].sounding,
+                placed=placed[i].placed,
                 target=note.clip,
                 resynthesis=resynthesis[i],
                 probabilities=estimate.probabilities[i],
-                starts=_start_candidates(spec, estimate, i, values[i], unknown[i], pitch),
+                starts=_start_candidates(spec, estimate, i, values[i], unknown[i], pitch, placed[i].placed),
             )
         )
     return matches
@@ -265,7 +287,7 @@ def refine_match(
     ``search_renderer`` renders the search's candidates (default: the batched renderer; ``bench refine``
     compares it with pyo's); the result is judged on the batched renderer either way."""
     spec = estimator.spec
-    free = np.array([name not in match.undetermined for name in spec.names])
+    free = np.array([name not in match.undetermined and name != match.placed for name in spec.names])
     search = refine(
         spec,
         search_renderer or renderer(spec.name, spec.sample_rate),
@@ -278,7 +300,11 @@ def refine_match(
     )
     resynthesis = renderer(spec.name, spec.sample_rate).render(search.values[None, :], spec.clip_samples)[0]
     distance = round(float(match_distance(match.target, resynthesis)), 3)
+    sounding = find_pitch(resynthesis, spec.sample_rate)
     if distance > match.network_distance_db:  # the search's objective is not the reported distance: never worse
+        return replace(match, refinement=search)
+    started_at_pitch = steady(match.pitch) and match.sounding is not None and sounds_at(match.pitch, match.sounding)
+    if started_at_pitch and not sounds_at(match.pitch, sounding):  # closer, but off the pitch: pitch first
         return replace(match, refinement=search)
     verdict, reason = judge(spec, estimator.calibration, distance, match.pitch, resynthesis)
     patch = spec.from_array(search.values)
@@ -291,6 +317,7 @@ def refine_match(
         verdict=verdict,
         reason=reason,
         refinement=search,
+        sounding=sounding,
         resynthesis=resynthesis,
     )
 

@@ -57,7 +57,7 @@ def _oscillator_params(wave: str, cc: int | None) -> tuple[Param, ...]:
         Param(f"A_{wave}", "", 0.001, 1.0, linear_classes(0.001, 1.0, 16), 1.0 if wave == "sine" else 0.001,
               f"{wave} oscillator level", midi_cc=cc),
         Param(f"B_{wave}", "Hz", 0.0, 1500.0, linear_classes(0.0, 1500.0, 16), 0.0,
-              f"{wave} frequency-modulation deviation"),
+              f"{wave} frequency-modulation deviation", swings_pitch=True),
         Param(f"v_{wave}", "Hz", 1.0, 30.0, linear_classes(1.0, 30.0, 16), 5.0,
               f"{wave} frequency-modulation rate", rate=True),
     )  # fmt: skip

@@ -183,6 +183,8 @@ def real_suite(estimator: Estimator, note: int = 60) -> dict[str, Any] | None:
                 "verdict": match.verdict,
                 "reason": match.reason,
                 "pitch_hz": match.pitch.hz,
+                "sounds_at_hz": match.sounding.hz if match.sounding is not None else None,
+                "pitch_placed": match.placed,
             }
     return results
 
@@ -325,8 +327,11 @@ def report(results: dict[str, Any]) -> None:
         )
     print_table(table)
     for name, row in (results.get("real") or {}).items():
+        sounds = row["sounds_at_hz"]
         console.print(
-            f"real {name}: {row['network_db']:.2f} -> {row['refined_db']:.2f} dB, {row['verdict']} {row['reason']}"
+            f"real {name}: {row['network_db']:.2f} -> {row['refined_db']:.2f} dB, played at "
+            f"{row['pitch_hz']:.1f} Hz, sounds at {'no steady pitch' if sounds is None else f'{sounds:.1f} Hz'}; "
+            f"{row['verdict']} {row['reason']}"
         )
     for kind, row in (results.get("live") or {}).items():
         console.print(
