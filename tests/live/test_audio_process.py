@@ -13,6 +13,7 @@ import pytest
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import build_msg
 
+from tests.helpers import eventually
 from tests.live.conftest import PERIOD, RATE, JackRecorder, peak_frequency, rms
 
 GAIN = 0.25  # one voice at full velocity and A = 1 peaks here (engine/live.py)
@@ -80,8 +81,7 @@ def test_finished_voices_sleep_and_wake_without_a_click(jack_serve, osc, recorde
     set_patch(osc, SHORT)
     osc.send("/synth/note", 69, 127, 0.0)
     assert osc.request("/status")[7] == 1  # one voice computing
-    time.sleep(0.3)
-    assert osc.request("/status")[7] == 0  # its envelope ended: asleep
+    assert eventually(lambda: osc.request("/status")[7], lambda n: n == 0) == 0  # its envelope ended: asleep
     osc.send("/synth/note", 69, 127, 0.0)
     audio = recorder.record(0.3)
     start = onsets(audio, threshold=1e-6)[0]

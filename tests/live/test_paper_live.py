@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from inversynth.osc_client import OscClient
+from tests.helpers import eventually
 from tests.live.conftest import JackRecorder, jack_ports, start_serve, stop_serve
 
 
@@ -47,7 +48,7 @@ def test_the_note_sets_the_first_oscillator_and_the_others_keep_their_interval(p
         time.sleep(0.1)
         audio = recorder.record(0.5)
         osc.send("/synth/note_off", 57)
-        time.sleep(0.2)
+        eventually(lambda: osc.request("/status")[1], lambda n: n == 0)  # its release is over
         after = recorder.record(0.2)
     finally:
         recorder.close()
@@ -59,8 +60,9 @@ def test_its_routes_and_ranges_come_from_its_spec(paper):
     osc, _, _ = paper
     osc.drain()
     osc.send("/midi/map")
-    time.sleep(0.3)
-    replies = osc.drain()
+    replies: list = []
+    expected = [("/midi/map/route", ("wheel", "f_cut", 0.5)), ("/midi/map/cc", (74, "f_cut"))]
+    eventually(lambda: replies.extend(osc.drain()) or replies, lambda got: all(e in got for e in expected))
     assert ("/midi/map/route", ("wheel", "f_cut", 0.5)) in replies
     assert ("/midi/map/cc", (74, "f_cut")) in replies
     address, reason = osc.request("/synth/param/B_saw", 2000.0, reply="/error")
