@@ -52,6 +52,7 @@ class MatchOptions:
     decoding: str = DEFAULT_DECODING
     refine: bool = False
     budget: Budget = DEFAULT_BUDGET
+    candidates: int = 1  # matches per note: the best, then the refinement's distinct runners-up
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Match:
     refinement: Refinement | None = None
     sounding: Pitch | None = None
     placed: str | None = None
+    candidate: int = 1  # its rank among the note's candidates (``MatchOptions.candidates``)
     target: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     resynthesis: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     probabilities: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -110,6 +112,7 @@ class Match:
             "periodic_share": round(self.pitch.periodic_share, 3),
             "sounds_at_hz": None if self.sounding is None or not self.sounding.pitched else round(self.sounding.hz, 3),
             "pitch_placed": self.placed,
+            "candidate": self.candidate,
             "distance_db": self.distance_db,
             "log_spectral_distance_db": self.spectral_db,
             "network_distance_db": self.network_distance_db,
@@ -281,11 +284,13 @@ def refine_match(
     budget: Budget = DEFAULT_BUDGET,
     cancelled: Callable[[], bool] = lambda: False,
     search_renderer: Renderer | None = None,
+    alternatives: int = 0,
 ) -> Match:
     """The match after an analysis-by-synthesis search from the network's estimate (never a worse one).
 
     ``search_renderer`` renders the search's candidates (default: the batched renderer; ``bench refine``
-    compares it with pyo's); the result is judged on the batched renderer either way."""
+    compares it with pyo's); the result is judged on the batched renderer either way. ``alternatives``:
+    how many distinct runners-up the search keeps (:func:`candidate_matches` judges them)."""
     spec = estimator.spec
     free = np.array([name not in match.undetermined and name != match.placed for name in spec.names])
     search = refine(
@@ -297,29 +302,55 @@ def refine_match(
         SearchPlan.from_probabilities(spec, match.probabilities),
         budget,
         cancelled,
+        alternatives,
     )
-    resynthesis = renderer(spec.name, spec.sample_rate).render(search.values[None, :], spec.clip_samples)[0]
-    distance = round(float(match_distance(match.target, resynthesis)), 3)
-    sounding = find_pitch(resynthesis, spec.sample_rate)
-    if distance > match.network_distance_db:  # the search's objective is not the reported distance: never worse
+    refined = _judged(estimator, match, search.values[None, :])[0]
+    if refined.distance_db > match.network_distance_db:  # the search's objective is not the distance: never worse
         return replace(match, refinement=search)
-    started_at_pitch = steady(match.pitch) and match.sounding is not None and sounds_at(match.pitch, match.sounding)
-    if started_at_pitch and not sounds_at(match.pitch, sounding):  # closer, but off the pitch: pitch first
+    if _at_pitch(match) and not _at_pitch(refined):  # closer, but off the pitch the start had: pitch first
         return replace(match, refinement=search)
-    verdict, reason = judge(spec, estimator.calibration, distance, match.pitch, resynthesis)
-    patch = spec.from_array(search.values)
-    return replace(
-        match,
-        patch=patch,
-        classes={n: int(c) for n, c in zip(spec.names, spec.values_to_classes(search.values), strict=True)},
-        distance_db=distance,
-        spectral_db=round(float(log_spectral_distance(match.target, resynthesis)), 3),
-        verdict=verdict,
-        reason=reason,
-        refinement=search,
-        sounding=sounding,
-        resynthesis=resynthesis,
-    )
+    return replace(refined, refinement=search)
+
+
+def candidate_matches(estimator: Estimator, match: Match, count: int) -> list[Match]:
+    """A refined ``match`` and up to ``count - 1`` of its refinement's distinct runners-up, each a match
+    of its own, ranked by distance and numbered from 1 (``Match.candidate``); where the take has a
+    steady pitch, runners-up off it are left out."""
+    found = match.refinement.alternatives if match.refinement is not None else ()
+    if not found or count <= 1:
+        return [match]
+    judged = [m for m in _judged(estimator, match, np.stack(found)) if _at_pitch(m) or not steady(match.pitch)]
+    ranked = sorted([match, *judged[: count - 1]], key=lambda m: m.distance_db)
+    return [replace(m, candidate=rank) for rank, m in enumerate(ranked, 1)]
+
+
+def _at_pitch(match: Match) -> bool:
+    return steady(match.pitch) and match.sounding is not None and sounds_at(match.pitch, match.sounding)
+
+
+def _judged(estimator: Estimator, match: Match, values: np.ndarray) -> list[Match]:
+    """``match`` with each of ``values`` [k, params] as its patch: re-rendered, measured, judged."""
+    spec = estimator.spec
+    resynthesis = renderer(spec.name, spec.sample_rate).render(values, spec.clip_samples)
+    distances = match_distance(np.broadcast_to(match.target, resynthesis.shape), resynthesis)
+    spectral = log_spectral_distance(np.broadcast_to(match.target, resynthesis.shape), resynthesis)
+    judged = []
+    for row, audio, distance, lsd in zip(values, resynthesis, distances, spectral, strict=True):
+        verdict, reason = judge(spec, estimator.calibration, round(float(distance), 3), match.pitch, audio)
+        judged.append(
+            replace(
+                match,
+                patch=spec.from_array(row),
+                classes={n: int(c) for n, c in zip(spec.names, spec.values_to_classes(row), strict=True)},
+                distance_db=round(float(distance), 3),
+                spectral_db=round(float(lsd), 3),
+                verdict=verdict,
+                reason=reason,
+                sounding=find_pitch(audio, spec.sample_rate),
+                resynthesis=audio,
+            )
+        )
+    return judged
 
 
 def match_files(
@@ -339,7 +370,9 @@ def match_files(
         return [], failures
     matches = estimate_notes(estimator, notes, sources, options)
     if options.refine:
-        matches = [refine_match(estimator, m, options.budget) for m in matches]
+        more = 2 * (options.candidates - 1)  # twice over: runners-up off the take's pitch are left out
+        refined = [refine_match(estimator, m, options.budget, alternatives=more) for m in matches]
+        matches = [c for m in refined for c in candidate_matches(estimator, m, options.candidates)]
     return matches, failures
 
 
@@ -394,6 +427,7 @@ def write_outputs(
     from inversynth.bridge.matching.plots import spectrogram_pair
 
     stem = (stem or Path(match.source).stem) + (f".note{index}" if index is not None else "")
+    stem += f".candidate{match.candidate}" if match.candidate > 1 else ""
     wav = folder / f"{stem}.match.wav"
     png = folder / f"{stem}.match.png"
     write_audio(wav, match.resynthesis, sample_rate)

@@ -43,6 +43,7 @@ MIN_STEP_BINS, MAX_STEP = 0.5, 0.2  # first step per parameter: >= half a head b
 SWEEP_SHARE = 0.5  # of the budget (renders and time) the sweeps may spend; CMA-ES gets the rest
 SWEEP_SPREAD_BINS = 2.0  # a parameter the network places within this spread is left to CMA-ES
 SWEEP_AGAIN_GAIN = 0.05  # another pass only after one that cut the distance by this share
+DISTINCT = 0.1  # alternatives differ from each other and the best by this much of some parameter's range
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ class Refinement:
         renders, sweeps, generations: what was spent (renders; sweep passes begun; CMA-ES generations);
         elapsed_ms: wall time.
         stopped: "budget", "converged" or "cancelled".
+        alternatives: other patches the search found close, best first, each ``DISTINCT`` from the best
+            and from one another (as many as asked for and found).
     """
 
     values: np.ndarray
@@ -77,6 +80,7 @@ class Refinement:
     generations: int
     elapsed_ms: float
     stopped: str
+    alternatives: tuple[np.ndarray, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,10 @@ def refine(
     plan: SearchPlan,
     budget: Budget = DEFAULT_BUDGET,
     cancelled: Callable[[], bool] = lambda: False,
+    alternatives: int = 0,
 ) -> Refinement:
-    """Search the ``free`` parameters (bool [params]) from the best of ``starts`` (real values [k, params])."""
+    """Search the ``free`` parameters (bool [params]) from the best of ``starts`` (real values [k, params]);
+    ``alternatives``: how many other distinct close patches to keep of all it rendered."""
     search = _Search(spec, renderer, target, budget, cancelled)
     search.score(spec.validate_rows(starts))
     start_objective = search.best
@@ -135,7 +141,7 @@ def refine(
         )
     return Refinement(
         search.best_values, start_objective, search.best, search.renders, search.sweeps, search.generations,
-        _ms(search.began), stopped,
+        _ms(search.began), stopped, search.distinct(alternatives),
     )  # fmt: skip
 
 
@@ -152,16 +158,36 @@ class _Search:
         self.best, self.best_values = np.inf, np.zeros(len(spec.params))
         self.renders = self.sweeps = self.generations = 0
         self.batch_ms = 0.0
+        self._seen: list[tuple[np.ndarray, np.ndarray]] = []  # (scores, values) of every batch
 
     def score(self, values: np.ndarray) -> np.ndarray:
         """Render and score a batch of patches, keeping the best."""
         started = time.perf_counter()
         scores = self.scorer.distance(self.renderer.render(values, self.n_samples))
         self.renders += len(values)
+        self._seen.append((scores, values))
         if scores.min() < self.best:
             self.best, self.best_values = float(scores.min()), values[int(np.argmin(scores))].copy()
         self.batch_ms = _ms(started)
         return scores
+
+    def distinct(self, count: int) -> tuple[np.ndarray, ...]:
+        """Up to ``count`` patches of all rendered, closest first, each ``DISTINCT`` (in some parameter's
+        normalised range) from the best and from those taken before it."""
+        if count <= 0 or not self._seen:
+            return ()
+        scores = np.concatenate([s for s, _ in self._seen])
+        values = np.concatenate([v for _, v in self._seen])
+        positions = self.spec.normalise_rows(values)
+        taken = [self.spec.normalise_rows(self.best_values)]
+        found: list[np.ndarray] = []
+        for i in np.argsort(scores, kind="stable"):
+            if len(found) == count:
+                break
+            if all(np.abs(positions[i] - other).max() >= DISTINCT for other in taken):
+                taken.append(positions[i])
+                found.append(values[i].copy())
+        return tuple(found)
 
     def halt(self, batch: int, share: float = 1.0) -> str | None:
         """Why the next batch of ``batch`` renders must not run ("cancelled", "budget"), or None."""

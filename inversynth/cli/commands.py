@@ -219,19 +219,22 @@ def match(args: argparse.Namespace) -> int:
     paths = expand(args.inputs)
     if not paths:
         raise InversynthError("no audio files found in " + ", ".join(map(str, args.inputs)))
-    options = MatchOptions(args.decoding, args.refine, Budget(args.budget_ms, args.budget_renders, args.seed))
+    if args.candidates > 1 and not args.refine:
+        raise InversynthError("--candidates come from the refinement; drop --no-refine")
+    budget = Budget(args.budget_ms, args.budget_renders, args.seed)
+    options = MatchOptions(args.decoding, args.refine, budget, args.candidates)
     matches, failures = match_files(estimator, paths, options, each_note=args.each_note)
     if args.out:
         ensure_folder(args.out)
     bank = Bank(args.bank or user_bank())
     notes_per_file: dict[str, int] = {}
     for match in matches:
-        notes_per_file[match.source] = notes_per_file.get(match.source, 0) + 1
+        notes_per_file[match.source] = notes_per_file.get(match.source, 0) + (match.candidate == 1)
     seen: dict[str, int] = {}
     stems = output_stems(m.source for m in matches)
     refused: list[str] = []
     for number, match in enumerate(matches, 1):
-        seen[match.source] = seen.get(match.source, 0) + 1
+        seen[match.source] = seen.get(match.source, 0) + (match.candidate == 1)  # candidates share their note
         index = seen[match.source] if notes_per_file[match.source] > 1 else None
         written = list(write_outputs(match, args.out, spec.sample_rate, index, stems[match.source])) if args.out else []
         if args.save_preset and (match.saveable or args.save_out_of_reach):

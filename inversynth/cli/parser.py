@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--each-note); folders are searched. Each match gets a verdict: exact, close or out of reach (with\n"
         "the reason); an out-of-reach match is not saved as a preset unless --save-out-of-reach.\n\n"
         "examples:\n  inversynth match bell.wav\n  inversynth match samples/ --json --out matches/ --no-refine\n"
-        "  inversynth match phrase.flac --each-note --budget-ms 500",
+        "  inversynth match phrase.flac --each-note --budget-ms 500\n"
+        "  inversynth match flute.wav --candidates 4 --budget-ms 2000 --save-preset Flute",
         cmd.match,
     )
     matcher.add_argument("inputs", type=Path, nargs="+", metavar="FILE_OR_DIR")
@@ -323,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="head decoding: the expectation over each head (default) or its best bin",
     )
     matcher.add_argument("--each-note", action="store_true", help="match every note of a longer file")
+    matcher.add_argument(
+        "--candidates",
+        type=_int_between(1, 8),
+        default=1,
+        metavar="N",
+        help="up to N distinct close patches per note, closest first (the refinement's runners-up; default 1)",
+    )
     matcher.add_argument("--save-out-of-reach", action="store_true", help="save presets even for out-of-reach matches")
 
     server = _command(

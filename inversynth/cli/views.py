@@ -34,12 +34,14 @@ def match_table(spec: SynthSpec, match: Match) -> Table:
     steps = (
         f"network {match.network_distance_db:.2f} dB -> refined {match.distance_db:.2f} dB "
         f"({refined.renders} renders, {refined.elapsed_ms:.0f} ms)"
-        if refined is not None
+        if refined is not None and match.candidate == 1
         else f"{match.distance_db:.2f} dB"
     )
     verdict = match.verdict + (f" ({match.reason})" if match.reason else "")
     span = f"{match.span[0]:.2f}-{match.span[1]:.2f} s"
-    table = Table(title=f"{escape(match.source)} [{span}]: {steps}: {escape(verdict)}")
+    pitch = f", sounds at {match.sounding.hz:.1f} Hz" if match.sounding is not None and match.sounding.pitched else ""
+    rank = f" candidate {match.candidate}:" if match.candidate > 1 else ""
+    table = Table(title=f"{escape(match.source)} [{span}]:{rank} {steps}{pitch}: {escape(verdict)}")
     for column in ("param", "value", "unit", "class", "confidence", "note"):
         table.add_column(column, justify="left" if column in ("param", "unit", "note") else "right")
     for p in spec.params:
