@@ -492,6 +492,16 @@ def _add_benchmarks(what: Subcommands) -> None:
     matching.add_argument("--live", type=_int_at_least(0), default=12, help="live captures over OSC")
     matching.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the targets")
 
+    instruments = _benchmark(what, "instruments", "real instruments (fluidsynth GM notes) matched beside baselines")
+    instruments.add_argument("--model", type=Path, help=model_help)
+    instruments.add_argument("--ms", type=_positive, default=300.0, help="the refinement's wall-time budget per note")
+    instruments.add_argument(
+        "--instruments", metavar="A,B,...", help="a comma-separated subset (default: all 16: flute, ..., marimba)"
+    )
+    instruments.add_argument(
+        "--notes", metavar="N,N,...", default="48,60,72", help="MIDI notes played (default 48,60,72)"
+    )
+
     grid = _benchmark(what, "grid", "the quantisation error of 16-, 32- and 64-class grids")
     grid.add_argument("--targets", type=_int_at_least(4), default=200, help="targets between classes")
     grid.add_argument("--seed", type=_int_at_least(0), default=0, help="seed of the targets")

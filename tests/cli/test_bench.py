@@ -57,3 +57,27 @@ def test_bench_live_measures_every_phase_on_its_own_jack_server():
 def test_bench_refuses_an_unknown_benchmark_in_one_line():
     result = run_cli("bench", "nope")
     assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
+
+
+@pytest.mark.slow
+def test_bench_instruments_matches_real_notes_beside_both_baselines():
+    """fluidsynth's General MIDI notes (installed by .ci/run): each row at its pitch or said otherwise,
+    the baselines measured per note, the summary counting what the rows say."""
+    from inversynth.presets.store import FACTORY, Bank
+
+    result = run_cli(
+        "bench", "instruments", "--synth", "paper", "--instruments", "flute,marimba", "--notes", "60,72",
+        "--ms", "50", "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    rows, summary = report["rows"], report["summary"]
+    assert [(r["instrument"], r["note"]) for r in rows] == [("flute", 60), ("flute", 72), ("marimba", 60),
+                                                            ("marimba", 72)]  # fmt: skip
+    factory = {p.name for p in Bank(FACTORY).scan()[0] if p.synth == "paper"}
+    assert all(r["preset"] in factory and r["preset_db"] > 0 and r["sine_db"] > 0 for r in rows)
+    assert all(abs(r["cents"]) <= 25 for r in rows if r["instrument"] == "flute")  # a sustained note: pitch first
+    assert summary["notes"] == 4 and summary["sustained"] == 2
+    assert summary["closer_than_preset"] == sum(r["distance_db"] < r["preset_db"] for r in rows)
+    unknown = run_cli("bench", "instruments", "--instruments", "kazoo")
+    assert unknown.returncode == 2 and "no instrument kazoo" in unknown.stderr

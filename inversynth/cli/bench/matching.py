@@ -12,8 +12,6 @@ Every suite runs on any synth (``--synth``), the pitch being its voice's pitch p
   synth's whole range (MIDI 24..108), next to the same patches at A4..C6;
 * ``sines``: plain sines at random pitches across the range;
 * ``out_of_reach``: white noise, squares and saws, sines below and above the range;
-* ``real`` (when Debian's fluidsynth and its GM soundfont are installed): notes
-  of real instruments rendered from a MIDI file;
 * ``live``: the synth's own notes captured over OSC from ``serve`` on the
   dummy backend, at random notes between MIDI 36 and 96 and at grid notes,
   beside the capture chain's own floor: how far the exact patch, rendered at
@@ -27,8 +25,6 @@ paper's rho STFT beside them; pitch errors in cents.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -40,7 +36,7 @@ import numpy as np
 from rich.table import Table
 
 from inversynth.audio_files import read_audio
-from inversynth.bridge.matching.audio_input import Note, load_notes, notes, to_clip
+from inversynth.bridge.matching.audio_input import Note, notes, to_clip
 from inversynth.bridge.matching.inference import DECODINGS, DEFAULT_DECODING, Estimator
 from inversynth.bridge.matching.match import Match, MatchOptions, estimate_notes, refine_match
 from inversynth.cli.bench import emit
@@ -54,8 +50,6 @@ from inversynth.presets.store import Bank
 from inversynth.training.metrics import summarise
 
 PITCH_CENTS = 25.0
-GM_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
-GM_PROGRAMS = {"flute": 73, "clarinet": 71, "violin": 40, "trumpet": 56, "piano": 0, "organ": 19}
 
 
 def _cents(estimate: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -149,44 +143,6 @@ def _out_of_reach(spec: SynthSpec, rng: np.random.Generator, count: int) -> np.n
         else:
             out.append(0.5 * np.sin(2 * np.pi * rng.choice([16.0, 22.0, 6000.0, 7000.0]) * t))
     return np.array(out, dtype=np.float32)
-
-
-def real_suite(estimator: Estimator, note: int = 60) -> dict[str, Any] | None:
-    """General MIDI instruments rendered by fluidsynth (None when it is not installed)."""
-    if shutil.which("fluidsynth") is None or not GM_SOUNDFONT.exists():
-        return None
-    import mido
-
-    results = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for name, program in GM_PROGRAMS.items():
-            song = mido.MidiFile()
-            track = mido.MidiTrack()
-            song.tracks.append(track)
-            track += [
-                mido.Message("program_change", program=program),
-                mido.Message("note_on", note=note, velocity=100),
-                mido.Message("note_off", note=note, time=song.ticks_per_beat * 2),
-            ]
-            mid, wav = Path(scratch) / f"{name}.mid", Path(scratch) / f"{name}.wav"
-            song.save(mid)
-            subprocess.run(
-                ["fluidsynth", "-ni", "-g", "0.8", "-r", "44100", "-F", str(wav), str(GM_SOUNDFONT), str(mid)],
-                check=True,
-                capture_output=True,
-            )
-            first = load_notes(wav, estimator.spec)[0]
-            match = refine_match(estimator, estimate_notes(estimator, [first], [name])[0])
-            results[name] = {
-                "network_db": match.network_distance_db,
-                "refined_db": match.distance_db,
-                "verdict": match.verdict,
-                "reason": match.reason,
-                "pitch_hz": match.pitch.hz,
-                "sounds_at_hz": match.sounding.hz if match.sounding is not None else None,
-                "pitch_placed": match.placed,
-            }
-    return results
 
 
 def audible_patches(spec: SynthSpec, rng: np.random.Generator, count: int, peak: float = 0.05) -> np.ndarray:
@@ -285,8 +241,6 @@ def bench_matching(
     started = time.perf_counter()
     results = {"synth": synth, "model": str(estimator.path), "clips_per_suite": clips, "seed": seed}
     results.update(synthetic_suites(estimator, clips, seed))
-    progress("real instruments")
-    results["real"] = real_suite(estimator)
     if live:
         progress("live captures over OSC")
         results["live"] = live_suite(model, live, seed, synth)
@@ -326,13 +280,6 @@ def report(results: dict[str, Any]) -> None:
             ", ".join(f"{k} {v}" for k, v in sorted(row["verdicts"].items())),
         )
     print_table(table)
-    for name, row in (results.get("real") or {}).items():
-        sounds = row["sounds_at_hz"]
-        console.print(
-            f"real {name}: {row['network_db']:.2f} -> {row['refined_db']:.2f} dB, played at "
-            f"{row['pitch_hz']:.1f} Hz, sounds at {'no steady pitch' if sounds is None else f'{sounds:.1f} Hz'}; "
-            f"{row['verdict']} {row['reason']}"
-        )
     for kind, row in (results.get("live") or {}).items():
         console.print(
             f"live ({kind} notes, {row['captures']} captures): network {row['network_db']['mean']:.2f} dB -> "
