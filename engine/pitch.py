@@ -38,12 +38,15 @@ class Pitch:
         aperiodicity: median d' of the loud frames (0 clean tone .. 1 noise).
         heard: whether the clip's spectrum has a line at ``hz`` (within LINE_DB of its strongest):
             false for a missing fundamental, and for the period of a vibrato, which YIN also finds.
+        spread_cents: how far the periodic frames' pitch ranges (10th to 90th percentile, cents, octaves
+            folded): a few tens for a player's vibrato, hundreds for a siren or a glide.
     """
 
     hz: float
     periodic_share: float
     aperiodicity: float
     heard: bool = False
+    spread_cents: float = 0.0
 
     @property
     def pitched(self) -> bool:
@@ -119,8 +122,14 @@ def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pit
     raw = difference(loud, window, max_lag)
     picks = np.array([_pick(curve, d, min_lag, THRESHOLD) for curve, d in zip(cmnd(raw), raw, strict=True)])
     periodic = picks[:, 1] < THRESHOLD
-    hz = float(np.median(sample_rate / picks[periodic, 0])) if periodic.any() else float("nan")
-    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])), _line_at(x, sample_rate, hz))
+    if not periodic.any():
+        return Pitch(float("nan"), 0.0, float(np.median(picks[:, 1])))
+    frame_hz = sample_rate / picks[periodic, 0]
+    hz = float(np.median(frame_hz))
+    # Octaves folded: frames YIN reads an octave off (an organ's 16-foot stop) are not a pitch moving.
+    off = (1200 * np.log2(frame_hz / hz) + 600) % 1200 - 600
+    spread = float(np.diff(np.percentile(off, [10, 90]))[0])
+    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])), _line_at(x, sample_rate, hz), spread)
 
 
 def _line_at(x: np.ndarray, sample_rate: int, hz: float) -> bool:

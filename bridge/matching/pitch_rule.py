@@ -27,13 +27,16 @@ from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_voice
 
 PITCH_CENTS = 25.0  # a re-synthesis this close to the take's pitch sounds at it
+STEADY_CENTS = 100.0  # a take whose pitch ranges wider (10th to 90th percentile) has no one pitch to keep
 
 
 def steady(pitch: Pitch) -> bool:
-    """A pitch the match must keep: periodic through the note. Its line need not be heard (a plucked
-    string's fundamental may sit well below its harmonics: the ear still hears it); a vibrato's period,
-    which YIN also finds, lies below the keyboard, where no oscillator is placed."""
-    return pitch.pitched
+    """A pitch the match must keep: periodic through the note and within ``STEADY_CENTS`` (a player's
+    vibrato, not a siren's sweep, whose pitch is the sweep: the network hears it, the median does
+    not). Its line need not be heard (a plucked string's fundamental may sit well below its
+    harmonics: the ear still hears it); a vibrato's period, which YIN also finds, lies below the
+    keyboard, where no oscillator is placed."""
+    return pitch.pitched and pitch.spread_cents <= STEADY_CENTS
 
 
 def sounds_at(pitch: Pitch, sounding: Pitch) -> bool:
@@ -51,8 +54,10 @@ def placements(spec: SynthSpec, values: np.ndarray, hz: float) -> list[tuple[str
     voice = get_voice(spec.name)
     if voice.pitch_param is None:
         return []
-    patch = spec.from_array(values)
     keyboard = spec.param(voice.pitch_param)
+    if not keyboard.minimum <= hz <= keyboard.maximum:
+        return []  # a pitch the synth cannot play: the verdict says so
+    patch = spec.from_array(values)
     oscillators = (voice.pitch_param, *voice.follows_pitch)
     steadied = {p.name: p.minimum for p in spec.params if p.swings_pitch}
     found = []
@@ -61,14 +66,16 @@ def placements(spec: SynthSpec, values: np.ndarray, hz: float) -> list[tuple[str
         if not keyboard.minimum <= played <= keyboard.maximum:
             continue
         moved = voice.played_at(patch, played)
-        harmonic = {
-            other: min(hz * max(1, round(moved[other] / hz)), spec.param(other).maximum)
-            for other in oscillators
-            if other != name
-        }
+        harmonic = {other: _within(spec, other, hz * max(1, round(moved[other] / hz))) for other in oscillators
+                    if other != name}  # fmt: skip
         for variant in (moved, {**moved, **steadied}, {**moved, **harmonic}, {**moved, **harmonic, **steadied}):
             found.append((name, spec.to_array(variant)))
     return found
+
+
+def _within(spec: SynthSpec, name: str, value: float) -> float:
+    param = spec.param(name)
+    return min(max(value, param.minimum), param.maximum)
 
 
 @dataclass(frozen=True)

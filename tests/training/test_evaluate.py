@@ -111,4 +111,5 @@ def test_the_users_path_through_wav_files_scores_as_the_dataset_does(exported_mo
     assert all("silent" in reason for reason in files["refused"])
     assert files["whole_note_share"] == 1.0
     assert abs(files["mpr_overall"] - report["figures"]["fmnet"]["mpr_overall"]) < 3.0
-    assert abs(files["audio"]["rho_stft"]["mean"] - expected["audio"]["rho_stft"]["mean"]) < 5.0
+    # Never much worse; better where the pitch rule moved a re-synthesis onto the clip's pitch.
+    assert files["audio"]["rho_stft"]["mean"] > expected["audio"]["rho_stft"]["mean"] - 5.0
