@@ -150,7 +150,7 @@ class SynthClient:
         self._local = threading.local()
         self._closing = False
         _remove_orphaned_captures(self.log)
-        fd, name = tempfile.mkstemp(prefix=f"{CAPTURE_PREFIX}{os.getpid()}-", dir=_shared_memory_folder())
+        fd, name = tempfile.mkstemp(prefix=f"{CAPTURE_PREFIX}{os.getpid()}-", dir=shared_memory_folder())
         self._capture_path = Path(name)
         samples = round(MAX_CAPTURE_SECONDS * MAX_CAPTURE_RATE)
         os.ftruncate(fd, samples * 4)  # sparse: pages exist once written
@@ -490,7 +490,7 @@ def _remove_orphaned_captures(log: Callable[[str], None]) -> None:
     ``os.kill(pid, 0)`` would end the process rather than probe it (and no file outlives its handle)."""
     if os.name == "nt":
         return
-    folder = Path(_shared_memory_folder() or tempfile.gettempdir())
+    folder = Path(shared_memory_folder() or tempfile.gettempdir())
     for path in folder.glob(f"{CAPTURE_PREFIX}*"):
         owner = path.name[len(CAPTURE_PREFIX) :].split("-", 1)[0]
         if owner.isdigit() and not _alive(int(owner)):
@@ -508,6 +508,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _shared_memory_folder() -> str | None:
+def shared_memory_folder() -> str | None:
     """/dev/shm where it exists (memory, never the disk); else the system's temporary folder."""
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None

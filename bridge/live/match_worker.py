@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -31,6 +33,7 @@ from inversynth.bridge.matching.match import Match, MatchOptions, estimate_notes
 from inversynth.bridge.matching.model_file import ModelFileError
 from inversynth.bridge.matching.refine import POPULATION, Budget
 from inversynth.engine.spec import SynthSpec
+from inversynth.engine.synth_client import CAPTURE_PREFIX, shared_memory_folder
 from inversynth.errors import InversynthError
 
 WORKER_NICENESS = 10
@@ -66,6 +69,14 @@ def _estimate(note: Note, source: str, options: MatchOptions, fallback: dict[str
 def _refine(match: Match, budget: Budget) -> Match:
     assert _estimator is not None
     return refine_match(_estimator, match, budget, _cancel.is_set)
+
+
+def _call_from(path: str) -> Any:
+    """In the worker: the call pickled at ``path`` (removed once read)."""
+    with open(path, "rb") as handoff:
+        fn, args = pickle.load(handoff)
+    os.unlink(path)
+    return fn(*args)
 
 
 class MatchWorkerDied(InversynthError):
@@ -106,10 +117,19 @@ class MatchWorker:
         return int(self._call(os.getpid))
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` in the worker. The call travels as a file (in memory where the system allows) and
+        only its name through the pool's pipe: a note's audio is larger than a pipe holds, and a worker
+        that dies while its pipe is full leaves the pool's feeder thread blocked for good (Python 3.11.2,
+        Debian 12's), which then hangs the server's exit."""
+        fd, name = tempfile.mkstemp(prefix=f"{CAPTURE_PREFIX}{os.getpid()}-call-", dir=shared_memory_folder())
+        with os.fdopen(fd, "wb") as handoff:
+            pickle.dump((fn, args), handoff, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            return self._pool.submit(fn, *args).result()
+            return self._pool.submit(_call_from, name).result()
         except BrokenProcessPool:
             pass
+        finally:
+            Path(name).unlink(missing_ok=True)
         now = time.monotonic()
         self._deaths = [t for t in self._deaths if now - t < DEATH_WINDOW_S] + [now]
         self._pool.shutdown(wait=False, cancel_futures=True)

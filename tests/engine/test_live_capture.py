@@ -46,10 +46,10 @@ def test_a_capture_file_left_by_a_killed_server_is_removed_and_a_live_ones_kept(
     from pathlib import Path
 
     from inversynth.engine.backends import ServerOptions
-    from inversynth.engine.synth_client import CAPTURE_PREFIX, SynthClient, _shared_memory_folder
+    from inversynth.engine.synth_client import CAPTURE_PREFIX, SynthClient, shared_memory_folder
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    folder = Path(_shared_memory_folder() or tmp_path)
+    folder = Path(shared_memory_folder() or tmp_path)
     orphan = folder / f"{CAPTURE_PREFIX}{int(gone.stdout)}-abc123"
     kept = folder / f"{CAPTURE_PREFIX}{os.getppid()}-def456"  # a live process's (pytest's parent)
     for path in (orphan, kept):
