@@ -33,6 +33,7 @@ from inversynth.engine.render import renderer
 from inversynth.engine.spec import SynthSpec, note_frequency
 from inversynth.engine.synths import get_voice
 from inversynth.errors import BackendError, InversynthError
+from inversynth.presets.preset import Preset
 from inversynth.presets.store import FACTORY, Bank
 
 GM_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
@@ -74,9 +75,8 @@ def sine_like(clip: np.ndarray, hz: float, rate: int, frame: int = 256) -> np.nd
     return np.sqrt(2) * envelope * np.sin(2 * np.pi * hz * np.arange(len(clip)) / rate)
 
 
-def best_transposed_preset(spec: SynthSpec, clip: np.ndarray, hz: float) -> tuple[str, float]:
-    """The factory preset of ``spec``'s synth that, played at ``hz``, is closest to ``clip``, and its distance."""
-    presets = [p for p in Bank(FACTORY).scan()[0] if p.synth == spec.name]
+def best_transposed_preset(spec: SynthSpec, presets: list[Preset], clip: np.ndarray, hz: float) -> tuple[str, float]:
+    """Of ``presets`` (``spec``'s synth's), the one that, played at ``hz``, is closest to ``clip``, and its distance."""
     voice = get_voice(spec.name)
     rows = np.stack([spec.to_array(spec.patch(voice.played_at(dict(p.params), hz))) for p in presets])
     audio = renderer(spec.name, spec.sample_rate).render(rows, spec.clip_samples)
@@ -110,11 +110,12 @@ def bench_instruments(
         matches, failures = match_files(estimator, wavs, options)
     if failures:
         raise BackendError(f"{len(failures)} notes could not be matched: {failures[0][1]}")
+    factory = [p for p in Bank(FACTORY).scan()[0] if p.synth == spec.name]
     rows = []
     for (name, _, sustains, note), match in zip(played, matches, strict=True):
         hz = note_frequency(note)
         sounding = match.sounding
-        preset, preset_db = best_transposed_preset(spec, match.target, hz)
+        preset, preset_db = best_transposed_preset(spec, factory, match.target, hz)
         sine = sine_like(match.target, hz, spec.sample_rate)
         rows.append(
             {
