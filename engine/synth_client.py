@@ -95,6 +95,15 @@ class Capture:
     ended: float
 
 
+@dataclass
+class HeldKey:
+    """A key down, as its note-on started it and its expression has moved since (sent again after a restart)."""
+
+    note: int
+    gain: float
+    expression: dict[str, float]
+
+
 @dataclass(frozen=True)
 class AudioStats:
     """The audio process's health, asked for on demand (the status line, ``/status``)."""
@@ -144,6 +153,7 @@ class SynthClient:
         self._restart_listeners: list[RestartListener] = []
         self._send_lock = threading.Lock()
         self._capture_lock = threading.Lock()
+        self._held: dict[int, HeldKey] = {}  # keys down, by key: under _send_lock
         self._pending: dict[int, Future[Any]] = {}  # requests awaiting a reply, by id: under _pending_lock
         self._pending_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -194,6 +204,8 @@ class SynthClient:
             for setting, value in self.playing.items():
                 op, _, name = setting.partition(":")
                 self._send((op, 0.0, *([name] if name else []), value))
+            for key, held in self._held.items():  # keys still down sound again
+                self._send(("note_on", 0.0, key, held.note, held.gain, dict(held.expression)))
         threading.Thread(target=self._read, args=(ours, process), name="inversynth-audio-reader", daemon=True).start()
 
     @property
@@ -344,7 +356,9 @@ class SynthClient:
             self.note_off(key)
         else:
             gain = velocity_gain(velocity, self.velocity_curve)
-            self._command("note_on", key, note, gain, dict(expression or {}))
+            with self._send_lock:
+                self._held[key] = HeldKey(note, gain, dict(expression or {}))
+                self._send(("note_on", self._at(), key, note, gain, dict(expression or {})))
 
     def note(self, note: int, velocity: int, seconds: float = 0.0) -> None:
         """A fixed-length note: the patch's whole time-driven envelope, as in a rendered clip.
@@ -359,19 +373,27 @@ class SynthClient:
 
     def note_off(self, key: int) -> None:
         """Key up: ``key`` as given to :meth:`note_on` (the note number by default)."""
-        self._command("note_off", key)
+        with self._send_lock:
+            self._held.pop(key, None)
+            self._send(("note_off", self._at(), key))
 
     def note_bend(self, key: int, semitones: float) -> None:
         """One note's own pitch bend (MPE), in semitones."""
         if not math.isfinite(semitones) or abs(semitones) > 96:
             raise SpecError(f"note bend {semitones} semitones is outside ±96")
-        self._command("expression", key, BEND, 2.0 ** (semitones / 12.0))
+        self._express(key, BEND, 2.0 ** (semitones / 12.0))
 
     def note_source(self, key: int, name: str, value: float) -> None:
         """One note's own modulation source (its pressure, its MPE slide), 0..1."""
         if name not in NOTE_SOURCES:
             raise SpecError(f"{name!r} is not a per-note source; use one of {', '.join(NOTE_SOURCES)}")
-        self._command("expression", key, name, _unit(name, value))
+        self._express(key, name, _unit(name, value))
+
+    def _express(self, key: int, name: str, value: float) -> None:
+        with self._send_lock:
+            if key in self._held:
+                self._held[key].expression[name] = value
+            self._send(("expression", self._at(), key, name, value))
 
     def source(self, name: str, value: float) -> None:
         """A modulation source of every voice (the mod wheel, channel pressure), 0..1."""
@@ -395,6 +417,8 @@ class SynthClient:
 
     def set_mono(self, mono: bool) -> None:
         """One voice, last-note priority, legato (held notes are released on a switch)."""
+        with self._send_lock:
+            self._held.clear()
         self._set_playing("mono", bool(mono))
 
     def set_glide(self, seconds: float) -> None:
@@ -413,11 +437,16 @@ class SynthClient:
 
     def all_notes_off(self) -> None:
         """Release every held key (CC 123)."""
-        self._command("all_notes_off")
+        self._release_all("all_notes_off")
 
     def panic(self) -> None:
         """Silence every voice within a few milliseconds (CC 120, /synth/panic)."""
-        self._command("panic")
+        self._release_all("panic")
+
+    def _release_all(self, op: str) -> None:
+        with self._send_lock:
+            self._held.clear()
+            self._send((op, self._at()))
 
     def bend(self, semitones: float) -> None:
         """Pitch bend of every voice, in semitones within ± bend range (beyond it: SpecError, the bend

@@ -110,10 +110,11 @@ def test_subscribe_takes_addresses_not_host_names(jack_serve, osc):
     assert "is not an IPv4 address" in jack_serve.stderr()
 
 
-def test_a_killed_audio_process_comes_back_with_its_patch_and_a_match_in_flight_fails(jack_serve, osc):
+def test_a_killed_audio_process_comes_back_with_its_patch_and_held_keys_and_a_match_in_flight_fails(jack_serve, osc):
     """Last in this module: it replaces the audio process (JACK ports and all)."""
     osc.send("/subscribe", osc.port)
     set_patch(osc, {**SHORT, "A": 0.5, "sustain": 1.0, "M": 7.25})
+    osc.send("/synth/note_on", 57, 127)  # a key held through the crash
     osc.send("/match/capture", 3.0)
     time.sleep(0.5)
     killed = time.monotonic()
@@ -127,6 +128,9 @@ def test_a_killed_audio_process_comes_back_with_its_patch_and_a_match_in_flight_
     assert "killed by signal 9" in log and "restarted on jack" in log
     assert osc.request("/synth/get/M", reply="/synth/param/M")[0] == pytest.approx(7.25)
     osc.send("/unsubscribe", osc.port)
+    assert eventually(lambda: osc.request("/status")[1], lambda n: n == 1) == 1  # the held key sounds again
+    osc.send("/synth/note_off", 57)
+    assert eventually(lambda: osc.request("/status")[1], lambda n: n == 0) == 0
 
     recorder = JackRecorder()
     try:
