@@ -51,6 +51,15 @@ def file_name(name: str) -> str:
     return f"{slug}-{digest}{SUFFIX}"
 
 
+def _write(path: Path, text: str) -> None:
+    """Write atomically; a write that fails (a full disk, a read-only folder) is one PresetError and
+    leaves every file as it was."""
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise PresetError(f"cannot write {path.name} in {path.parent}: {exc.strerror or exc}; nothing changed") from None
+
+
 @dataclass(frozen=True)
 class BrokenFile:
     """A file of the bank that is not a valid preset: why, and the name it claims (if any can be read)."""
@@ -128,7 +137,7 @@ class Bank:
             path = self.locate(preset.name) or self.path_for(preset.name)
             if path.exists() and not overwrite:
                 raise PresetError(f"a preset named {preset.name!r} already exists in {self.folder}")
-            atomic_write_text(path, preset.dumps())
+            _write(path, preset.dumps())
         return path
 
     def rename(self, old: str, new: str) -> Preset:
@@ -140,7 +149,7 @@ class Bank:
             target = self.path_for(renamed.name)
             if target.exists() and target != source:
                 raise PresetError(f"a preset named {new!r} already exists in {self.folder}")
-            atomic_write_text(target, renamed.dumps())
+            _write(target, renamed.dumps())
             if target != source:
                 source.unlink()
         return renamed
@@ -196,7 +205,7 @@ class Bank:
         """Write every valid preset into one bank file (atomically); return how many."""
         presets, _ = self.scan()
         document = {"format": BANK_FORMAT, "version": 1, "presets": [p.to_json() for p in presets]}
-        atomic_write_text(Path(path), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        _write(Path(path), json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         return len(presets)
 
     def import_from(self, path: Path, clash: str = "refuse") -> list[str]:

@@ -67,3 +67,14 @@ def batched(synth: str, patch: Mapping[str, float], n_samples: int, sample_rate:
 
     row = get_spec(synth).to_array(dict(patch))[None, :]
     return renderer(synth, sample_rate).render(row, n_samples)[0].astype(np.float64)
+
+
+FULL_DISK_SCRIPT = 'mount -t tmpfs -o size="$1" inversynth-test "$2" && shift 2 && exec "$@"'
+
+
+def on_small_disk(folder: Path, size: str, *command: str) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` with ``folder`` a tmpfs of ``size`` (a real disk that fills up), in a mount
+    namespace of its own (``unshare``: no root needed where user namespaces are allowed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounter = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", FULL_DISK_SCRIPT, "sh"]
+    return subprocess.run([*mounter, size, str(folder), *command], capture_output=True, text=True, timeout=120)

@@ -287,7 +287,12 @@ class Session:
             if capture is not None:  # keep what was heard next to the preset it became
                 audio = ensure_folder(self.bank.folder / CAPTURES) / Path(file_name(name)).with_suffix(".wav").name
                 write_audio(audio, capture.audio, capture.sample_rate)
-            path = save_preset(match, name, self.bank, audio)
+            try:
+                path = save_preset(match, name, self.bank, audio)
+            except InversynthError:
+                if audio is not None:  # no capture without its preset
+                    audio.unlink(missing_ok=True)
+                raise
         else:
             self.log(f"match of {source}: out of reach ({match.reason}); nothing loaded or saved")
         report = MatchReport(name, path, match, seconds, latency_ms)

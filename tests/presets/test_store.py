@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 from inversynth.engine.synths import get_spec
 from inversynth.presets.preset import Preset, PresetError
 from inversynth.presets.store import FACTORY, Bank, BankIndex, file_name
-from tests.helpers import batched
+from tests.helpers import batched, on_small_disk
 
 
 def _complete(spec, **values):
@@ -366,3 +367,43 @@ def test_the_index_says_what_is_wrong_with_a_file_once_and_which_name_it_claims(
     torn = index.find("Torn preset")
     assert torn is not None and not isinstance(torn, Preset) and "JSON" in torn.reason
     assert index.find("Nobody") is None
+
+
+FILL_THE_DISK = """
+import json
+import sys
+from pathlib import Path
+from inversynth.engine.synths import get_spec
+from inversynth.presets.preset import Preset, PresetError
+from inversynth.presets.store import Bank
+
+patch = get_spec("original").defaults()
+bank = Bank(Path(sys.argv[1]))
+kept = bank.save(Preset.new("original", "Kept", patch))
+before = kept.read_bytes()
+filler = bank.folder / "filler"
+with filler.open("wb", buffering=0) as handle:  # the disk fills up
+    try:
+        while True:
+            handle.write(bytes(4096))
+    except OSError:
+        pass
+try:
+    bank.save(Preset.new("original", "New", patch))
+except PresetError as exc:
+    print("refused:", exc)
+assert kept.read_bytes() == before, "a preset was damaged"
+print("files:", json.dumps(sorted(p.name for p in bank.folder.iterdir())))
+filler.unlink()
+bank.save(Preset.new("original", "New", patch))
+print("then:", sorted(p.name for p in bank.scan()[0]))
+"""
+
+
+def test_a_full_disk_refuses_a_save_in_one_line_and_damages_nothing(tmp_path):
+    done = on_small_disk(tmp_path / "bank", "256k", sys.executable, "-c", FILL_THE_DISK, str(tmp_path / "bank"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"refused: cannot write New\S*\.json in \S+: No space left on device; nothing changed", lines[0])
+    assert not any(name.startswith(".tmp-") for name in json.loads(lines[1].removeprefix("files: ")))  # none left
+    assert lines[2] == "then: ['Kept', 'New']"
