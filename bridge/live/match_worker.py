@@ -7,7 +7,8 @@ server per process anyway. So one spawned worker holds the model and its own
 offline renderer, loads them once, and answers one request at a time: first
 the network's estimate, then its refinement, which :meth:`MatchWorker.cancel`
 can stop between two batches of renders. A worker that dies (killed, out of memory) is started
-again for the next request; the request it was answering fails with that reason.
+again for the next request; the request it was answering fails with that reason (one made after
+it died while idle goes on, on the new worker).
 """
 
 from __future__ import annotations
@@ -125,11 +126,20 @@ class MatchWorker:
         with os.fdopen(fd, "wb") as handoff:
             pickle.dump((fn, args), handoff, protocol=pickle.HIGHEST_PROTOCOL)
         try:
-            return self._pool.submit(_call_from, name).result()
+            try:
+                future = self._pool.submit(_call_from, name)
+            except BrokenProcessPool:  # it died while idle: no request was lost, this one goes on
+                self._replace("while idle")
+                future = self._pool.submit(_call_from, name)
+            return future.result()
         except BrokenProcessPool:
-            pass
+            self._replace("while matching")
+            raise MatchWorkerDied("the match worker died while matching; it was started again: match again") from None
         finally:
             Path(name).unlink(missing_ok=True)
+
+    def _replace(self, when: str) -> None:
+        """A new worker for a dead one, unless too many died lately (then MatchWorkerDied)."""
         now = time.monotonic()
         self._deaths = [t for t in self._deaths if now - t < DEATH_WINDOW_S] + [now]
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -139,8 +149,7 @@ class MatchWorker:
             raise MatchWorkerDied(reason)
         self._pool = self._start()
         self.restarts += 1
-        self._log("the match worker died and was started again")
-        raise MatchWorkerDied("the match worker died while matching; it was started again: match again")
+        self._log(f"the match worker died {when} and was started again")
 
     def estimate(self, note: Note, source: str, options: MatchOptions, fallback: dict[str, float]) -> Match:
         """The network's match of one note in the spec's format (blocks the calling thread)."""

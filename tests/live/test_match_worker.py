@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +26,7 @@ from inversynth.engine.synth_client import SynthClient
 from inversynth.engine.synths import get_spec
 from inversynth.errors import InversynthError
 from inversynth.presets.store import Bank
+from tests.helpers import eventually
 
 SPEC = get_spec("original")
 LONG = MatchOptions(refine=True, budget=replace(DEFAULT_BUDGET, ms=60_000, renders=100_000))
@@ -45,18 +48,32 @@ def parts(tmp_path_factory) -> Iterator[tuple[Session, MatchWorker, list[str], o
     synth.close()
 
 
-def test_a_killed_worker_fails_its_request_with_the_reason_and_the_next_match_works(parts):
+def test_a_worker_killed_while_idle_is_replaced_and_the_next_match_goes_on(parts):
     session, worker, lines, note = parts
     dead = worker.pid()
     os.kill(dead, signal.SIGKILL)
-    with pytest.raises(MatchWorkerDied, match="started again"):
-        session.match_file(str(note)).result(timeout=120)
-    assert worker.pid() != dead and worker.restarts == 1
-    assert any("match worker died and was started again" in line for line in lines)
-    session.cancel_match()  # no refinement needed here: only that the new worker answers
+    assert eventually(lambda: Path(f"/proc/{dead}").exists(), lambda alive: not alive) is False  # reaped
     future = session.match_file(str(note))
-    session.cancel_match()
+    session.cancel_match()  # no refinement needed here: only that the new worker answers
     assert future.result(timeout=120).match.distance_db < 3.0
+    assert worker.pid() != dead and worker.restarts == 1
+    assert any("match worker died while idle and was started again" in line for line in lines)
+
+
+def test_a_worker_killed_while_matching_fails_that_request_with_the_reason_and_the_next_works(parts):
+    session, worker, lines, note = parts
+    refining = threading.Event()
+    session.on_match(lambda report: None if report.final else refining.set())
+    dead = worker.pid()
+    future = session.match_file(str(note))  # refines for up to 60 s
+    assert refining.wait(60)
+    os.kill(dead, signal.SIGKILL)
+    with pytest.raises(MatchWorkerDied, match="started again"):
+        future.result(timeout=120)
+    assert any("match worker died while matching and was started again" in line for line in lines)
+    again = session.match_file(str(note))
+    session.cancel_match()
+    assert again.result(timeout=120).match.distance_db < 3.0
 
 
 def test_a_cancel_while_a_match_is_estimating_is_not_lost(parts):

@@ -404,6 +404,7 @@ def test_a_full_disk_refuses_a_save_in_one_line_and_damages_nothing(tmp_path):
     done = on_small_disk(tmp_path / "bank", "256k", sys.executable, "-c", FILL_THE_DISK, str(tmp_path / "bank"))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert re.fullmatch(r"refused: cannot write New\S*\.json in \S+: No space left on device; nothing changed", lines[0])
+    refusal = r"refused: cannot write New\S*\.json in \S+: No space left on device; nothing changed"
+    assert re.fullmatch(refusal, lines[0]), lines[0]
     assert not any(name.startswith(".tmp-") for name in json.loads(lines[1].removeprefix("files: ")))  # none left
     assert lines[2] == "then: ['Kept', 'New']"
