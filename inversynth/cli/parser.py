@@ -512,6 +512,11 @@ def _add_benchmarks(what: Subcommands) -> None:
     live.add_argument("--trials", type=_int_at_least(1), default=200, help="notes timed per latency figure")
     live.add_argument("--period", type=_int_at_least(16), default=64, help="JACK period in frames")
 
+    soak = _benchmark(what, "soak", "the server under full load while faults are injected on a schedule")
+    soak.add_argument("--minutes", type=_positive, default=10.0, help="length of the run")
+    soak.add_argument("--fault-every", type=_positive, default=30.0, help="seconds between two faults")
+    soak.add_argument("--period", type=_int_at_least(16), default=256, help="JACK period in frames")
+
     for name, summary in (
         ("blame", "which parameters' errors cost a model's rho STFT, re-rendering its estimates"),
         ("deviation", "a paper-synth model's MPR split by each oscillator's frequency deviation B"),

@@ -4,6 +4,7 @@ as speeds: those belong in docs/BENCHMARKS.md); render, matching and grid are in
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -81,3 +82,22 @@ def test_bench_instruments_matches_real_notes_beside_both_baselines():
     assert summary["closer_than_preset"] == sum(r["distance_db"] < r["preset_db"] for r in rows)
     unknown = run_cli("bench", "instruments", "--instruments", "kazoo")
     assert unknown.returncode == 2 and "no instrument kazoo" in unknown.stderr
+
+
+@pytest.mark.live  # starts its own JACK server and inversynth serve
+def test_bench_soak_injects_every_fault_and_says_what_the_server_did():
+    result = run_cli("bench", "soak", "--minutes", "1", "--fault-every", "10", "--json", timeout=600)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    faults = {fault["fault"]: fault for fault in report["faults"]}
+    assert set(faults) == {"audio", "worker", "flood", "midi", "disk"}
+    for kind, fault in faults.items():
+        if fault["said"][0].startswith("not injected"):  # the disk fault needs a tmpfs: root
+            assert kind == "disk" and os.geteuid() != 0
+            continue
+        assert fault["noticed"] and fault["recovered_s"] is not None and fault["lost"] == [], fault
+    assert any("killed by signal 9" in line for line in faults["audio"]["said"])
+    assert any("'soak-keyboard:out' is back" in line for line in faults["midi"]["said"])
+    matches = report["matches"]
+    assert matches["unanswered"] == 0 and matches["answered"] >= 3
+    assert report["xruns_outside_faults"] <= report["xruns_total"]

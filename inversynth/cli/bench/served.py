@@ -1,0 +1,213 @@
+"""A real ``inversynth serve`` on the bench's JACK server, and the JACK clients that watch it.
+
+Shared by ``bench live`` and ``bench soak``: an xrun counter, an onset probe
+(a JACK client that sends MIDI and hears the server's output), the server
+process with its CPU time from ``/proc``, and busy processes standing for a
+musician's other programs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inversynth.errors import BackendError
+from inversynth.osc_client import OscClient, OscTimeout
+
+ONSET_THRESHOLD = 1e-3
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+MIDI_PORT = "bench-in"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+class JackXruns:
+    """Our own JACK client: counts the server's xruns."""
+
+    def __init__(self, server: str) -> None:
+        import jack
+
+        self.count = 0
+        self._client = jack.Client(f"bench-monitor-{os.getpid()}", servername=server, no_start_server=True)
+        self._client.set_xrun_callback(self._xrun)
+        self._client.activate()
+
+    def _xrun(self, _delay: float) -> None:
+        self.count += 1
+
+    def during(self, seconds: float) -> int:
+        before = self.count
+        time.sleep(seconds)
+        return self.count - before
+
+    def close(self) -> None:
+        self._client.deactivate()
+        self._client.close()
+
+
+class OnsetProbe:
+    """A JACK client in the server's graph: sends MIDI, hears the server's output, finds note onsets in frames."""
+
+    def __init__(self, server: str, name: str, midi_target: str | None = None) -> None:
+        import jack
+
+        self.client = jack.Client(name, servername=server, no_start_server=True)
+        self._midi = self.client.midi_outports.register("out")
+        self._audio = self.client.inports.register("in")
+        self._outgoing: list[bytes] = []
+        self._offset = 0
+        self._from: int | None = None  # frame time from which an onset counts
+        self.sent: int | None = None
+        self.onset: int | None = None
+        self._found = threading.Event()
+        self.client.set_process_callback(self._process)
+        self.client.activate()
+        self.client.connect("inversynth:output_1", self._audio)
+        self.midi_port = self._midi.name
+        if midi_target is not None:  # else the server connects to us (serve --midi-in)
+            self.client.connect(self._midi, midi_target)
+
+    def _process(self, frames: int) -> None:
+        self._midi.clear_buffer()
+        start = self.client.last_frame_time
+        if self._outgoing:
+            for data in self._outgoing:
+                self._midi.write_midi_event(self._offset, data)
+            self._outgoing = []
+            self.sent = self._from = start + self._offset
+        if self._from is not None:
+            loud = np.flatnonzero(np.abs(self._audio.get_array()) > ONSET_THRESHOLD)
+            loud = loud[start + loud >= self._from]
+            if loud.size:
+                self.onset, self._from = start + int(loud[0]), None
+                self._found.set()
+
+    def midi(self, *data: bytes) -> None:
+        """Send MIDI messages in the next period, on a random frame of it."""
+        self._found.clear()
+        self._offset = random.randrange(self.client.blocksize)
+        self._outgoing = list(data)
+
+    def arm(self, from_frame: int) -> None:
+        self._found.clear()
+        self._from = from_frame
+
+    def wait(self, timeout: float = 1.0) -> int | None:
+        """The onset frame, or None when nothing sounded in time."""
+        return self.onset if self._found.wait(timeout) else None
+
+    def close(self) -> None:
+        self.client.deactivate()
+        self.client.close()
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants, from /proc."""
+    pids, queue = [], [root]
+    while queue:
+        pid = queue.pop()
+        pids.append(pid)
+        with contextlib.suppress(OSError):
+            queue += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` (those still running), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLOCK_TICKS
+
+
+class ServeProcess:
+    """``inversynth serve --audio jack`` on the bench's JACK server, reachable over OSC and JACK MIDI."""
+
+    def __init__(
+        self, server: str, folder: Path, *options: str, midi: tuple[str, ...] = ("--midi-virtual", MIDI_PORT)
+    ) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        folder.mkdir(parents=True, exist_ok=True)
+        self.log = folder / "serve.log"
+        command = [sys.executable, "-m", "inversynth.cli", "serve", "--audio", "jack", "--midi-api", "jack"]
+        self.process = subprocess.Popen(
+            [*command, *midi, "--osc-port", str(port), "--bank", str(folder / "bank"), *options],
+            env={**os.environ, "JACK_DEFAULT_SERVER": server, "XDG_CONFIG_HOME": str(folder / "config")},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("w"),
+        )
+        self.client = OscClient("127.0.0.1", port)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.status()
+                break
+            except OscTimeout:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.close()
+                    raise BackendError("inversynth serve did not start on the bench's JACK server") from None
+        self.audio_pid = int(re.findall(r"audio process (\d+)", self.log.read_text())[0])
+
+    def status(self) -> tuple[Any, ...]:
+        return self.client.request("/status", timeout=2.0)
+
+    def set_patch(self, patch: dict[str, float]) -> None:
+        for name, value in patch.items():
+            self.client.send(f"/synth/param/{name}", value)
+        self.status()
+
+    def pids(self) -> list[int]:
+        """The control process and everything it started (audio process, model worker)."""
+        return process_tree(self.process.pid)
+
+    def cpu_percent(self, seconds: float) -> dict[str, float]:
+        """CPU use of the audio process and of the whole server over the next ``seconds`` (100 = one core)."""
+        everything = self.pids()
+        before = cpu_seconds([self.audio_pid]), cpu_seconds(everything)
+        started = time.perf_counter()
+        time.sleep(seconds)
+        elapsed = time.perf_counter() - started
+        after = cpu_seconds([self.audio_pid]), cpu_seconds(everything)
+        return {"audio": 100 * (after[0] - before[0]) / elapsed, "server": 100 * (after[1] - before[1]) / elapsed}
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+        self.client.close()
+
+
+HOG = "while True: pass"
+
+
+@contextlib.contextmanager
+def cpu_hogs(count: int) -> Any:
+    """``count`` busy processes at normal priority (other programs of a musician's machine), stopped after."""
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait(5)
