@@ -342,7 +342,10 @@ class Soak:
 
     def _noticed(self, text: str, wait: bool = True) -> bool:
         """Whether the server said ``text`` since :meth:`mark` (waiting up to 5 s for it)."""
-        said = lambda: text in self._log()[self._log_offset :]  # noqa: E731
+
+        def said() -> bool:
+            return text in self._log()[self._log_offset :]
+
         return said() if not wait else _until(said, 5.0) is not None
 
     def _audio_pid(self) -> int:
