@@ -100,12 +100,19 @@ def _pick(curve: np.ndarray, raw: np.ndarray, min_lag: int, threshold: float) ->
     return lag + float(np.clip(shift, -0.5, 0.5)), float(curve[lag])
 
 
-def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pitch:
-    """The fundamental of a mono clip between ``low_hz`` and HIGHEST_HZ (see :class:`Pitch`).
+@dataclass(frozen=True)
+class _Frames:
+    """YIN's reading of a clip's loud frames."""
 
-    The search reaches past any synth's range on both sides, so that a tone outside it is found
-    (and called out of reach) rather than mistaken for noise.
-    """
+    x: np.ndarray  # the clip as analysed (float64, at ``sample_rate``)
+    sample_rate: int
+    seconds: np.ndarray  # each loud frame's start
+    hz: np.ndarray  # each loud frame's fundamental (NaN where it is not periodic)
+    aperiodicity: np.ndarray  # each loud frame's d' at its dip
+
+
+def _read_frames(audio: np.ndarray, sample_rate: int, low_hz: float) -> _Frames | None:
+    """YIN over the loud frames (None for digital silence)."""
     x = np.asarray(audio, dtype=np.float64)
     if sample_rate < ANALYSIS_RATE:  # a few samples per period cannot place a dip: look at it finer
         import soxr
@@ -114,22 +121,50 @@ def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pit
     window = max(8, round(WINDOW_SECONDS * sample_rate))
     max_lag = min(int(np.ceil(sample_rate / low_hz)) + 1, window)
     min_lag = max(2, round(sample_rate / HIGHEST_HZ))
-    frames = _frames(x, window + max_lag, max(1, round(HOP_SECONDS * sample_rate)))
+    hop = max(1, round(HOP_SECONDS * sample_rate))
+    frames = _frames(x, window + max_lag, hop)
     power = np.mean(frames[:, :window] ** 2, axis=1)
     if not np.any(power > 0):
-        return Pitch(float("nan"), 0.0, 1.0)
-    loud = frames[10 * np.log10(power / power.max() + 1e-30) > LOUD_DB]
-    raw = difference(loud, window, max_lag)
+        return None
+    loud = 10 * np.log10(power / power.max() + 1e-30) > LOUD_DB
+    raw = difference(frames[loud], window, max_lag)
     picks = np.array([_pick(curve, d, min_lag, THRESHOLD) for curve, d in zip(cmnd(raw), raw, strict=True)])
-    periodic = picks[:, 1] < THRESHOLD
+    hz = np.where(picks[:, 1] < THRESHOLD, sample_rate / picks[:, 0], np.nan)
+    return _Frames(x, sample_rate, np.flatnonzero(loud) * hop / sample_rate, hz, picks[:, 1])
+
+
+def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pitch:
+    """The fundamental of a mono clip between ``low_hz`` and HIGHEST_HZ (see :class:`Pitch`).
+
+    The search reaches past any synth's range on both sides, so that a tone outside it is found
+    (and called out of reach) rather than mistaken for noise.
+    """
+    read = _read_frames(audio, sample_rate, low_hz)
+    if read is None:
+        return Pitch(float("nan"), 0.0, 1.0)
+    periodic = np.isfinite(read.hz)
     if not periodic.any():
-        return Pitch(float("nan"), 0.0, float(np.median(picks[:, 1])))
-    frame_hz = sample_rate / picks[periodic, 0]
+        return Pitch(float("nan"), 0.0, float(np.median(read.aperiodicity)))
+    frame_hz = read.hz[periodic]
     hz = float(np.median(frame_hz))
-    # Octaves folded: frames YIN reads an octave off (an organ's 16-foot stop) are not a pitch moving.
-    off = (1200 * np.log2(frame_hz / hz) + 600) % 1200 - 600
-    spread = float(np.diff(np.percentile(off, [10, 90]))[0])
-    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])), _line_at(x, sample_rate, hz), spread)
+    spread = float(np.diff(np.percentile(folded_cents(frame_hz, hz), [10, 90]))[0])
+    heard = _line_at(read.x, read.sample_rate, hz)
+    return Pitch(hz, float(periodic.mean()), float(np.median(read.aperiodicity)), heard, spread)
+
+
+def pitch_track(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds, Hz) of the clip's periodic loud frames, in time order: how its pitch moves."""
+    read = _read_frames(audio, sample_rate, low_hz)
+    if read is None:
+        return np.zeros(0), np.zeros(0)
+    periodic = np.isfinite(read.hz)
+    return read.seconds[periodic], read.hz[periodic]
+
+
+def folded_cents(hz: np.ndarray, reference: float) -> np.ndarray:
+    """Cents from ``reference``, octaves folded into ±600: frames YIN reads an octave off (an organ's
+    16-foot stop) are not a pitch moving."""
+    return (1200 * np.log2(np.asarray(hz) / reference) + 600) % 1200 - 600
 
 
 def _line_at(x: np.ndarray, sample_rate: int, hz: float) -> bool:

@@ -57,7 +57,8 @@ def _write(path: Path, text: str) -> None:
     try:
         atomic_write_text(path, text)
     except OSError as exc:
-        raise PresetError(f"cannot write {path.name} in {path.parent}: {exc.strerror or exc}; nothing changed") from None
+        reason = exc.strerror or exc
+        raise PresetError(f"cannot write {path.name} in {path.parent}: {reason}; nothing changed") from None
 
 
 @dataclass(frozen=True)

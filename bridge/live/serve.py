@@ -7,6 +7,7 @@ runs one until Ctrl-C or SIGTERM with a live status line.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -79,7 +80,8 @@ class Studio:
     def __init__(self, options: ServeOptions, log: Callable[[str], None] = default_log) -> None:
         self.options = options
         self.log = log
-        self._closers: list[Callable[[], None]] = []
+        self._closers: list[tuple[str, Callable[[], None]]] = []  # (what, how to stop it)
+        self.stopping = ""  # the part being stopped, while close() runs
         try:
             self._build(options)
         except BaseException:
@@ -93,7 +95,7 @@ class Studio:
         self.synth = SynthClient(
             options.synth, server, options.voices, options.bend_range, input_file=options.input_file, log=self.log
         )
-        self._closers.append(self.synth.close)
+        self._closers.append(("the audio process", self.synth.close))
         self.worker = MatchWorker(self.synth.spec, options.model, self.log) if self._can_match(options) else None
         matching = MatchOptions(refine=options.refine, budget=replace(DEFAULT_BUDGET, ms=options.refine_budget_ms))
         self.session = Session(
@@ -105,16 +107,16 @@ class Studio:
             match_options=matching,
             save_out_of_reach=options.save_out_of_reach,
         )
-        self._closers.append(self.session.close)
+        self._closers.append(("the matcher (a match in progress)", self.session.close))
         self.synth.set_velocity_curve(options.velocity_curve)
         self.synth.set_mono(options.mono)
         self.performer = Performer(self.session, options.midi_channel, options.mpe_members, options.glide)
         self.osc = OscControl(self.session, options.osc_host, options.osc_port)
         self.midi = self._open_midi(options, self.synth.backend) if options.midi else None
         if self.midi is not None:
-            self._closers.append(self.midi.close)
+            self._closers.append(("the MIDI input", self.midi.close))
         self.osc.start()  # last: a client that gets an answer finds everything else up
-        self._closers.append(self.osc.close)
+        self._closers.append(("the OSC server", self.osc.close))
 
     def _can_match(self, options: ServeOptions) -> bool:
         """Matching needs a model: the one given, or the one shipped for the synth (else a warning)."""
@@ -186,11 +188,28 @@ class Studio:
 
     def close(self) -> None:
         while self._closers:
-            closer = self._closers.pop()
+            self.stopping, closer = self._closers.pop()
             try:
                 closer()
             except Exception as exc:  # keep closing the rest
                 self.log(f"while stopping: {type(exc).__name__}: {exc}")
+        self.stopping = ""
+
+
+STOP_SECONDS = 20.0  # stopping longer than this is stuck: the process says where and exits
+
+
+def _stop_or_exit(studio: Studio) -> None:
+    """``studio.close()``, bounded: a part that hangs (a worker that never answers, a pipe that never
+    drains) must not leave a server a service manager cannot stop. Past STOP_SECONDS it says which
+    part hung and exits with status 1."""
+    closing = threading.Thread(target=studio.close, name="inversynth-stop", daemon=True)
+    closing.start()
+    closing.join(STOP_SECONDS)
+    if closing.is_alive():
+        errors.print(f"stopping hung in {studio.stopping} for {STOP_SECONDS:g} s; exiting now", soft_wrap=True)
+        errors.file.flush()
+        os._exit(1)
 
 
 def serve(options: ServeOptions) -> int:
@@ -200,9 +219,9 @@ def serve(options: ServeOptions) -> int:
     def on_signal(_number: int, _frame: FrameType | None) -> None:
         stop.set()
 
-    # The audio runs in its own process, but rtmidi's JACK MIDI callback runs in JACK's process thread
-    # here and needs this process's GIL, which Python hands over only every switch interval (5 ms by
-    # default): a busy OSC or match thread would make that JACK client, and so the whole graph, late.
+    # The audio runs in its own process, but MIDI is read here, by a thread of ours that needs the
+    # GIL, which Python hands over only every switch interval (5 ms by default): a busy OSC or match
+    # thread would make every note late.
     sys.setswitchinterval(SWITCH_INTERVAL)
     studio = Studio(options)
     previous = signal.signal(signal.SIGTERM, on_signal)
@@ -222,6 +241,6 @@ def serve(options: ServeOptions) -> int:
         signal.signal(signal.SIGTERM, previous)
         errors.print(studio.status(), soft_wrap=True)  # the last status line stays in the log
         started = time.perf_counter()
-        studio.close()
+        _stop_or_exit(studio)
         errors.print(f"stopped cleanly in {(time.perf_counter() - started) * 1000:.0f} ms", soft_wrap=True)
     return 0

@@ -29,6 +29,7 @@ import soundfile as sf
 
 from inversynth.bridge.matching.audio_input import AudioInputError, Note, load_notes
 from inversynth.bridge.matching.inference import DEFAULT_DECODING, Calibration, Estimate, Estimator
+from inversynth.bridge.matching.lacks import lacks
 from inversynth.bridge.matching.pitch_rule import place_pitches, sounds_at, steady
 from inversynth.bridge.matching.refine import DEFAULT_BUDGET, Budget, Refinement, SearchPlan, refine
 from inversynth.engine.analysis import log_spectral_distance, match_distance
@@ -143,10 +144,16 @@ def expand(inputs: Iterable[Path]) -> list[Path]:
 
 
 def judge(
-    spec: SynthSpec, calibration: Calibration, distance_db: float, pitch: Pitch, resynthesis: np.ndarray
+    spec: SynthSpec,
+    calibration: Calibration,
+    distance_db: float,
+    pitch: Pitch,
+    resynthesis: np.ndarray,
+    target: np.ndarray,
 ) -> tuple[str, str]:
-    """(verdict, reason): exact and close need no reason; approximate says how far; out of reach says
-    what the synth lacks. Exact is within ``calibration.exact_db`` (1 dB), close within the synth's
+    """(verdict, reason): exact and close need no reason; approximate says how far and what differs
+    most; out of reach says what the synth lacks (:func:`~inversynth.bridge.matching.lacks.lacks`).
+    Exact is within ``calibration.exact_db`` (1 dB), close within the synth's
     own one-class step (``spec.close_db``), approximate within its reach (``calibration.reach_db``).
 
     A steady pitch heard as the target's strongest line (not a vibrato's period) more than a
@@ -168,14 +175,18 @@ def judge(
         return "exact", ""
     if distance_db <= min(spec.close_db, calibration.reach_db):
         return "close", ""
+    missing = lacks(target, resynthesis, spec.sample_rate, pitch)
     if distance_db <= calibration.reach_db:
         return "approximate", (
             f"audibly different: the closest patch found is {distance_db:.1f} dB away (close is within "
             f"{spec.close_db:.1f} dB); a longer search may get closer"
+            + (f"; it most lacks {missing[0]}" if missing else "")
         )
     far = f"the closest patch is {distance_db:.1f} dB away"
     if not pitch.pitched:
         return "out of reach", f"no steady pitch (noise or an unpitched sound): {far}"
+    if missing:
+        return "out of reach", f"the synth lacks {'; and '.join(missing[:2])}: {far}"
     return "out of reach", f"a waveform or timbre this synth cannot make: {far}"
 
 
@@ -248,7 +259,7 @@ def estimate_notes(
         pitch = pitches[i]
         distance = round(float(distances[i]), 3)
         patch = spec.from_array(values[i])
-        verdict, reason = judge(spec, estimator.calibration, distance, pitch, resynthesis[i])
+        verdict, reason = judge(spec, estimator.calibration, distance, pitch, resynthesis[i], clips[i])
         matches.append(
             Match(
                 source=source,
@@ -336,7 +347,8 @@ def _judged(estimator: Estimator, match: Match, values: np.ndarray) -> list[Matc
     spectral = log_spectral_distance(np.broadcast_to(match.target, resynthesis.shape), resynthesis)
     judged = []
     for row, audio, distance, lsd in zip(values, resynthesis, distances, spectral, strict=True):
-        verdict, reason = judge(spec, estimator.calibration, round(float(distance), 3), match.pitch, audio)
+        rounded = round(float(distance), 3)
+        verdict, reason = judge(spec, estimator.calibration, rounded, match.pitch, audio, match.target)
         judged.append(
             replace(
                 match,

@@ -318,7 +318,7 @@ def test_verdicts_mean_what_they_say_silence_and_near_silence_are_never_close(sp
     pitch = find_pitch(note, spec.sample_rate)
 
     def verdict(target, made):
-        return judge(spec, calibration, float(match_distance(target, made)), find_pitch(target, 16384), made)
+        return judge(spec, calibration, float(match_distance(target, made)), find_pitch(target, 16384), made, target)
 
     assert verdict(note, note)[0] == verdict(quiet, quiet)[0] == "exact"
     for far in (np.zeros_like(note), quiet, np.full_like(note, 1e-7)):
@@ -328,7 +328,7 @@ def test_verdicts_mean_what_they_say_silence_and_near_silence_are_never_close(sp
     assert float(log_spectral_distance(quiet, silent)) >= 0.75 * float(log_spectral_distance(note, silent))
     nudged = render("original", {"C": 440.0, "A": 0.8, "D": 0.0, "attack": 0.01, "release": 0.2, "sustain": 0.4})
     assert verdict(note, nudged)[0] in ("exact", "close")
-    assert judge(spec, calibration, spec.close_db + 0.5, pitch, note) == (
+    assert judge(spec, calibration, spec.close_db + 0.5, pitch, note, note) == (
         "approximate",
         f"audibly different: the closest patch found is {spec.close_db + 0.5:.1f} dB away (close is within "
         f"{spec.close_db:.1f} dB); a longer search may get closer",

@@ -136,18 +136,19 @@ def test_verdicts_name_what_the_synth_lacks(spec):
     t = np.arange(spec.clip_samples) / spec.sample_rate
     made = np.sin(2 * np.pi * 440 * t)  # what the synth rendered: a 440 Hz tone
     steady = Pitch(440.0, 1.0, 0.01, heard=True)
-    assert judge(spec, calibration, 0.4, steady, made) == ("exact", "")
-    assert judge(spec, calibration, 3.0, steady, made) == ("close", "")
-    verdict, reason = judge(spec, calibration, 12.0, Pitch(float("nan"), 0.0, 0.9), made)
+    assert judge(spec, calibration, 0.4, steady, made, made) == ("exact", "")
+    assert judge(spec, calibration, 3.0, steady, made, made) == ("close", "")
+    verdict, reason = judge(spec, calibration, 12.0, Pitch(float("nan"), 0.0, 0.9), made, made)
     assert verdict == "out of reach" and reason.startswith("no steady pitch")
-    verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01, heard=True), made)
+    verdict, reason = judge(spec, calibration, 12.0, Pitch(20.0, 1.0, 0.01, heard=True), made, made)
     assert verdict == "out of reach" and "20.0 Hz is outside what the synth plays (32.7032..4186.01 Hz)" in reason
-    assert judge(spec, calibration, 2.0, Pitch(6000.0, 1.0, 0.01, heard=True), made)[0] == "out of reach"  # not a note
-    assert judge(spec, calibration, 0.5, Pitch(4300.0, 1.0, 0.01, heard=True), made)[0] == "exact"  # a semitone of C8
-    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=False), made)[0] == "exact"  # a vibrato's period
+    high, near_c8, period = Pitch(6000.0, 1.0, 0.01, True), Pitch(4300.0, 1.0, 0.01, True), Pitch(20.0, 1.0, 0.01)
+    assert judge(spec, calibration, 2.0, high, made, made)[0] == "out of reach"  # not a note
+    assert judge(spec, calibration, 0.5, near_c8, made, made)[0] == "exact"  # a semitone of C8
+    assert judge(spec, calibration, 0.5, period, made, made)[0] == "exact"  # a vibrato's period (not heard)
     buzz = np.sign(np.sin(2 * np.pi * 20 * t))  # the synth made that low pitch too: judged by distance
-    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=True), buzz)[0] == "exact"
-    verdict, reason = judge(spec, calibration, 12.0, steady, made)
+    assert judge(spec, calibration, 0.5, Pitch(20.0, 1.0, 0.01, heard=True), buzz, buzz)[0] == "exact"
+    verdict, reason = judge(spec, calibration, 12.0, steady, made, made)
     assert verdict == "out of reach" and reason.startswith("a waveform or timbre this synth cannot make")
 
 

@@ -43,12 +43,14 @@ class JackXruns:
         import jack
 
         self.count = 0
+        self.times: list[float] = []  # monotonic time of each
         self._client = jack.Client(f"bench-monitor-{os.getpid()}", servername=server, no_start_server=True)
         self._client.set_xrun_callback(self._xrun)
         self._client.activate()
 
     def _xrun(self, _delay: float) -> None:
         self.count += 1
+        self.times.append(time.monotonic())
 
     def during(self, seconds: float) -> int:
         before = self.count
@@ -117,13 +119,15 @@ class OnsetProbe:
 
 
 def process_tree(root: int) -> list[int]:
-    """``root`` and its descendants, from /proc."""
+    """``root`` and its descendants, from /proc (children of every thread: a process restarted by a
+    thread of the server is that thread's child, not its main thread's)."""
     pids, queue = [], [root]
     while queue:
         pid = queue.pop()
         pids.append(pid)
-        with contextlib.suppress(OSError):
-            queue += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        for children in Path(f"/proc/{pid}/task").glob("*/children"):
+            with contextlib.suppress(OSError):
+                queue += [int(c) for c in children.read_text().split()]
     return pids
 
 
@@ -191,11 +195,21 @@ class ServeProcess:
         after = cpu_seconds([self.audio_pid]), cpu_seconds(everything)
         return {"audio": 100 * (after[0] - before[0]) / elapsed, "server": 100 * (after[1] - before[1]) / elapsed}
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """Stop the server as a service manager would; its exit status (-9: it did not stop within
+        30 s of SIGTERM and was killed, with everything it started)."""
         if self.process.poll() is None:
+            tree = self.pids()
             self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=30)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                for pid in tree:
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
         self.client.close()
+        return self.process.returncode
 
 
 HOG = "while True: pass"

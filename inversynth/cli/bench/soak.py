@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -75,6 +76,7 @@ class FaultResult:
     said: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     xruns: int = 0  # from the injection to recovery (a restart's xruns are expected)
+    window: tuple[float, float] = (0.0, 0.0)  # seconds since the load started: injected .. recovered
 
 
 class Listener:
@@ -360,11 +362,14 @@ class Soak:
                     return pid
         raise BackendError("no match worker process found")
 
-    def close(self) -> None:
+    def close(self) -> int:
+        """Stop everything; the server's exit status (0: it stopped cleanly on SIGTERM)."""
         with contextlib.suppress(Exception):
             self.keyboard.close()
-        self.serve.close()
-        self.disk.close()
+        try:
+            return self.serve.close()
+        finally:
+            self.disk.close()
 
 
 def _flood(server: tuple[str, int], seconds: float) -> int:
@@ -429,8 +434,9 @@ def bench_soak(
             started = time.monotonic()
             xruns_before = xruns.count
             end, next_fault = started + 60 * minutes, started + fault_every
-            for count in range(10**6):
+            for count in itertools.count():
                 if next_fault > end:
+                    time.sleep(max(0.0, end - time.monotonic()))  # the load runs to the end
                     break
                 time.sleep(max(0.0, next_fault - time.monotonic()))
                 next_fault += fault_every
@@ -442,22 +448,29 @@ def bench_soak(
                 bank, x0 = soak.bank(), xruns.count
                 soak.mark()
                 noticed, recovered = METHODS[kind](soak, load)
-                during = xruns.count - x0
                 time.sleep(1.0)  # what it says after recovering counts too
+                window = (at, time.monotonic() - started)
                 said = soak.said() + ([soak.flood_counted] if kind == "flood" else [])
-                faults.append(FaultResult(kind, at, noticed, recovered, said, soak.lost(bank), during))
+                lost = soak.lost(bank)
+                faults.append(FaultResult(kind, at, noticed, recovered, said, lost, xruns.count - x0, window))
             load.close()
             elapsed = time.monotonic() - started
             total = xruns.count - xruns_before
         finally:
-            soak.close()
+            results["serve_exit_status"] = soak.close()
+            results["serve_last_lines"] = soak.said()[-3:]
             xruns.close()
+    minute = [0] * (int(elapsed // 60) + 1)  # xruns outside the faults, per minute of the run
+    for when in xruns.times:
+        if started <= when and not any(f.window[0] <= when - started <= f.window[1] for f in faults):
+            minute[int((when - started) // 60)] += 1
     answers = [address for _t, address, _args in load.answers]
     results.update(
         seconds=round(elapsed, 1),
         faults=[asdict(f) for f in faults],
         xruns_total=total,
-        xruns_outside_faults=total - sum(f.xruns for f in faults),
+        xruns_outside_faults=sum(minute),
+        xruns_outside_faults_per_minute=minute,
         matches={
             "requested": load.requested,
             "answered": answers.count("/match/done"),
@@ -482,7 +495,9 @@ def report(results: dict[str, Any]) -> None:
         table.add_row(fault["fault"], f"{fault['at_s']:.0f}", noticed, recovered, str(fault["xruns"]), lost)
     print_table(table)
     console.print(
-        f"xruns: {results['xruns_total']} in all, {results['xruns_outside_faults']} outside the faults; matches: "
+        f"xruns: {results['xruns_total']} in all, {results['xruns_outside_faults']} outside the faults "
+        f"(per minute: {' '.join(map(str, results['xruns_outside_faults_per_minute']))}); "
+        f"server stopped with status {results['serve_exit_status']}; matches: "
         f"{matches['requested']} requested, {matches['answered']} answered, {matches['failed_with_reason']} failed "
         f"with a reason, {matches['unanswered']} unanswered"
     )
