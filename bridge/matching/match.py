@@ -20,6 +20,7 @@ on with the others.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,7 +40,7 @@ from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import audible, get_voice
 from inversynth.errors import InversynthError
 from inversynth.presets.preset import Preset
-from inversynth.presets.store import Bank
+from inversynth.presets.store import FACTORY, Bank
 
 AUDIO_SUFFIXES = {f".{fmt.lower()}" for fmt in sf.available_formats()} | {".aif", ".oga"}
 RUNNER_UP_SHARE = 0.15  # a parameter whose second-best bin holds this much is tried there too
@@ -54,6 +55,7 @@ class MatchOptions:
     refine: bool = False
     budget: Budget = DEFAULT_BUDGET
     candidates: int = 1  # matches per note: the best, then the refinement's distinct runners-up
+    preset_starts: bool = True  # the factory presets played at a steady take's pitch compete as starts
 
 
 @dataclass
@@ -66,7 +68,9 @@ class Match:
     ``undetermined`` names the parameters the clip could not tell, which kept their fallback value.
     ``span`` is the part of the source (seconds) that was matched. ``sounding`` is the re-synthesis's
     pitch; ``placed`` the oscillator the pitch rule put on the take's pitch (:mod:`pitch_rule`), which
-    the refinement keeps where it is (None: the network's own pitch stands).
+    the refinement keeps where it is (None: the network's own pitch stands); ``started_from`` the
+    factory preset that start came from (None: the network's estimate; ``network_*`` then describe
+    that preset at the take's pitch).
     """
 
     source: str
@@ -88,6 +92,7 @@ class Match:
     refinement: Refinement | None = None
     sounding: Pitch | None = None
     placed: str | None = None
+    started_from: str | None = None
     candidate: int = 1  # its rank among the note's candidates (``MatchOptions.candidates``)
     target: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
     resynthesis: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
@@ -113,6 +118,7 @@ class Match:
             "periodic_share": round(self.pitch.periodic_share, 3),
             "sounds_at_hz": None if self.sounding is None or not self.sounding.pitched else round(self.sounding.hz, 3),
             "pitch_placed": self.placed,
+            "started_from_preset": self.started_from,
             "candidate": self.candidate,
             "distance_db": self.distance_db,
             "log_spectral_distance_db": self.spectral_db,
@@ -247,9 +253,9 @@ def estimate_notes(
     kept = spec.to_array(spec.patch(fallback))
     unknown = undetermined(spec, estimate.values)
     pitches = [find_pitch(clip, spec.sample_rate) for clip in clips]
-    placed = place_pitches(
-        spec, renderer(spec.name, spec.sample_rate), clips, np.where(unknown, kept[None, :], estimate.values), pitches
-    )
+    presets = factory_presets(spec.name) if options.preset_starts else ()
+    network = np.where(unknown, kept[None, :], estimate.values)
+    placed = place_pitches(spec, renderer(spec.name, spec.sample_rate), clips, network, pitches, presets)
     values = np.stack([p.values for p in placed])
     resynthesis = np.stack([p.resynthesis for p in placed])
     distances = match_distance(clips, resynthesis)
@@ -280,6 +286,7 @@ def estimate_notes(
                 span=(note.start, note.end),
                 sounding=placed[i].sounding,
                 placed=placed[i].placed,
+                started_from=placed[i].preset,
                 target=note.clip,
                 resynthesis=resynthesis[i],
                 probabilities=estimate.probabilities[i],
@@ -287,6 +294,13 @@ def estimate_notes(
             )
         )
     return matches
+
+
+@functools.cache
+def factory_presets(synth: str) -> tuple[tuple[str, Mapping[str, float]], ...]:
+    """(name, params) of the factory presets of ``synth``, read once."""
+    presets, _ = Bank(FACTORY).scan()
+    return tuple((p.name, p.params) for p in presets if p.synth == synth)
 
 
 def refine_match(

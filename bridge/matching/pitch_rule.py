@@ -15,7 +15,7 @@ sounds at it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,8 +40,10 @@ def steady(pitch: Pitch) -> bool:
 
 
 def sounds_at(pitch: Pitch, sounding: Pitch) -> bool:
-    """Whether a re-synthesis whose pitch is ``sounding`` sounds at the take's ``pitch``."""
-    return sounding.pitched and abs(1200 * np.log2(sounding.hz / pitch.hz)) <= PITCH_CENTS
+    """Whether a re-synthesis whose pitch is ``sounding`` sounds at the take's ``pitch``: its median
+    within PITCH_CENTS, and steady where the take is (a wide vibrato around the pitch is not it)."""
+    wobbles = sounding.spread_cents > STEADY_CENTS >= pitch.spread_cents
+    return sounding.pitched and not wobbles and abs(1200 * np.log2(sounding.hz / pitch.hz)) <= PITCH_CENTS
 
 
 def placements(spec: SynthSpec, values: np.ndarray, hz: float) -> list[tuple[str, np.ndarray]]:
@@ -87,30 +89,55 @@ class Placed:
     resynthesis: np.ndarray
     sounding: Pitch
     placed: str | None
+    preset: str | None = None  # the preset played at the take's pitch it starts from (None: the network's)
 
 
 def place_pitches(
-    spec: SynthSpec, renderer: Renderer, clips: np.ndarray, values: np.ndarray, pitches: Sequence[Pitch]
+    spec: SynthSpec,
+    renderer: Renderer,
+    clips: np.ndarray,
+    values: np.ndarray,
+    pitches: Sequence[Pitch],
+    presets: Sequence[tuple[str, Mapping[str, float]]] = (),
 ) -> list[Placed]:
     """The pitch rule over a batch of notes (``clips`` [n, samples], the network's ``values`` [n, params]);
-    every re-synthesis of every placement is rendered in one batch."""
+    every re-synthesis of every placement is rendered in one batch.
+
+    ``presets`` (name, params), each played at a steady take's pitch, compete with the network's
+    placements: a sound the network has never heard the like of (a real instrument, for a network
+    trained on the synth's own random patches) may be nearer one of them, and the search then starts
+    there; the network's own estimate competes too where it already sounds at the pitch."""
     resynthesis = renderer.render(values, spec.clip_samples)
     rate = spec.sample_rate
     kept = [Placed(values[i], resynthesis[i], find_pitch(resynthesis[i], rate), None) for i in range(len(clips))]
-    tried = [
-        (i, name, moved)
-        for i, pitch in enumerate(pitches)
-        if steady(pitch) and not sounds_at(pitch, kept[i].sounding)
-        for name, moved in placements(spec, values[i], pitch.hz)
-    ]
+    tried: list[tuple[int, str, np.ndarray, str | None]] = []
+    for i, pitch in enumerate(pitches):
+        if not steady(pitch):
+            continue
+        if not sounds_at(pitch, kept[i].sounding):
+            tried += [(i, name, moved, None) for name, moved in placements(spec, values[i], pitch.hz)]
+        tried += [(i, *played, name) for name, params in presets if (played := _played(spec, params, pitch.hz))]
     if not tried:
         return kept
-    heard = renderer.render(np.stack([moved for _, _, moved in tried]), spec.clip_samples)
-    distances = match_distance(clips[[i for i, _, _ in tried]], heard)
-    best: dict[int, tuple[bool, float, Placed]] = {}
-    for (i, name, moved), audio, distance in zip(tried, heard, distances, strict=True):
+    heard = renderer.render(np.stack([moved for _, _, moved, _ in tried]), spec.clip_samples)
+    distances = match_distance(clips[[i for i, _, _, _ in tried]], heard)
+    at_pitch = {i: float(d) for i, d in enumerate(match_distance(clips, resynthesis))
+                if steady(pitches[i]) and sounds_at(pitches[i], kept[i].sounding)}  # fmt: skip
+    best: dict[int, tuple[bool, float, Placed]] = {i: (False, d, kept[i]) for i, d in at_pitch.items()}
+    for (i, name, moved, preset), audio, distance in zip(tried, heard, distances, strict=True):
         sounding = find_pitch(audio, rate)
         rank = (not sounds_at(pitches[i], sounding), float(distance))  # at the pitch first, then the closest
         if i not in best or rank < best[i][:2]:
-            best[i] = (*rank, Placed(moved, audio, sounding, name))
+            best[i] = (*rank, Placed(moved, audio, sounding, name, preset))
     return [best[i][2] if i in best else placed for i, placed in enumerate(kept)]
+
+
+def _played(spec: SynthSpec, params: Mapping[str, float], hz: float) -> tuple[str, np.ndarray] | None:
+    """A preset played at ``hz`` (the oscillator placed there, the values), or None beyond the keyboard."""
+    voice = get_voice(spec.name)
+    if (
+        voice.pitch_param is None
+        or not spec.param(voice.pitch_param).minimum <= hz <= spec.param(voice.pitch_param).maximum
+    ):
+        return None
+    return voice.pitch_param, spec.to_array(spec.patch(voice.played_at(dict(params), hz)))

@@ -31,8 +31,9 @@ def patch_table(spec: SynthSpec, patches: Mapping[str, Mapping[str, float]], tit
 def match_table(spec: SynthSpec, match: Match) -> Table:
     """One match: its span, distance and verdict in the title, one row per parameter."""
     refined = match.refinement
+    start = f"preset '{match.started_from}' at its pitch" if match.started_from else "network"
     steps = (
-        f"network {match.network_distance_db:.2f} dB -> refined {match.distance_db:.2f} dB "
+        f"{start} {match.network_distance_db:.2f} dB -> refined {match.distance_db:.2f} dB "
         f"({refined.renders} renders, {refined.elapsed_ms:.0f} ms)"
         if refined is not None and match.candidate == 1
         else f"{match.distance_db:.2f} dB"
