@@ -105,3 +105,26 @@ def test_placements_move_every_oscillator_by_one_ratio_and_offer_harmonic_and_st
             multiple = harmonic[other] / 440.0
             assert multiple == pytest.approx(round(multiple)) and round(multiple) >= 1
         assert both["B_sine"] == 0.0 and both["f_saw"] == harmonic["f_saw"]
+
+
+def test_a_factory_preset_played_at_the_takes_pitch_competes_as_the_start():
+    """A take that is a factory preset at another note than its own: the network's estimate (here a
+    poor one, the spec's defaults) loses to that preset played at the take's pitch."""
+    from inversynth.bridge.matching.match import factory_presets
+    from inversynth.bridge.matching.pitch_rule import place_pitches
+    from inversynth.engine.render import renderer
+    from inversynth.engine.synths import get_voice
+
+    spec = get_spec("paper")
+    render = renderer("paper")
+    name, params = next(p for p in factory_presets("paper") if p[0] == "Saw Lead")
+    take = render.render(spec.to_array(spec.patch(get_voice("paper").played_at(dict(params), 330.0)))[None, :],
+                         spec.clip_samples)  # fmt: skip
+    pitch = find_pitch(take[0], spec.sample_rate)
+    network = spec.to_array(spec.defaults())[None, :]
+    (alone,) = place_pitches(spec, render, take, network, [pitch])
+    (placed,) = place_pitches(spec, render, take, network, [pitch], factory_presets("paper"))
+    assert alone.preset is None and placed.preset == name and placed.placed == "f_sine"
+    assert placed.values == pytest.approx(
+        spec.to_array(spec.patch(get_voice("paper").played_at(dict(params), pitch.hz)))
+    )
