@@ -185,7 +185,7 @@ def judge(
     if distance_db <= calibration.reach_db:
         return "approximate", (
             f"audibly different: the closest patch found is {distance_db:.1f} dB away (close is within "
-            f"{spec.close_db:.1f} dB); a longer search may get closer"
+            f"{spec.close_db:.1f} dB)"
             + (f"; it most lacks {missing[0]}" if missing else "")
         )
     far = f"the closest patch is {distance_db:.1f} dB away"
