@@ -30,7 +30,7 @@ import numpy as np
 
 from inversynth.bridge.matching.audio_input import Note
 from inversynth.bridge.matching.inference import Estimator
-from inversynth.bridge.matching.match import Match, MatchOptions, estimate_notes, refine_match
+from inversynth.bridge.matching.match import Match, MatchOptions, candidate_matches, estimate_notes, refine_match
 from inversynth.bridge.matching.model_file import ModelFileError
 from inversynth.bridge.matching.refine import POPULATION, Budget
 from inversynth.engine.spec import SynthSpec
@@ -67,9 +67,10 @@ def _estimate(note: Note, source: str, options: MatchOptions, fallback: dict[str
     return estimate_notes(_estimator, [note], [source], options, fallback)[0]
 
 
-def _refine(match: Match, budget: Budget) -> Match:
+def _refine(match: Match, budget: Budget, candidates: int) -> list[Match]:
     assert _estimator is not None
-    return refine_match(_estimator, match, budget, _cancel.is_set)
+    refined = refine_match(_estimator, match, budget, _cancel.is_set, alternatives=candidates - 1)
+    return candidate_matches(_estimator, refined, candidates)
 
 
 def _call_from(path: str) -> Any:
@@ -160,9 +161,10 @@ class MatchWorker:
         """Clear a cancel meant for an earlier request (the caller decides which cancels are whose)."""
         self._cancel.clear()
 
-    def refine(self, match: Match, budget: Budget) -> Match:
-        """The match refined within ``budget``, or as far as it got when :meth:`cancel` was called."""
-        return self._call(_refine, match, budget)
+    def refine(self, match: Match, budget: Budget, candidates: int = 1) -> list[Match]:
+        """The match refined within ``budget`` (or as far as it got when :meth:`cancel` was called),
+        then up to ``candidates - 1`` distinct runners-up of its search, best first."""
+        return list(self._call(_refine, match, budget, candidates))
 
     def cancel(self) -> None:
         """Stop the refinement in progress at its next generation (it answers with its best so far)."""

@@ -265,6 +265,8 @@ class OscControl(Dispatcher):
         if not report.final:
             self._publish("/match/estimate", match.network_distance_db, match.verdict, report.latency_ms)
             return
+        for name, candidate in report.candidates:  # before /match/done: a client that sees it has them all
+            self._publish("/match/candidate", name, candidate.distance_db, candidate.candidate, candidate.verdict)
         distances = (match.distance_db, match.network_distance_db)
         self._publish("/match/done", report.preset or "", *distances, match.verdict, match.reason)
 

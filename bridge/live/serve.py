@@ -64,6 +64,7 @@ class ServeOptions:
     matching: bool = True
     refine: bool = True
     refine_budget_ms: float = DEFAULT_BUDGET.ms
+    candidates: int = 1  # patches saved per match: the best and its search's distinct runners-up
     save_out_of_reach: bool = False
     bank: Path | None = None
     allow: Sequence[Path] = field(default_factory=tuple)
@@ -97,7 +98,8 @@ class Studio:
         )
         self._closers.append(("the audio process", self.synth.close))
         self.worker = MatchWorker(self.synth.spec, options.model, self.log) if self._can_match(options) else None
-        matching = MatchOptions(refine=options.refine, budget=replace(DEFAULT_BUDGET, ms=options.refine_budget_ms))
+        budget = replace(DEFAULT_BUDGET, ms=options.refine_budget_ms)
+        matching = MatchOptions(refine=options.refine, budget=budget, candidates=options.candidates)
         self.session = Session(
             self.synth,
             bank,

@@ -55,6 +55,7 @@ class MatchReport:
     capture_seconds: float
     latency_ms: float  # end of the capture (or of reading the file) -> this estimate sounding
     final: bool = True
+    candidates: tuple[tuple[str, Match], ...] = ()  # runners-up saved beside the preset, to audition
 
 
 MatchListener = Callable[[MatchReport], None]
@@ -275,12 +276,15 @@ class Session:
             self._load_match(match)
         if self.match_options.refine and self._arm(ticket):
             self._tell(MatchReport(None, None, match, seconds, (time.monotonic() - ended) * 1000, final=False))
-            match = self.worker.refine(match, self.match_options.budget)
+            options = self.match_options
+            match, *runners_up = self.worker.refine(match, options.budget, options.candidates)
             if self._keeps(match):  # refinement may bring an out-of-reach estimate within reach
                 self._load_match(match)
+        else:
+            runners_up = []
         latency_ms = (time.monotonic() - ended) * 1000
         keep = self._keeps(match)
-        name, path = None, None
+        name, path, candidates = None, None, list[tuple[str, Match]]()
         if keep:
             name = self._new_preset_name()
             audio = None
@@ -293,9 +297,13 @@ class Session:
                 if audio is not None:  # no capture without its preset
                     audio.unlink(missing_ok=True)
                 raise
+            for other in filter(self._keeps, runners_up):  # to audition: load them from the bank
+                saved = f"{name} (candidate {other.candidate})"
+                save_preset(other, saved, self.bank, audio)
+                candidates.append((saved, other))
         else:
             self.log(f"match of {source}: out of reach ({match.reason}); nothing loaded or saved")
-        report = MatchReport(name, path, match, seconds, latency_ms)
+        report = MatchReport(name, path, match, seconds, latency_ms, candidates=tuple(candidates))
         with self._lock:
             self.reports.append(report)
         self._tell(report)

@@ -185,8 +185,7 @@ def judge(
     if distance_db <= calibration.reach_db:
         return "approximate", (
             f"audibly different: the closest patch found is {distance_db:.1f} dB away (close is within "
-            f"{spec.close_db:.1f} dB)"
-            + (f"; it most lacks {missing[0]}" if missing else "")
+            f"{spec.close_db:.1f} dB)" + (f"; it most lacks {missing[0]}" if missing else "")
         )
     far = f"the closest patch is {distance_db:.1f} dB away"
     if not pitch.pitched:
@@ -424,6 +423,7 @@ def save_preset(match: Match, name: str, bank: Bank, audio: Path | None = None) 
             "refined": match.refinement is not None,
             "verdict": match.verdict,
             **({"reason": match.reason} if match.reason else {}),
+            **({"candidate": match.candidate} if match.candidate > 1 else {}),
             **({"audio": str(audio)} if audio is not None else {}),
         },
     )
@@ -444,7 +444,7 @@ def output_stems(sources: Iterable[str]) -> dict[str, str]:
 def write_outputs(
     match: Match, folder: Path, sample_rate: int, index: int | None = None, stem: str | None = None
 ) -> tuple[Path, Path]:
-    """The re-synthesis as WAV and a PNG of target and match spectrograms side by side.
+    """The re-synthesis as WAV and a PNG of target and match spectrograms, the target above.
 
     ``index``: the note's number when a file gave several; ``stem``: the name to write under (default:
     the source's own, see :func:`output_stems` when several sources share one).

@@ -198,6 +198,12 @@ def calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_candidates(candidates: int, refine: bool) -> int:
+    if candidates > 1 and not refine:
+        raise InversynthError("--candidates come from the refinement; drop --no-refine")
+    return candidates
+
+
 def match(args: argparse.Namespace) -> int:
     from inversynth.bridge.matching.inference import Estimator
     from inversynth.bridge.matching.match import (
@@ -219,8 +225,7 @@ def match(args: argparse.Namespace) -> int:
     paths = expand(args.inputs)
     if not paths:
         raise InversynthError("no audio files found in " + ", ".join(map(str, args.inputs)))
-    if args.candidates > 1 and not args.refine:
-        raise InversynthError("--candidates come from the refinement; drop --no-refine")
+    _check_candidates(args.candidates, args.refine)
     budget = Budget(args.budget_ms, args.budget_renders, args.seed)
     options = MatchOptions(args.decoding, args.refine, budget, args.candidates)
     matches, failures = match_files(estimator, paths, options, each_note=args.each_note)
@@ -301,6 +306,7 @@ def serve(args: argparse.Namespace) -> int:
         matching=not args.no_match,
         refine=not args.no_refine,
         refine_budget_ms=args.refine_budget_ms,
+        candidates=_check_candidates(args.candidates, not args.no_refine),
         save_out_of_reach=args.save_out_of_reach,
         bank=args.bank,
         allow=tuple(args.allow),

@@ -411,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--refine-budget-ms", type=_positive, default=defaults.refine_budget_ms, help="refinement time per match"
     )
     server.add_argument(
+        "--candidates",
+        type=_int_at_least(1),
+        default=defaults.candidates,
+        help="patches saved per match: the best, then its search's distinct runners-up (NAME (candidate 2), ...)",
+    )
+    server.add_argument(
         "--save-out-of-reach", action="store_true", help="load and save matches judged out of reach too"
     )
     server.add_argument("--bank", type=Path, help=f"preset bank folder (default: {user_bank()})")

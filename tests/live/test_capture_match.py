@@ -171,6 +171,42 @@ def _serve_input(tmp_path, audio: np.ndarray, *args: str):
     return start_serve(tmp_path, "--audio", "dummy", "--input-file", str(source), "--no-midi", "--buffer", "512", *args)
 
 
+def test_candidates_are_saved_beside_the_match_to_audition(tmp_path):
+    """serve --candidates 3: the best match and its search's distinct runners-up, each a preset of its
+    own (its rank in the provenance), announced before /match/done, each loadable to audition."""
+    from inversynth.engine.render import render
+    from inversynth.osc_client import OscClient
+
+    target = {"C": 392.0, "M": 6.0, "A": 0.6, "D": 0.2, "attack": 0.0, "sustain_level": 1.0, "sustain": 1.0}
+    sound = render("original", target, seconds=1.5, sample_rate=44100)
+    served = _serve_input(tmp_path, np.concatenate([np.zeros(22050), sound]), "--candidates", "3")
+    heard: list[tuple[str, tuple]] = []
+    client = OscClient("127.0.0.1", served.port, listener=lambda address, args: heard.append((address, args)))
+    try:
+        client.send("/subscribe", client.port)
+        client.send("/match/source", "input")
+        client.send("/match/capture", 2.5)
+        name, distance, *_ = client.wait_for("/match/done", timeout=60)[0]
+        announced = [args for address, args in heard if address == "/match/candidate"]
+        auditioned = {}
+        client.send("/unsubscribe", client.port)  # only the answers to what is asked now
+        for candidate, *_ in announced:  # each loads as a preset: what it sounds like is what was saved
+            client.send("/preset/load", candidate)
+            auditioned[candidate] = client.request("/synth/get/M", reply="/synth/param/M")[0]
+    finally:
+        client.close()
+        stop_serve(served)
+    assert 1 <= len(announced) <= 2 and [a[2] for a in announced] == list(range(2, 2 + len(announced)))
+    assert [a[0] for a in announced] == [f"{name} (candidate {a[2]})" for a in announced]
+    assert all(a[1] >= distance for a in announced)  # ranked behind the best
+    saved = {p["name"]: p for p in (json.loads(f.read_text()) for f in served.bank.glob("*.json"))}
+    assert set(saved) == {name, *(a[0] for a in announced)}
+    assert [saved[a[0]]["provenance"]["candidate"] for a in announced] == [a[2] for a in announced]
+    assert {n: saved[n]["params"]["M"] for n in auditioned} == pytest.approx(auditioned, rel=1e-6), served.stderr()
+    patches = [tuple(saved[n]["params"].values()) for n in saved]
+    assert len(set(patches)) == len(patches)  # distinct patches
+
+
 def test_noise_is_out_of_reach_and_neither_loaded_nor_saved(tmp_path):
     served = _serve_input(tmp_path, np.random.default_rng(3).standard_normal(44100 * 2) * 0.2)
     try:
