@@ -130,6 +130,8 @@ def refine(
 ) -> Refinement:
     """Search the ``free`` parameters (bool [params]) from the best of ``starts`` (real values [k, params]);
     ``alternatives``: how many other distinct close patches to keep of all it rendered."""
+    import cma  # noqa: F401  # before the clock starts: its first import takes about a second
+
     search = _Search(spec, renderer, target, budget, cancelled)
     search.score(spec.validate_rows(starts))
     start_objective = search.best
