@@ -74,7 +74,9 @@ FULL_DISK_SCRIPT = 'mount -t tmpfs -o size="$1" inversynth-test "$2" && shift 2 
 
 def on_small_disk(folder: Path, size: str, *command: str) -> subprocess.CompletedProcess[str]:
     """Run ``command`` with ``folder`` a tmpfs of ``size`` (a real disk that fills up), in a mount
-    namespace of its own (``unshare``: no root needed where user namespaces are allowed)."""
+    namespace of its own (``unshare``; as a user, inside a user namespace of its own, where the
+    system allows them)."""
     folder.mkdir(parents=True, exist_ok=True)
-    mounter = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", FULL_DISK_SCRIPT, "sh"]
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    mounter = ["unshare", *user, "--mount", "sh", "-c", FULL_DISK_SCRIPT, "sh"]
     return subprocess.run([*mounter, size, str(folder), *command], capture_output=True, text=True, timeout=120)
