@@ -14,7 +14,7 @@ frame's aperiodicity: about 0 for a clean tone, about 1 for white noise.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,6 +40,8 @@ class Pitch:
             false for a missing fundamental, and for the period of a vibrato, which YIN also finds.
         spread_cents: how far the periodic frames' pitch ranges (10th to 90th percentile, cents, octaves
             folded): a few tens for a player's vibrato, hundreds for a siren or a glide.
+        track_seconds, track_hz: the periodic frames' starts and fundamentals, in time order (how the
+            pitch moves).
     """
 
     hz: float
@@ -47,6 +49,8 @@ class Pitch:
     aperiodicity: float
     heard: bool = False
     spread_cents: float = 0.0
+    track_seconds: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
+    track_hz: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False, compare=False)
 
     @property
     def pitched(self) -> bool:
@@ -100,19 +104,12 @@ def _pick(curve: np.ndarray, raw: np.ndarray, min_lag: int, threshold: float) ->
     return lag + float(np.clip(shift, -0.5, 0.5)), float(curve[lag])
 
 
-@dataclass(frozen=True)
-class _Frames:
-    """YIN's reading of a clip's loud frames."""
+def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pitch:
+    """The fundamental of a mono clip between ``low_hz`` and HIGHEST_HZ (see :class:`Pitch`).
 
-    x: np.ndarray  # the clip as analysed (float64, at ``sample_rate``)
-    sample_rate: int
-    seconds: np.ndarray  # each loud frame's start
-    hz: np.ndarray  # each loud frame's fundamental (NaN where it is not periodic)
-    aperiodicity: np.ndarray  # each loud frame's d' at its dip
-
-
-def _read_frames(audio: np.ndarray, sample_rate: int, low_hz: float) -> _Frames | None:
-    """YIN over the loud frames (None for digital silence)."""
+    The search reaches past any synth's range on both sides, so that a tone outside it is found
+    (and called out of reach) rather than mistaken for noise.
+    """
     x = np.asarray(audio, dtype=np.float64)
     if sample_rate < ANALYSIS_RATE:  # a few samples per period cannot place a dip: look at it finer
         import soxr
@@ -125,40 +122,18 @@ def _read_frames(audio: np.ndarray, sample_rate: int, low_hz: float) -> _Frames 
     frames = _frames(x, window + max_lag, hop)
     power = np.mean(frames[:, :window] ** 2, axis=1)
     if not np.any(power > 0):
-        return None
+        return Pitch(float("nan"), 0.0, 1.0)
     loud = 10 * np.log10(power / power.max() + 1e-30) > LOUD_DB
     raw = difference(frames[loud], window, max_lag)
     picks = np.array([_pick(curve, d, min_lag, THRESHOLD) for curve, d in zip(cmnd(raw), raw, strict=True)])
-    hz = np.where(picks[:, 1] < THRESHOLD, sample_rate / picks[:, 0], np.nan)
-    return _Frames(x, sample_rate, np.flatnonzero(loud) * hop / sample_rate, hz, picks[:, 1])
-
-
-def find_pitch(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> Pitch:
-    """The fundamental of a mono clip between ``low_hz`` and HIGHEST_HZ (see :class:`Pitch`).
-
-    The search reaches past any synth's range on both sides, so that a tone outside it is found
-    (and called out of reach) rather than mistaken for noise.
-    """
-    read = _read_frames(audio, sample_rate, low_hz)
-    if read is None:
-        return Pitch(float("nan"), 0.0, 1.0)
-    periodic = np.isfinite(read.hz)
+    periodic = picks[:, 1] < THRESHOLD
     if not periodic.any():
-        return Pitch(float("nan"), 0.0, float(np.median(read.aperiodicity)))
-    frame_hz = read.hz[periodic]
+        return Pitch(float("nan"), 0.0, float(np.median(picks[:, 1])))
+    frame_hz = sample_rate / picks[periodic, 0]
     hz = float(np.median(frame_hz))
     spread = float(np.diff(np.percentile(folded_cents(frame_hz, hz), [10, 90]))[0])
-    heard = _line_at(read.x, read.sample_rate, hz)
-    return Pitch(hz, float(periodic.mean()), float(np.median(read.aperiodicity)), heard, spread)
-
-
-def pitch_track(audio: np.ndarray, sample_rate: int, low_hz: float = 15.0) -> tuple[np.ndarray, np.ndarray]:
-    """(seconds, Hz) of the clip's periodic loud frames, in time order: how its pitch moves."""
-    read = _read_frames(audio, sample_rate, low_hz)
-    if read is None:
-        return np.zeros(0), np.zeros(0)
-    periodic = np.isfinite(read.hz)
-    return read.seconds[periodic], read.hz[periodic]
+    heard, seconds = _line_at(x, sample_rate, hz), np.flatnonzero(loud)[periodic] * hop / sample_rate
+    return Pitch(hz, float(periodic.mean()), float(np.median(picks[:, 1])), heard, spread, seconds, frame_hz)
 
 
 def folded_cents(hz: np.ndarray, reference: float) -> np.ndarray:

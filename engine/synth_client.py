@@ -103,6 +103,10 @@ class HeldKey:
     gain: float
     expression: dict[str, float]
 
+    def note_on(self, key: int, at: float) -> tuple[Any, ...]:
+        """The audio process's command that starts it."""
+        return ("note_on", at, key, self.note, self.gain, dict(self.expression))
+
 
 @dataclass(frozen=True)
 class AudioStats:
@@ -205,7 +209,7 @@ class SynthClient:
                 op, _, name = setting.partition(":")
                 self._send((op, 0.0, *([name] if name else []), value))
             for key, held in self._held.items():  # keys still down sound again
-                self._send(("note_on", 0.0, key, held.note, held.gain, dict(held.expression)))
+                self._send(held.note_on(key, 0.0))
         threading.Thread(target=self._read, args=(ours, process), name="inversynth-audio-reader", daemon=True).start()
 
     @property
@@ -357,8 +361,8 @@ class SynthClient:
         else:
             gain = velocity_gain(velocity, self.velocity_curve)
             with self._send_lock:
-                self._held[key] = HeldKey(note, gain, dict(expression or {}))
-                self._send(("note_on", self._at(), key, note, gain, dict(expression or {})))
+                self._held[key] = held = HeldKey(note, gain, dict(expression or {}))
+                self._send(held.note_on(key, self._at()))
 
     def note(self, note: int, velocity: int, seconds: float = 0.0) -> None:
         """A fixed-length note: the patch's whole time-driven envelope, as in a rendered clip.

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from inversynth.engine.analysis import loudness_distance
-from inversynth.engine.pitch import Pitch, find_pitch, folded_cents, pitch_track
+from inversynth.engine.pitch import Pitch, find_pitch, folded_cents
 
 MOVING_CENTS = 100.0  # beyond a player's vibrato: the pitch itself moves
 OCTAVE_ERROR_CENTS = 50.0  # a frame this close to an octave of the pitch is read an octave off
@@ -64,13 +64,11 @@ def _peaks(power: np.ndarray) -> np.ndarray:
     return np.flatnonzero((inner > power[:-2]) & (inner >= power[2:]) & (inner > floor)) + 1
 
 
-def _moving_pitch(target: np.ndarray, resynthesis: np.ndarray, sample_rate: int, pitch: Pitch) -> str:
+def _moving_pitch(pitch: Pitch, sounding: Pitch) -> str:
     """How the target's pitch moves where the re-synthesis's stays (a pitch heard: an inharmonic
     sound's period jumps about without any note moving)."""
-    if not (pitch.pitched and pitch.heard) or find_pitch(resynthesis, sample_rate).spread_cents > MOVING_CENTS:
-        return ""
-    seconds, hz = pitch_track(target, sample_rate)
-    if hz.size < 4:
+    seconds, hz = pitch.track_seconds, pitch.track_hz
+    if not (pitch.pitched and pitch.heard) or sounding.spread_cents > MOVING_CENTS or hz.size < 4:
         return ""
     cents = 1200 * np.log2(hz / pitch.hz)
     octave_off = np.abs(folded_cents(hz, pitch.hz)) < OCTAVE_ERROR_CENTS  # YIN's octave errors are not moves
@@ -125,9 +123,12 @@ def _reference_hz(power: np.ndarray, freqs: np.ndarray, pitch: Pitch) -> float |
     return float(freqs[peaks[0]]) if peaks.size else None
 
 
-def lacks(target: np.ndarray, resynthesis: np.ndarray, sample_rate: int, pitch: Pitch) -> list[str]:
-    """What the target has that its re-synthesis lacks, the most telling first (empty: nothing found)."""
-    found = [_moving_pitch(target, resynthesis, sample_rate, pitch)]
+def lacks(
+    target: np.ndarray, resynthesis: np.ndarray, sample_rate: int, pitch: Pitch, sounding: Pitch | None = None
+) -> list[str]:
+    """What the target (whose pitch is ``pitch``) has that its re-synthesis (``sounding``, measured
+    here when not given) lacks, the most telling first (empty: nothing found)."""
+    found = [_moving_pitch(pitch, sounding or find_pitch(resynthesis, sample_rate))]
     freqs = np.fft.rfftfreq(N_FFT, 1 / sample_rate)
     wanted, made = _mean_spectrum(target), _mean_spectrum(resynthesis)
     f0 = _reference_hz(wanted, freqs, pitch)

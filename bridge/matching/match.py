@@ -156,11 +156,13 @@ def judge(
     pitch: Pitch,
     resynthesis: np.ndarray,
     target: np.ndarray,
+    sounding: Pitch | None = None,
 ) -> tuple[str, str]:
     """(verdict, reason): exact and close need no reason; approximate says how far and what differs
     most; out of reach says what the synth lacks (:func:`~inversynth.bridge.matching.lacks.lacks`).
     Exact is within ``calibration.exact_db`` (1 dB), close within the synth's
     own one-class step (``spec.close_db``), approximate within its reach (``calibration.reach_db``).
+    ``sounding``: the re-synthesis's pitch, where the caller has measured it already.
 
     A steady pitch heard as the target's strongest line (not a vibrato's period) more than a
     semitone outside the synth's pitch range is out of reach however close the spectrum gets,
@@ -171,7 +173,7 @@ def judge(
     if pitch_name is not None and pitch.pitched and pitch.heard:
         param = spec.param(pitch_name)
         if not param.minimum / SEMITONE <= pitch.hz <= param.maximum * SEMITONE:
-            made = find_pitch(resynthesis, spec.sample_rate)
+            made = sounding = sounding or find_pitch(resynthesis, spec.sample_rate)
             if not (made.pitched and made.heard and abs(np.log2(made.hz / pitch.hz)) <= 1 / 12):
                 return (
                     "out of reach",
@@ -181,7 +183,7 @@ def judge(
         return "exact", ""
     if distance_db <= min(spec.close_db, calibration.reach_db):
         return "close", ""
-    missing = lacks(target, resynthesis, spec.sample_rate, pitch)
+    missing = lacks(target, resynthesis, spec.sample_rate, pitch, sounding)
     if distance_db <= calibration.reach_db:
         return "approximate", (
             f"audibly different: the closest patch found is {distance_db:.1f} dB away (close is within "
@@ -264,7 +266,9 @@ def estimate_notes(
         pitch = pitches[i]
         distance = round(float(distances[i]), 3)
         patch = spec.from_array(values[i])
-        verdict, reason = judge(spec, estimator.calibration, distance, pitch, resynthesis[i], clips[i])
+        verdict, reason = judge(
+            spec, estimator.calibration, distance, pitch, resynthesis[i], clips[i], placed[i].sounding
+        )
         matches.append(
             Match(
                 source=source,
@@ -360,18 +364,18 @@ def _judged(estimator: Estimator, match: Match, values: np.ndarray) -> list[Matc
     spectral = log_spectral_distance(np.broadcast_to(match.target, resynthesis.shape), resynthesis)
     judged = []
     for row, audio, distance, lsd in zip(values, resynthesis, distances, spectral, strict=True):
-        rounded = round(float(distance), 3)
-        verdict, reason = judge(spec, estimator.calibration, rounded, match.pitch, audio, match.target)
+        rounded, sounding = round(float(distance), 3), find_pitch(audio, spec.sample_rate)
+        verdict, reason = judge(spec, estimator.calibration, rounded, match.pitch, audio, match.target, sounding)
         judged.append(
             replace(
                 match,
                 patch=spec.from_array(row),
                 classes={n: int(c) for n, c in zip(spec.names, spec.values_to_classes(row), strict=True)},
-                distance_db=round(float(distance), 3),
+                distance_db=rounded,
                 spectral_db=round(float(lsd), 3),
                 verdict=verdict,
                 reason=reason,
-                sounding=find_pitch(audio, spec.sample_rate),
+                sounding=sounding,
                 resynthesis=audio,
             )
         )

@@ -23,7 +23,7 @@ import numpy as np
 from inversynth.engine.analysis import match_distance
 from inversynth.engine.pitch import Pitch, find_pitch
 from inversynth.engine.render import Renderer
-from inversynth.engine.spec import SynthSpec
+from inversynth.engine.spec import Param, SynthSpec
 from inversynth.engine.synths import get_voice
 
 PITCH_CENTS = 25.0  # a re-synthesis this close to the take's pitch sounds at it
@@ -53,18 +53,15 @@ def placements(spec: SynthSpec, values: np.ndarray, hz: float) -> list[tuple[str
     network heard a timbre the synth can only make by swinging it); with the other oscillators on the
     nearest whole multiple of the placed one (a harmonic mix, where the network chose intervals that
     beat); and with both. One that would take the pitch parameter outside its range is left out."""
-    voice = get_voice(spec.name)
-    if voice.pitch_param is None:
-        return []
-    keyboard = spec.param(voice.pitch_param)
-    if not keyboard.minimum <= hz <= keyboard.maximum:
-        return []  # a pitch the synth cannot play: the verdict says so
+    voice, keyboard = get_voice(spec.name), _keyboard(spec)
+    if keyboard is None or not keyboard.minimum <= hz <= keyboard.maximum:
+        return []  # no keyboard, or a pitch the synth cannot play: the verdict says so
     patch = spec.from_array(values)
-    oscillators = (voice.pitch_param, *voice.follows_pitch)
+    oscillators = (keyboard.name, *voice.follows_pitch)
     steadied = {p.name: p.minimum for p in spec.params if p.swings_pitch}
     found = []
     for name in oscillators:
-        played = patch[voice.pitch_param] * hz / patch[name]
+        played = patch[keyboard.name] * hz / patch[name]
         if not keyboard.minimum <= played <= keyboard.maximum:
             continue
         moved = voice.played_at(patch, played)
@@ -132,12 +129,20 @@ def place_pitches(
     return [best[i][2] if i in best else placed for i, placed in enumerate(kept)]
 
 
+def played_at(spec: SynthSpec, params: Mapping[str, float], hz: float) -> np.ndarray:
+    """A preset's values as a live voice plays it at a note of ``hz``."""
+    return spec.to_array(spec.patch(get_voice(spec.name).played_at(dict(params), hz)))
+
+
 def _played(spec: SynthSpec, params: Mapping[str, float], hz: float) -> tuple[str, np.ndarray] | None:
     """A preset played at ``hz`` (the oscillator placed there, the values), or None beyond the keyboard."""
-    voice = get_voice(spec.name)
-    if (
-        voice.pitch_param is None
-        or not spec.param(voice.pitch_param).minimum <= hz <= spec.param(voice.pitch_param).maximum
-    ):
+    keyboard = _keyboard(spec)
+    if keyboard is None or not keyboard.minimum <= hz <= keyboard.maximum:
         return None
-    return voice.pitch_param, spec.to_array(spec.patch(voice.played_at(dict(params), hz)))
+    return keyboard.name, played_at(spec, params, hz)
+
+
+def _keyboard(spec: SynthSpec) -> Param | None:
+    """The parameter the played note sets (None for a synth without one)."""
+    name = get_voice(spec.name).pitch_param
+    return None if name is None else spec.param(name)

@@ -15,6 +15,7 @@ import argparse
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ import numpy as np
 from rich.table import Table
 
 from inversynth.bridge.matching.inference import Estimator
-from inversynth.bridge.matching.match import MatchOptions, match_files
-from inversynth.bridge.matching.pitch_rule import PITCH_CENTS
+from inversynth.bridge.matching.match import MatchOptions, factory_presets, match_files
+from inversynth.bridge.matching.pitch_rule import PITCH_CENTS, played_at
 from inversynth.bridge.matching.refine import Budget
 from inversynth.cli.bench import emit
 from inversynth.cli.bench.machine import machine, print_with_machine
@@ -31,10 +32,7 @@ from inversynth.console import console
 from inversynth.engine.analysis import match_distance
 from inversynth.engine.render import renderer
 from inversynth.engine.spec import SynthSpec, note_frequency
-from inversynth.engine.synths import get_voice
 from inversynth.errors import BackendError, InversynthError
-from inversynth.presets.preset import Preset
-from inversynth.presets.store import FACTORY, Bank
 
 GM_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 # name: (General MIDI program, whether the note sustains: pitch figures count sustained notes)
@@ -75,14 +73,16 @@ def sine_like(clip: np.ndarray, hz: float, rate: int, frame: int = 256) -> np.nd
     return np.sqrt(2) * envelope * np.sin(2 * np.pi * hz * np.arange(len(clip)) / rate)
 
 
-def best_transposed_preset(spec: SynthSpec, presets: list[Preset], clip: np.ndarray, hz: float) -> tuple[str, float]:
-    """Of ``presets`` (``spec``'s synth's), the one that, played at ``hz``, is closest to ``clip``, and its distance."""
-    voice = get_voice(spec.name)
-    rows = np.stack([spec.to_array(spec.patch(voice.played_at(dict(p.params), hz))) for p in presets])
+def best_transposed_preset(
+    spec: SynthSpec, presets: Sequence[tuple[str, Mapping[str, float]]], clip: np.ndarray, hz: float
+) -> tuple[str, float]:
+    """Of ``presets`` (``spec``'s synth's (name, params)), the one that, played at ``hz``, is closest to
+    ``clip``, and its distance."""
+    rows = np.stack([played_at(spec, params, hz) for _, params in presets])
     audio = renderer(spec.name, spec.sample_rate).render(rows, spec.clip_samples)
     distances = match_distance(np.broadcast_to(clip, audio.shape), audio)
     best = int(np.argmin(distances))
-    return presets[best].name, float(distances[best])
+    return presets[best][0], float(distances[best])
 
 
 def bench_instruments(
@@ -110,7 +110,7 @@ def bench_instruments(
         matches, failures = match_files(estimator, wavs, options)
     if failures:
         raise BackendError(f"{len(failures)} notes could not be matched: {failures[0][1]}")
-    factory = [p for p in Bank(FACTORY).scan()[0] if p.synth == spec.name]
+    factory = factory_presets(spec.name)
     rows = []
     for (name, _, sustains, note), match in zip(played, matches, strict=True):
         hz = note_frequency(note)

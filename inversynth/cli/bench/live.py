@@ -51,15 +51,17 @@ from inversynth.cli.bench.served import (
     ServeProcess,
     cpu_hogs,
     cpu_seconds,
+    param_stream,
     percentile,
+    swept_param,
 )
 from inversynth.console import console, errors
 from inversynth.engine.jack_dummy import RATE, dummy_jack_server
 from inversynth.engine.render import default_workers
-from inversynth.engine.spec import Param, SynthSpec
+from inversynth.engine.spec import SynthSpec
 from inversynth.engine.synths import get_spec
 from inversynth.errors import BackendError
-from inversynth.osc_client import OscClient, OscTimeout
+from inversynth.osc_client import OscTimeout
 
 # Per synth: a held, modulated patch (the voices sounding) and a sharp one (an onset on the note's first samples).
 HELD = {
@@ -163,27 +165,14 @@ def _latencies(serve: ServeProcess, synth: str, server: str, period: int, trials
     }
 
 
-def _stream(client: OscClient, param: Param, rate: float, stop: threading.Event, sent: list[int]) -> None:
-    """/synth/param/<param> sweeping its range at ``rate`` messages per second, on a deadline schedule."""
-    period, count, next_at = 1.0 / rate, 0, time.perf_counter()
-    while not stop.is_set():
-        client.send(f"/synth/param/{param.name}", param.denormalise((count % 1000) / 999))
-        count += 1
-        next_at += period
-        delay = next_at - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
-    sent.append(count)
-
-
 def _full_load(
     serve: ServeProcess, spec: SynthSpec, xruns: JackXruns, seconds: float, osc_rate: float, every: float
 ) -> dict[str, Any]:
     client = serve.client
     client.send("/subscribe", client.port)
     stop, sent = threading.Event(), list[int]()
-    swept = next(p for p in spec.params if p.rate)  # an LFO's rate: every voice hears it change
-    streamer = threading.Thread(target=_stream, args=(client, swept, osc_rate, stop, sent), daemon=True)
+    swept = swept_param(spec)
+    streamer = threading.Thread(target=param_stream, args=(client, swept, osc_rate, stop, sent), daemon=True)
     everything = serve.pids()
     before, cpu_before = xruns.count, cpu_seconds(everything)
     started = time.perf_counter()

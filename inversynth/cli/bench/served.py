@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from inversynth.engine.spec import Param, SynthSpec
 from inversynth.errors import BackendError
 from inversynth.osc_client import OscClient, OscTimeout
 
@@ -171,7 +172,11 @@ class ServeProcess:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.close()
                     raise BackendError("inversynth serve did not start on the bench's JACK server") from None
-        self.audio_pid = int(re.findall(r"audio process (\d+)", self.log.read_text())[0])
+        self.audio_pid = self.current_audio_pid()
+
+    def current_audio_pid(self) -> int:
+        """The running audio process, from the server's log (its start line or its latest restart)."""
+        return int(re.findall(r"(?:audio process|as process) (\d+)", self.log.read_text())[-1])
 
     def status(self) -> tuple[Any, ...]:
         return self.client.request("/status", timeout=2.0)
@@ -225,3 +230,21 @@ def cpu_hogs(count: int) -> Any:
         for hog in hogs:
             hog.kill()
             hog.wait(5)
+
+
+def swept_param(spec: SynthSpec) -> Param:
+    """The parameter a load streams: an LFO's rate, which every sounding voice hears change."""
+    return next(p for p in spec.params if p.rate)
+
+
+def param_stream(client: OscClient, param: Param, rate: float, stop: threading.Event, sent: list[int]) -> None:
+    """/synth/param/<param> sweeping its range at ``rate`` messages per second, on a deadline schedule."""
+    period, count, next_at = 1.0 / rate, 0, time.perf_counter()
+    while not stop.is_set():
+        client.send(f"/synth/param/{param.name}", param.denormalise((count % 1000) / 999))
+        count += 1
+        next_at += period
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    sent.append(count)

@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import itertools
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -49,7 +48,7 @@ from rich.table import Table
 from inversynth.cli.bench import emit
 from inversynth.cli.bench.live import HELD
 from inversynth.cli.bench.machine import machine
-from inversynth.cli.bench.served import JackXruns, ServeProcess, process_tree
+from inversynth.cli.bench.served import JackXruns, ServeProcess, param_stream, process_tree, swept_param
 from inversynth.console import console, errors, print_table
 from inversynth.engine.jack_dummy import dummy_jack_server
 from inversynth.engine.spec import SynthSpec
@@ -57,7 +56,6 @@ from inversynth.engine.synths import get_spec
 from inversynth.errors import BackendError
 from inversynth.osc_client import OscClient, OscTimeout
 
-FAULTS = ("audio", "worker", "flood", "midi", "disk")
 KEYBOARD = "soak-keyboard"
 FLOOD_SECONDS = 2.0
 UNPLUGGED_SECONDS = 2.0
@@ -154,41 +152,27 @@ class Load:
         self.requested = 0
         self.unanswered = 0
         self._stop = threading.Event()
-        self._go = threading.Event()  # cleared to hold the matches (a fault that needs a quiet moment)
-        self._go.set()
-        swept = next(p for p in spec.params if p.rate)  # an LFO's rate: every voice hears it change
+        self._streamer = OscClient("127.0.0.1", self.port)
+        stream = (self._streamer, swept_param(spec), osc_rate, self._stop, list[int]())
         self._threads = [
-            threading.Thread(target=self._stream, args=(swept, osc_rate), daemon=True),
+            threading.Thread(target=param_stream, args=stream, daemon=True),
             threading.Thread(target=self._match, args=(match_every,), daemon=True),
         ]
         for thread in self._threads:
             thread.start()
 
-    def _stream(self, param: Any, rate: float) -> None:
-        client, count, next_at = OscClient("127.0.0.1", self.port), 0, time.perf_counter()
-        while not self._stop.is_set():
-            client.send(f"/synth/param/{param.name}", param.denormalise((count % 1000) / 999))
-            count += 1
-            next_at += 1.0 / rate
-            time.sleep(max(0.0, next_at - time.perf_counter()))
-        client.close()
-
     def _match(self, every: float) -> None:
         client = OscClient("127.0.0.1", self.port)
         client.send("/subscribe", client.port)
         while not self._stop.wait(every):
-            self._go.wait()
             client.drain()
             client.send("/match/capture", 1.0)
             self.requested += 1
-            deadline = time.monotonic() + RECOVERY_TIMEOUT
-            while time.monotonic() < deadline and not self._stop.is_set():
-                answer = _next_answer(client, deadline - time.monotonic())
-                if answer is not None:
-                    self.answers.append((time.monotonic(), *answer))
-                    break
-            else:
+            answer = _next_answer(client, RECOVERY_TIMEOUT)
+            if answer is None:
                 self.unanswered += 1
+            else:
+                self.answers.append((time.monotonic(), *answer))
         client.close()
 
     def saved_since(self, since: float) -> float | None:
@@ -202,17 +186,11 @@ class Load:
     def failed_since(self, since: float) -> list[str]:
         return [str(args[0]) for t, address, args in self.answers if t > since and address != "/match/done"]
 
-    def hold(self) -> None:
-        self._go.clear()
-
-    def resume(self) -> None:
-        self._go.set()
-
     def close(self) -> None:
         self._stop.set()
-        self._go.set()
         for thread in self._threads:
             thread.join(timeout=RECOVERY_TIMEOUT + 5)
+        self._streamer.close()
 
 
 def _next_answer(client: OscClient, timeout: float) -> tuple[str, tuple[Any, ...]] | None:
@@ -237,7 +215,7 @@ def _until(condition: Callable[[], Any], timeout: float = RECOVERY_TIMEOUT) -> f
 
 
 class Soak:
-    """The running parts and one method per fault; each returns its FaultResult."""
+    """The running parts and one method per fault (see ``METHODS``); each returns (noticed, recovered in s)."""
 
     def __init__(self, server: str, folder: Path, synth: str, voices: int, held: int) -> None:
         self.disk = SmallDisk(folder / "serve" / "bank")
@@ -257,7 +235,7 @@ class Soak:
         self.serve.set_patch(HELD[synth])
         for note in self.held:
             self.serve.client.send("/synth/note_on", note, 100)
-        self._log_offset = 0
+        self._log_offset, self._seen = 0, list[str]()
 
     # --- what the server keeps -----------------------------------------------------------------
 
@@ -284,7 +262,7 @@ class Soak:
     def audio(self, load: Load) -> tuple[bool, float | None]:
         ears = Listener(self.jack_server)
         try:
-            os.kill(self._audio_pid(), signal.SIGKILL)
+            os.kill(self.serve.current_audio_pid(), signal.SIGKILL)
             recovered = _until(lambda: self.sounding() >= len(self.held) and ears.sounding())
         finally:
             ears.close()
@@ -301,7 +279,7 @@ class Soak:
         sent = _flood(self.serve.client.server, FLOOD_SECONDS)
         recovered = _until(lambda: self.sounding() >= 0)
         counted = self.serve.client.request("/status")[3] - before
-        self.flood_counted = f"the server counted {counted} of {sent} bad datagrams sent"
+        self._seen.append(f"the server counted {counted} of {sent} bad datagrams sent")
         return counted > 0, recovered
 
     def midi(self, load: Load) -> tuple[bool, float | None]:
@@ -332,12 +310,12 @@ class Soak:
         return failed is not None and self._noticed("No space left"), recovered
 
     def mark(self) -> None:
-        """Where the log stands before a fault: what the server says after it counts."""
-        self._log_offset = len(self._log())
+        """Where the log stands before a fault: what the server says (and shows) after it counts."""
+        self._log_offset, self._seen = len(self._log()), []
 
     def said(self) -> list[str]:
-        """The server's log lines since :meth:`mark`."""
-        return [line for line in self._log()[self._log_offset :].splitlines() if line.strip()]
+        """The server's log lines since :meth:`mark`, then what it showed otherwise (a count it keeps)."""
+        return [line for line in self._log()[self._log_offset :].splitlines() if line.strip()] + self._seen
 
     def _log(self) -> str:
         return self.serve.log.read_text(encoding="utf-8", errors="replace")
@@ -350,11 +328,8 @@ class Soak:
 
         return said() if not wait else _until(said, 5.0) is not None
 
-    def _audio_pid(self) -> int:
-        return int(re.findall(r"(?:audio process|as process) (\d+)", self.serve.log.read_text())[-1])
-
     def _worker_pid(self) -> int:
-        audio = self._audio_pid()
+        audio = self.serve.current_audio_pid()
         for pid in process_tree(self.serve.process.pid)[1:]:
             with contextlib.suppress(OSError):
                 command = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -390,6 +365,7 @@ def _flood(server: tuple[str, int], seconds: float) -> int:
 
 
 METHODS = {"audio": Soak.audio, "worker": Soak.worker, "flood": Soak.flood, "midi": Soak.midi, "disk": Soak.disk_full}
+FAULTS = tuple(METHODS)  # injected in this order, in turn
 
 
 @contextlib.contextmanager
@@ -450,9 +426,8 @@ def bench_soak(
                 noticed, recovered = METHODS[kind](soak, load)
                 time.sleep(1.0)  # what it says after recovering counts too
                 window = (at, time.monotonic() - started)
-                said = soak.said() + ([soak.flood_counted] if kind == "flood" else [])
                 lost = soak.lost(bank)
-                faults.append(FaultResult(kind, at, noticed, recovered, said, lost, xruns.count - x0, window))
+                faults.append(FaultResult(kind, at, noticed, recovered, soak.said(), lost, xruns.count - x0, window))
             load.close()
             elapsed = time.monotonic() - started
             total = xruns.count - xruns_before
