@@ -118,10 +118,12 @@ def test_the_manager_knows_when_the_server_is_gone_and_reconnects(tmp_path):
             # The state, not the status line: "stopped answering" may already have given way to the
             # match's own time-out (2 s here) when a busy machine is slow to stop the server.
             await _until(pilot, lambda: not app.online, seconds=8)
-            assert "stopped answering" in app.status or app.status.startswith("match now gave up")
+            gave_up = app.status.startswith("match now gave up")  # already, on a busy machine
+            assert "stopped answering" in app.status or gave_up
             await pilot.press("l")
             assert app.status.startswith(f"cannot load: {OFFLINE}")
-            await _until(pilot, lambda: app.status.startswith("match now gave up"), seconds=10)
+            if not gave_up:  # said once, before the load's refusal or after it
+                await _until(pilot, lambda: app.status.startswith("match now gave up"), seconds=10)
 
             (tmp_path / "again").mkdir()
             served = start_serve(tmp_path / "again", "--audio", "dummy", "--no-midi", port=served.port)
