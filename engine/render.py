@@ -115,12 +115,18 @@ class BatchRenderer:
         self.sample_rate = check_sample_rate(sample_rate or self.spec.sample_rate)
         self._kernel = batch_kernel(synth)
 
-    def render(self, patches: np.ndarray, n_samples: int) -> np.ndarray:
-        """Render patches (real values in spec order, shape [n, n_params]) -> float32 [n, n_samples]."""
+    def render(self, patches: np.ndarray, n_samples: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Render patches (real values in spec order, shape [n, n_params]) -> float32 [n, n_samples],
+        into ``out`` if given (C-contiguous float32 of that shape)."""
         rows = self.spec.validate_rows(patches)
         if n_samples < 1:
             raise RenderError(f"cannot render {n_samples} samples")
-        return self._kernel(rows, n_samples, self.sample_rate)
+        if out is None:
+            out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
+        elif out.shape != (rows.shape[0], n_samples) or out.dtype != np.float32 or not out.flags.c_contiguous:
+            raise RenderError(f"cannot render {rows.shape[0]} x {n_samples} samples into {out.dtype} {out.shape}")
+        self._kernel(rows, self.sample_rate, out)
+        return out
 
 
 def check_sample_rate(sample_rate: int) -> int:
@@ -231,16 +237,20 @@ def render_batch(
     rows = np.atleast_2d(np.asarray(patches, dtype=np.float64))
     if workers < 1:
         raise RenderError(f"workers = {workers}; use at least 1")
-    one = pyo_renderer(synth, rate) if pyo and workers == 1 else renderer(synth, rate)
-    if workers == 1:
-        return one.render(rows, n_samples)
+    if pyo and workers == 1:
+        return pyo_renderer(synth, rate).render(rows, n_samples)
     out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
     starts = range(0, rows.shape[0], chunk)
-    with worker_pool(synth, rate, workers, pyo=True) if pyo else ThreadPoolExecutor(max_workers=workers) as pool:
-        if pyo:
-            futures = [pool.submit(pyo_render_chunk, synth, rate, rows[s : s + chunk], n_samples) for s in starts]
-        else:
-            futures = [pool.submit(one.render, rows[s : s + chunk], n_samples) for s in starts]
-        for start, future in zip(starts, futures, strict=True):
-            out[start : start + chunk] = future.result()
+    if pyo:
+        with worker_pool(synth, rate, workers, pyo=True) as processes:
+            chunks = [processes.submit(pyo_render_chunk, synth, rate, rows[s : s + chunk], n_samples) for s in starts]
+            for start, future in zip(starts, chunks, strict=True):
+                out[start : start + chunk] = future.result()
+        return out
+    fast = renderer(synth, rate)
+    if workers == 1:
+        return fast.render(rows, n_samples, out)
+    with ThreadPoolExecutor(max_workers=workers) as threads:  # each fills its rows of ``out``
+        for future in [threads.submit(fast.render, rows[s : s + chunk], n_samples, out[s : s + chunk]) for s in starts]:
+            future.result()
     return out

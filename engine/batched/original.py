@@ -1,8 +1,8 @@
 """The original synth, batched: ``A * sin(phase) * envelope`` with ``phase`` the running sum of
 ``2*pi*C*(1 + D*sin(2*pi*M*t)) / sr`` from 0 (a left Riemann sum, as the original's accumulator).
 
-Three passes per patch — the frequency, its running sum, the output — so that every pass but the
-sum vectorises.
+The sum has a closed form, so no pass carries a recursion and both vectorise: the phase, then the
+output with its envelope.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ def _render(
     for k in range(rows.shape[0]):
         c, m, a, d, level = (rows[k, columns[0]], rows[k, columns[1]], rows[k, columns[2]],
                              rows[k, columns[3]], rows[k, columns[4]])  # fmt: skip
-        lfo = m * inv
+        # sum_{j<n} sin(j*theta) = (cos(theta/2) - cos((2n-1)*theta/2)) / (2*sin(theta/2)), theta/2 in
+        # cycles ``half``; M is at least 1 Hz (the spec's range), the guard is for a degenerate M of 0.
+        step, half = c * inv, 0.5 * m * inv
+        swing = step * d / (2.0 * sin_cycles(half)) if m > 0.0 else 0.0
+        base = sin_cycles(half + 0.25)
         for n in range(n_samples):
-            phase[n] = c * (1.0 + d * sin_cycles(lfo * ramp[n])) * inv  # this sample's step, in cycles
-        total = 0.0
-        for n in range(n_samples):
-            step = phase[n]
-            phase[n] = total
-            total += step
+            i = ramp[n]
+            phase[n] = step * i + swing * (base - sin_cycles((2.0 * i - 1.0) * half + 0.25))  # in cycles
         attack, decay, sustain, release = (float(counts[k, 0]), float(counts[k, 1]), float(counts[k, 2]),
                                            float(counts[k, 3]))  # fmt: skip
         decays, holds, releases = attack, attack + decay, attack + decay + sustain
@@ -55,11 +55,10 @@ def _render(
             out[k, n] = a * sin_cycles(phase[n]) * envelope
 
 
-def render(rows: np.ndarray, columns: dict[str, int], n_samples: int, sample_rate: int) -> np.ndarray:
-    """Rows of real values in spec order [n, params] -> float32 [n, n_samples]."""
-    out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
+def render(rows: np.ndarray, columns: dict[str, int], sample_rate: int, out: np.ndarray) -> None:
+    """Rows of real values in spec order [n, params] into float32 ``out`` [n, n_samples]."""
+    n_samples = out.shape[1]
     counts = np.rint(rows[:, [columns[name] for name in SEGMENTS]] * sample_rate).astype(np.int64)  # as round()
     index = np.array([columns[name] for name in ("C", "M", "A", "D", "sustain_level")], dtype=np.int64)
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     _render(rows, index, counts, np.arange(n_samples, dtype=np.float64), float(sample_rate), out)
-    return out

@@ -116,11 +116,9 @@ def _render(
             out[k, n] = y if frac(gate * ramp[n]) < 0.5 else 0.0
 
 
-def render(
-    rows: np.ndarray, columns: dict[str, int], n_samples: int, sample_rate: int, note_seconds: float
-) -> np.ndarray:
-    """Rows of real values in spec order [n, params] -> float32 [n, n_samples]."""
-    out = np.empty((rows.shape[0], n_samples), dtype=np.float32)
+def render(rows: np.ndarray, columns: dict[str, int], sample_rate: int, note_seconds: float, out: np.ndarray) -> None:
+    """Rows of real values in spec order [n, params] into float32 ``out`` [n, n_samples]."""
+    n_samples = out.shape[1]
     waves = np.array(
         [[columns[f"{p}_{w}"] for p in WAVE_COLUMNS] for w in ("sine", "saw", "tri", "square")], dtype=np.int64
     )
@@ -131,4 +129,3 @@ def render(
     counts = np.rint(seconds * sample_rate).astype(np.int64)  # Python's round(): half to even
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     _render(rows, waves, shape, counts, note_seconds, np.arange(n_samples, dtype=np.float64), float(sample_rate), out)
-    return out

@@ -15,7 +15,7 @@ import pkgutil
 from collections.abc import Callable, Mapping
 from functools import cache
 from types import ModuleType
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
@@ -74,6 +74,13 @@ def audible(spec: SynthSpec, values: np.ndarray) -> np.ndarray:
     return mask
 
 
-def batch_kernel(name: str) -> Callable[[np.ndarray, int, int], np.ndarray]:
-    """Synth ``name``'s batched renderer: rows of real values [n, params] -> float32 [n, n_samples]."""
-    return cast("Callable[[np.ndarray, int, int], np.ndarray]", _module(name).render_rows)
+class BatchKernel(Protocol):
+    """A synth's batched renderer: rows of real values [n, params] rendered into ``out``, float32
+    [n, n_samples] (a caller's slice, so that threads fill one array without a copy)."""
+
+    def __call__(self, rows: np.ndarray, sample_rate: int, out: np.ndarray) -> None: ...
+
+
+def batch_kernel(name: str) -> BatchKernel:
+    """Synth ``name``'s batched renderer."""
+    return cast("BatchKernel", _module(name).render_rows)

@@ -124,8 +124,8 @@ def audible(values: Mapping[str, np.ndarray], clip_seconds: float) -> dict[str, 
 VOICE = OriginalVoice
 
 
-def render_rows(rows: np.ndarray, n_samples: int, sample_rate: int) -> np.ndarray:
-    """The batched renderer (engine/batched/original.py): rows of real values [n, params] -> float32 [n, n_samples]."""
+def render_rows(rows: np.ndarray, sample_rate: int, out: np.ndarray) -> None:
+    """The batched renderer (engine/batched/original.py): rows of real values [n, params] into float32 ``out``."""
     from inversynth.engine.batched import original
 
-    return original.render(rows, SPEC.columns, n_samples, sample_rate)
+    original.render(rows, SPEC.columns, sample_rate, out)

@@ -251,8 +251,8 @@ def audible(values: Mapping[str, Any], clip_seconds: float) -> dict[str, Any]:
 VOICE = PaperVoice
 
 
-def render_rows(rows: Any, n_samples: int, sample_rate: int) -> Any:
-    """The batched renderer (engine/batched/paper.py): rows of real values [n, params] -> float32 [n, n_samples]."""
+def render_rows(rows: Any, sample_rate: int, out: Any) -> None:
+    """The batched renderer (engine/batched/paper.py): rows of real values [n, params] into float32 ``out``."""
     from inversynth.engine.batched import paper
 
-    return paper.render(rows, SPEC.columns, n_samples, sample_rate, NOTE_SECONDS)
+    paper.render(rows, SPEC.columns, sample_rate, NOTE_SECONDS, out)

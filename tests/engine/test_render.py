@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inversynth.engine.render import render, render_batch
+from inversynth.engine.render import render, render_batch, renderer
 from inversynth.errors import RenderError, SpecError
 
 
@@ -73,6 +73,17 @@ def test_bad_rows_are_rejected_before_rendering(spec, offline):
     rows[1, 3] = -0.1
     with pytest.raises(SpecError, match=r"patch 1: parameter 'D' = -0\.1 is outside"):
         offline.render(rows, 100)
+
+
+def test_a_render_into_a_callers_array_fills_it_or_refuses_it_whole(spec, rng):
+    fast = renderer(spec.name)
+    rows = spec.classes_to_values(spec.random_classes(rng, 3))
+    out = np.full((3, 500), np.nan, dtype=np.float32)
+    assert fast.render(rows, 500, out) is out
+    np.testing.assert_array_equal(out, fast.render(rows, 500))
+    for wrong in (np.empty((3, 400), np.float32), np.empty((3, 500)), np.empty((500, 3), np.float32).T):
+        with pytest.raises(RenderError, match=r"cannot render 3 x 500 samples into"):
+            fast.render(rows, 500, wrong)
 
 
 def test_stdout_holds_only_the_programs_output_on_a_python_without_tkinter(tmp_path):
