@@ -5,12 +5,14 @@ A live capture is the synth rendered at the sound card's rate (44.1, 48 or
 sometimes stored as 16-bit PCM, then resampled and cut at its onset by the
 matcher's own front end (:func:`~inversynth.bridge.matching.audio_input.to_clip`). A
 training clip that went through the same chain teaches the model what that
-chain does; one that did not is an engine clip as the paper used.
+chain does; one that did not is an engine clip as the paper used. A recording
+(``recording=True``, the instrument draw's captures) also has a room and a level:
+the note through a short reverberation and anywhere from full scale to 30 dB under it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,6 +23,10 @@ CAPTURE_RATES = (44100, 48000, 96000)
 MAX_LEAD_SECONDS = 256 / 48000  # up to one 256-frame block before the note starts
 NOISE_DBFS = (-110.0, -70.0)  # white noise level, log-uniform between these
 PCM16_SHARE = 0.5  # captures stored as 16-bit PCM with TPDF dither (the rest stay float32)
+ROOM_SHARE = 0.7  # recordings with a room: its reverberation time and how much of it is heard
+ROOM_SECONDS = (0.1, 0.8)  # RT60
+ROOM_WET = (0.05, 0.35)
+GAIN_DB = (-30.0, 0.0)  # a recording's level
 
 
 @dataclass(frozen=True)
@@ -31,19 +37,42 @@ class CapturePlan:
     lead_samples: np.ndarray  # int [clips]
     noise_dbfs: np.ndarray  # float [clips]
     pcm16: np.ndarray  # bool [clips]
+    room_seconds: np.ndarray | None = None  # float [clips], RT60 (0: dry); None: a capture, not a recording
+    room_wet: np.ndarray | None = None  # float [clips]
+    gain_db: np.ndarray | None = None  # float [clips]
 
 
-def plan_capture(rng: np.random.Generator, clips: int, share: float) -> CapturePlan | None:
-    """None (clean engine clips) with probability 1 - ``share``, else a capture plan at a random rate."""
+def plan_capture(rng: np.random.Generator, clips: int, share: float, recording: bool = False) -> CapturePlan | None:
+    """None (clean engine clips) with probability 1 - ``share``, else a capture plan at a random rate
+    (``recording``: with a room and a level too, drawn after the rest so a capture's draws stay as they were)."""
     if rng.random() >= share:
         return None
     rate = int(rng.choice(CAPTURE_RATES))
-    return CapturePlan(
+    plan = CapturePlan(
         rate=rate,
         lead_samples=rng.integers(0, int(MAX_LEAD_SECONDS * rate) + 1, clips),
         noise_dbfs=rng.uniform(*NOISE_DBFS, clips),
         pcm16=rng.random(clips) < PCM16_SHARE,
     )
+    if not recording:
+        return plan
+    return replace(
+        plan,
+        room_seconds=np.where(rng.random(clips) < ROOM_SHARE, rng.uniform(*ROOM_SECONDS, clips), 0.0),
+        room_wet=rng.uniform(*ROOM_WET, clips),
+        gain_db=rng.uniform(*GAIN_DB, clips),
+    )
+
+
+def room(note: np.ndarray, rt60: float, wet: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """``note`` in a room: mixed with its convolution by exponentially decaying noise (60 dB down at
+    ``rt60`` s), the reverberation scaled to the note's energy; as long as the note."""
+    import scipy.signal
+
+    n = max(1, round(rt60 * rate))
+    response = rng.standard_normal(n) * 10 ** (-3.0 * np.arange(n) / n)
+    tail = scipy.signal.fftconvolve(note, response / np.linalg.norm(response))[: note.size]
+    return (1.0 - wet) * note + wet * tail
 
 
 def capture(audio: np.ndarray, plan: CapturePlan, spec: SynthSpec, rng: np.random.Generator) -> np.ndarray:
@@ -53,6 +82,10 @@ def capture(audio: np.ndarray, plan: CapturePlan, spec: SynthSpec, rng: np.rando
         clip = audio[i].astype(np.float64)  # one clip at a time: a 96 kHz shard in float64 would be 0.8 GB
         if np.max(np.abs(clip)) < SILENCE_PEAK:
             continue  # a silent patch stays silent (the matcher refuses such a capture)
+        if plan.gain_db is not None and plan.room_seconds is not None and plan.room_wet is not None:
+            if plan.room_seconds[i] > 0:
+                clip = room(clip, plan.room_seconds[i], plan.room_wet[i], plan.rate, rng)
+            clip = clip * 10 ** (plan.gain_db[i] / 20)
         take = np.concatenate([np.zeros(plan.lead_samples[i]), clip])
         take = take + rng.standard_normal(take.size) * 10 ** (plan.noise_dbfs[i] / 20)
         if plan.pcm16[i]:

@@ -12,12 +12,13 @@ A dataset is a folder::
 Patches are drawn from ``seed`` before any rendering: on the class grid
 (``draw="grid"``, the paper's datasets) or uniformly over every parameter's
 whole range (``draw="continuous"``: off-grid values, any pitch the synth
-plays). A share ``captured`` of the shards goes through a simulated live
-capture (:mod:`~inversynth.training.capture_sim`). Shard ``k`` holds clips
-``k*shard_size ...``; rendering is deterministic, so the bytes are the
-same whatever the number of workers. Every file is written atomically, so an
-interrupted run leaves only whole shards, and running the same command again
-renders just the missing ones. ``--shards I/N`` renders only machine I's share
+plays) or like an instrument's note (``draw="instrument"``: the synth module's
+``instrument_like`` rule; its captures are recordings, with a room and a
+level). A share ``captured`` of the shards goes through a simulated live capture
+(:mod:`~inversynth.training.capture_sim`). Shard ``k`` holds clips ``k*shard_size ...``;
+rendering is deterministic, so the bytes are the same whatever the number of workers.
+Every file is written atomically, so an interrupted run leaves only whole shards, and
+running the same command again renders just the missing ones. ``--shards I/N`` renders only machine I's share
 of N, so several machines fill one dataset with the same bytes.
 """
 
@@ -37,14 +38,14 @@ from inversynth.atomic import atomic_open, atomic_write_text
 from inversynth.audio_files import write_audio
 from inversynth.engine.render import renderer, run_in_pool, worker_pool
 from inversynth.engine.spec import SynthSpec
-from inversynth.engine.synths import get_spec
+from inversynth.engine.synths import get_spec, instrument_values
 from inversynth.errors import DatasetError
 from inversynth.training.capture_sim import capture, plan_capture
 
 FORMAT = "inversynth-dataset"
 FORMAT_VERSION = 1
 DTYPES = ("float16", "float32")
-DRAWS = ("grid", "continuous")
+DRAWS = ("grid", "continuous", "instrument")
 MAX_SIZE = 10_000_000
 
 
@@ -153,6 +154,8 @@ def draw_values(spec: SynthSpec, size: int, seed: int, draw: str = "grid") -> np
     rng = np.random.default_rng(seed)
     if draw == "grid":
         return spec.classes_to_values(spec.random_classes(rng, size))
+    if draw == "instrument":
+        return instrument_values(spec, rng, size)
     return spec.random_values(rng, size)
 
 
@@ -174,7 +177,7 @@ def render_shard(folder: Path, info: DatasetInfo, index: int, values: np.ndarray
     spec = get_spec(info.synth, info.variant)
     rows = info.shard_rows(index)
     rng = np.random.default_rng([info.seed, index])  # the shard's own stream: same bytes for any worker count
-    plan = plan_capture(rng, len(rows), info.captured)
+    plan = plan_capture(rng, len(rows), info.captured, recording=info.draw == "instrument")
     if plan is None:
         audio = renderer(info.synth, info.sample_rate).render(values, info.clip_samples)
     else:

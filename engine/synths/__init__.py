@@ -2,9 +2,11 @@
 
 A synth module defines ``SPEC`` (a SynthSpec, numpy only) and ``VOICE`` (its
 Voice subclass), and may define ``audible(values, clip_seconds)`` saying which
-parameters can be heard in a clip (evaluation reports accuracy there too) and
-``render_rows(rows, n_samples, sample_rate)``, the batched offline renderer
-(engine/batched/: compiled, every offline path uses it; the parity tests prove it equal to the voice).
+parameters can be heard in a clip (evaluation reports accuracy there too),
+``instrument_like(rng, count)``, patches that sound like an instrument's note (the
+datasets' instrument draw), and ``render_rows(rows, sample_rate, out)``, the batched
+offline renderer (engine/batched/: compiled, every offline path uses it; the parity
+tests prove it equal to the voice).
 Adding a synth means adding one such module; nothing else lists synths.
 """
 
@@ -84,3 +86,17 @@ class BatchKernel(Protocol):
 def batch_kernel(name: str) -> BatchKernel:
     """Synth ``name``'s batched renderer."""
     return cast("BatchKernel", _module(name).render_rows)
+
+
+def instrument_values(spec: SynthSpec, rng: np.random.Generator, count: int) -> np.ndarray:
+    """``count`` instrument-like patches of ``spec``'s synth, real values [count, n_params] inside every
+    parameter's range (the synth module's ``instrument_like`` rule draws them)."""
+    rule: Callable[[np.random.Generator, int], dict[str, np.ndarray]] | None
+    rule = getattr(_module(spec.name), "instrument_like", None)
+    if rule is None:
+        raise SpecError(f"synth {spec.name!r} has no instrument-like draw")
+    drawn = rule(rng, count)
+    missing = [name for name in spec.names if name not in drawn]
+    if missing:
+        raise SpecError(f"{spec.name}'s instrument-like draw leaves out {', '.join(missing)}")
+    return np.stack([np.clip(drawn[p.name], p.minimum, p.maximum) for p in spec.params], axis=1)

@@ -22,6 +22,7 @@ import numpy as np
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.spec import ORIGINAL_SEMITONES, ModRoute, Param, SynthSpec, keyboard_param, linear_classes
+from inversynth.engine.synths._instrument import draw_notes
 from inversynth.engine.voice import Voice
 
 _SECONDS = linear_classes(0.0, 1.0, 16)
@@ -118,6 +119,25 @@ def audible(values: Mapping[str, np.ndarray], clip_seconds: float) -> dict[str, 
         "sustain_level": decay_starts,
         "sustain": hold_starts & above_zero,
         "release": release_starts & above_zero,
+    }
+
+
+def instrument_like(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """``count`` patches that sound like an instrument's note (real values): the carrier at the note's
+    pitch, a vibrato or none (D 0), the envelope of a plucked, struck, bowed, blown or organ note
+    held until 0.3-0.8 s (engine/synths/_instrument.py)."""
+    notes = draw_notes(rng, count)
+    held_until = rng.uniform(0.3, 0.8, count)
+    return {
+        "C": notes.pitch_hz,
+        "M": np.where(notes.vibrato_depth > 0, notes.vibrato_hz, rng.uniform(1.0, 30.0, count)),
+        "A": rng.uniform(0.3, 1.0, count),
+        "D": notes.vibrato_depth,
+        "attack": notes.attack,
+        "decay": notes.decay,
+        "sustain": np.maximum(held_until - notes.attack - notes.decay, 0.0),
+        "sustain_level": notes.sustain,
+        "release": notes.release,
     }
 
 

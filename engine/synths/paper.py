@@ -39,9 +39,12 @@ import math
 from collections.abc import Mapping
 from typing import Any, TypeGuard
 
+import numpy as np
+
 from inversynth.engine.envelope import Segment
 from inversynth.engine.pyo_runtime import pyo_module
 from inversynth.engine.spec import ModRoute, Param, SynthSpec, keyboard_param, linear_classes
+from inversynth.engine.synths._instrument import draw_notes
 from inversynth.engine.voice import Voice
 
 WAVES = ("sine", "saw", "tri", "square")
@@ -246,6 +249,48 @@ def audible(values: Mapping[str, Any], clip_seconds: float) -> dict[str, Any]:
         "d": decay_starts & (values["s"] < 1),
         "s": decay_starts,
     }
+
+
+# Instrument-like patches: the sine sounds the note's fundamental, the others sit at these intervals
+# (semitones) over it: unison, octaves, an octave and a fifth (the third harmonic). Never a plain fifth
+# or below the sine, whose sum would sound an octave under the sine (the pitch rule places the sine).
+INTERVALS = (0, 12, 19, 24)
+INTERVAL_WEIGHTS = (0.35, 0.3, 0.2, 0.15)
+DETUNE_CENTS = 12.0  # at most, each way
+SOUNDING = 0.5  # chance each of saw, tri and square is in the mix (the sine always is)
+GROWL_SHARE = 0.15  # notes where one overtone is frequency-modulated hard (an FM bell's or brass's edge)
+
+
+def instrument_like(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    """``count`` patches that sound like an instrument's note (real values): the sine at the note's
+    pitch, the others in unison, octaves or the third harmonic with small detunes, one to four in the
+    mix, one vibrato or none (and now and then an overtone modulated hard), the filter a few harmonics
+    above the pitch, the gate open, and the envelope of a plucked, struck, bowed, blown or organ note
+    (engine/synths/_instrument.py)."""
+    notes = draw_notes(rng, count)
+    sounding = rng.random((count, len(WAVES))) < SOUNDING
+    sounding[:, 0] = True
+    growl = np.where(rng.random(count) < GROWL_SHARE, rng.integers(1, len(WAVES), count), -1)  # not the sine
+    out: dict[str, np.ndarray] = {}
+    top = SPEC.param("f_sine").maximum
+    level = rng.uniform(0.5, 1.0, count)  # the sine's; the others' are at most it (the fundamental is heard)
+    for j, wave in enumerate(WAVES):
+        interval = np.zeros(count) if wave == "sine" else rng.choice(INTERVALS, count, p=INTERVAL_WEIGHTS)
+        detune = np.zeros(count) if wave == "sine" else rng.uniform(-DETUNE_CENTS, DETUNE_CENTS, count)
+        f = notes.pitch_hz * 2 ** ((interval + detune / 100) / 12)
+        f = np.where(f > top, notes.pitch_hz * 2 ** (detune / 1200), f)  # no room above: unison
+        out[f"f_{wave}"] = f
+        out[f"A_{wave}"] = np.where(
+            sounding[:, j], level * (1.0 if wave == "sine" else rng.uniform(0.15, 1.0, count)), 0.001
+        )
+        depth = np.where(growl == j, rng.uniform(0.02, 0.1, count), notes.vibrato_depth)
+        out[f"B_{wave}"] = depth * f
+        out[f"v_{wave}"] = np.where(growl == j, rng.uniform(5.0, 30.0, count), notes.vibrato_hz)
+    out |= {"a": notes.attack, "d": notes.decay, "s": notes.sustain, "r": notes.release}
+    out["f_cut"] = notes.pitch_hz * np.exp(rng.uniform(np.log(1.5), np.log(16.0), count))
+    out["q"] = np.exp(rng.uniform(np.log(0.3), np.log(3.0), count))
+    out["f_gate"] = np.full(count, 0.5)  # open for the whole clip
+    return out
 
 
 VOICE = PaperVoice

@@ -25,6 +25,7 @@ from inversynth.engine.backends import BACKENDS
 from inversynth.engine.synth_client import VELOCITY_CURVES
 from inversynth.errors import InversynthError
 from inversynth.presets.store import user_bank
+from inversynth.training.dataset import DRAWS
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[Any]"  # no public name in argparse
 EXIT_USAGE = 2
@@ -192,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dataset.add_argument(
         "--draw",
-        choices=("grid", "continuous"),
+        choices=DRAWS,
         default="grid",
-        help="patches on the class grid (the paper's sets) or anywhere in every range (any pitch, off-grid)",
+        help="patches on the class grid (the paper's sets), anywhere in every range (any pitch, off-grid), or "
+        "like an instrument's note (consonant oscillators, a vibrato or none, plucked/struck/bowed/blown/organ "
+        "envelopes; its captures are recordings with a room and a level)",
     )
     dataset.add_argument(
         "--captured",
