@@ -130,6 +130,13 @@ def train(args: argparse.Namespace) -> int:
                 accuracy = " ".join(f"{k}={v:.3f}" for k, v in stats.get("val_accuracy", {}).items())
                 bar.console.print(f"epoch {stats['epoch_done']}: val loss {stats['val_loss']:.4f} {accuracy}")
                 return
+            done, steps = stats["step"] + 1, stats["steps"]
+            if not bar.console.is_terminal and done * 10 // steps > stats["step"] * 10 // steps:
+                # no live bar in a log file: a line every tenth of an epoch instead
+                bar.console.print(
+                    f"epoch {stats['epoch'] + 1}: step {done}/{steps}, loss {stats['loss']:.4f}, "
+                    f"top-1 {stats['accuracy']:.3f}, {stats['clips_per_s']:.0f} clips/s"
+                )
             bar.update(
                 task,
                 total=stats["steps"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -213,6 +214,8 @@ def test_torchrun_trains_on_two_processes(small_dataset, tmp_path, max_clips, st
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((run / "history.jsonl").read_text().splitlines()[-1])
     assert record["world_size"] == 2
+    progress = re.findall(r"epoch 1: step (\d+)/(\d+), loss", result.stdout)  # not a terminal: plain lines
+    assert progress and progress[-1][0] == progress[-1][1] and len(progress) <= 10, result.stdout[-1000:]
     assert record["steps_per_rank"] == steps
     state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)  # plain tensors and numbers
     assert state["epoch"] == 1
