@@ -206,8 +206,7 @@ def log_band_index(bin_hz: float, n_bins: int, low_hz: float, per_octave: int) -
 class FMNet(nn.Module):
     """Ours: four views of the clip joined before the spec's heads.
 
-    * image: log-magnitude STFT (n_fft 512, hop 128) on 128 log-spaced bands from 32 Hz to Nyquist (what
-      lies above HEARD_NYQUIST zeroed, in the line spectrum too)
+    * image: log-magnitude STFT (n_fft 512, hop 128) on 128 log-spaced bands from 32 Hz to Nyquist
       -> small 2D CNN (shapes of vibrato and envelope; a pitch change is a shift of the image);
     * line spectrum: the whole clip's magnitude spectrum (1 Hz bins), peak per quarter tone from 30 Hz
       to Nyquist -> MLP (FM lines around C: pitch to a fraction of a semitone at any octave);
@@ -217,16 +216,9 @@ class FMNet(nn.Module):
 
     N_FFT, HOP, IMAGE_BANDS, IMAGE_LOW_HZ = 512, 128, 128, 32.0
     LINE_LOW_HZ, LINE_PER_OCTAVE, FRAME = 30.0, 48, 64
-    # The spectra are heard up to this share of Nyquist only: every capture and every file at another
-    # rate reaches the model through a resampler, whose pass band ends near 0.91 of the new Nyquist;
-    # what lies above it is there in engine clips alone, and a network that reads it (a -40 dB band)
-    # loses 1.6 MPR points on the same clips through a 44.1 kHz round trip.
-    HEARD_NYQUIST = 0.88
     image_bands: torch.Tensor
     line_index: torch.Tensor
     bin_index: torch.Tensor
-    stft_heard: torch.Tensor
-    line_heard: torch.Tensor
 
     def __init__(self, spec: SynthSpec, width: int = 16, blocks: int = 3) -> None:
         super().__init__()
@@ -255,28 +247,18 @@ class FMNet(nn.Module):
         self.contour = _mlp(spec.clip_samples // self.FRAME + 1, 128)
         self.modulation = _mlp(frames + frames // 2 + 1, 128)
         self.register_buffer("bin_index", torch.arange(1, stft_bins + 1, dtype=torch.float32), persistent=False)
-        edge = self.HEARD_NYQUIST * nyquist
-        stft_hz = self.bin_index * spec.sample_rate / self.N_FFT
-        line_hz = torch.arange(line_bins) * spec.sample_rate / spec.clip_samples
-        self.register_buffer("stft_heard", (stft_hz <= edge).float()[:, None], persistent=False)
-        self.register_buffer("line_heard", (line_hz <= edge).float(), persistent=False)
         self.trunk = nn.Sequential(nn.Linear(256 + 256 + 2 * 128, 512), nn.ReLU(), nn.Dropout(0.1))
         self.heads = Heads(512, spec)
 
-    def spectra(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The spectral views' inputs: the STFT image's log bands [batch, bands, frames], the line
-        spectrum's log peaks [batch, lines], and the STFT magnitude they come from."""
-        magnitude = self.stft(audio)[:, 1:, :] * self.stft_heard  # [batch, bins, frames], DC dropped
-        bands = torch.log(torch.matmul(self.image_bands, magnitude) + 1e-4)  # [batch, bands, frames]
-        spectrum = torch.fft.rfft(audio, dim=1).abs() / audio.shape[1] * self.line_heard
-        peaks = spectrum[:, self.line_index].view(audio.shape[0], *self.line_shape).amax(dim=2)
-        return bands, torch.log(peaks + 1e-7), magnitude
-
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         audio = as_stored(audio)
-        bands, peaks, magnitude = self.spectra(audio)
-        image = self.cnn_out(self.cnn(self.norm(bands.unsqueeze(1))))
-        lines = self.lines(peaks)
+        magnitude = self.stft(audio)[:, 1:, :]  # [batch, bins, frames], DC dropped
+        bands = torch.matmul(self.image_bands, magnitude)  # [batch, bands, frames]
+        image = self.cnn_out(self.cnn(self.norm(torch.log(bands + 1e-4).unsqueeze(1))))
+
+        spectrum = torch.fft.rfft(audio, dim=1).abs() / audio.shape[1]
+        peaks = spectrum[:, self.line_index].view(audio.shape[0], *self.line_shape).amax(dim=2)
+        lines = self.lines(torch.log(peaks + 1e-7))
 
         frames = audio[:, : audio.shape[1] // self.FRAME * self.FRAME].reshape(audio.shape[0], -1, self.FRAME)
         # clamp, not "+ eps": onnxruntime drops a 1e-10 added to a mean of squares, giving log(0) on silence
