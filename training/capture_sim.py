@@ -30,16 +30,24 @@ GAIN_DB = (-30.0, 0.0)  # a recording's level
 
 
 @dataclass(frozen=True)
+class Recording:
+    """What a recording adds to a capture, per clip: a room (RT60 in s, 0: dry; its wet share) and a level."""
+
+    room_seconds: np.ndarray  # float [clips]
+    room_wet: np.ndarray  # float [clips]
+    gain_db: np.ndarray  # float [clips]
+
+
+@dataclass(frozen=True)
 class CapturePlan:
-    """What happens to one shard: rendered at ``rate``, and per clip a lead, a noise level and a format."""
+    """What happens to one shard: rendered at ``rate``, and per clip a lead, a noise level and a format
+    (and, for a recording, its room and level)."""
 
     rate: int
     lead_samples: np.ndarray  # int [clips]
     noise_dbfs: np.ndarray  # float [clips]
     pcm16: np.ndarray  # bool [clips]
-    room_seconds: np.ndarray | None = None  # float [clips], RT60 (0: dry); None: a capture, not a recording
-    room_wet: np.ndarray | None = None  # float [clips]
-    gain_db: np.ndarray | None = None  # float [clips]
+    recording: Recording | None = None
 
 
 def plan_capture(rng: np.random.Generator, clips: int, share: float, recording: bool = False) -> CapturePlan | None:
@@ -56,12 +64,9 @@ def plan_capture(rng: np.random.Generator, clips: int, share: float, recording: 
     )
     if not recording:
         return plan
-    return replace(
-        plan,
-        room_seconds=np.where(rng.random(clips) < ROOM_SHARE, rng.uniform(*ROOM_SECONDS, clips), 0.0),
-        room_wet=rng.uniform(*ROOM_WET, clips),
-        gain_db=rng.uniform(*GAIN_DB, clips),
-    )
+    room_seconds = np.where(rng.random(clips) < ROOM_SHARE, rng.uniform(*ROOM_SECONDS, clips), 0.0)
+    room_wet = rng.uniform(*ROOM_WET, clips)
+    return replace(plan, recording=Recording(room_seconds, room_wet, rng.uniform(*GAIN_DB, clips)))
 
 
 def room(note: np.ndarray, rt60: float, wet: float, rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -84,16 +89,17 @@ def capture(audio: np.ndarray, plan: CapturePlan, spec: SynthSpec, rng: np.rando
         clip = audio[i].astype(np.float64)  # one clip at a time: a 96 kHz shard in float64 would be 0.8 GB
         if np.max(np.abs(clip)) < SILENCE_PEAK:
             continue  # a silent patch stays silent (the matcher refuses such a capture)
-        if plan.gain_db is not None:
-            clip = clip * 10 ** (plan.gain_db[i] / 20)
+        recording = plan.recording
+        if recording is not None:
+            clip = clip * 10 ** (recording.gain_db[i] / 20)
         take = np.concatenate([np.zeros(plan.lead_samples[i]), clip])
         take = take + rng.standard_normal(take.size) * 10 ** (plan.noise_dbfs[i] / 20)
         if plan.pcm16[i]:
             dither = rng.random(take.size) - rng.random(take.size)  # TPDF, +-1 LSB
             take = np.clip(np.round(take * 32767 + dither), -32768, 32767) / 32767
         out[i] = to_clip(take, plan.rate, spec)
-        if plan.room_seconds is not None and plan.room_wet is not None and plan.room_seconds[i] > 0:
+        if recording is not None and recording.room_seconds[i] > 0:
             # At the clip's rate, after the cut: a room and a resampler are both linear, so their order
             # changes nothing below the clip's Nyquist frequency, and this convolution is 6x shorter.
-            out[i] = room(out[i], plan.room_seconds[i], plan.room_wet[i], spec.sample_rate, rng)
+            out[i] = room(out[i], recording.room_seconds[i], recording.room_wet[i], spec.sample_rate, rng)
     return out

@@ -42,12 +42,11 @@ ENVELOPES = {
 @dataclass(frozen=True)
 class Notes:
     """``count`` drawn notes, arrays of [count]: pitch in Hz, vibrato rate in Hz and depth as a fraction of
-    the pitch (0: none), the envelope's kind (a key of ENVELOPES) and its values."""
+    the pitch (0: none), and the values of an envelope of one of the ENVELOPES kinds."""
 
     pitch_hz: np.ndarray
     vibrato_hz: np.ndarray
     vibrato_depth: np.ndarray
-    kind: np.ndarray
     attack: np.ndarray
     decay: np.ndarray
     sustain: np.ndarray
@@ -65,7 +64,6 @@ def draw_notes(rng: np.random.Generator, count: int) -> Notes:
         pitch_hz=pitch,
         vibrato_hz=rng.uniform(*VIBRATO_HZ, count),
         vibrato_depth=np.where(vibrato, 2 ** (cents / 1200) - 1, 0.0),
-        kind=kinds,
         attack=np.array([rng.uniform(*r.attack) for r in ranges]),
         decay=np.array([rng.uniform(*r.decay) for r in ranges]),
         sustain=np.array([rng.uniform(*r.sustain) for r in ranges]),
