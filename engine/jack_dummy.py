@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from inversynth.errors import BackendError
 
@@ -16,22 +17,28 @@ START_SECONDS = 5.0
 
 
 @contextmanager
-def dummy_jack_server(prefix: str, period: int, try_realtime: bool = False) -> Iterator[tuple[str, bool]]:
+def dummy_jack_server(
+    prefix: str, period: int, try_realtime: bool = False, log: Path | None = None
+) -> Iterator[tuple[str, bool]]:
     """Run ``jackd`` on the dummy driver (48 kHz, ``period`` frames) under a unique name.
 
     Yields (server name, whether it got realtime scheduling); with ``try_realtime`` it asks for
-    realtime first and falls back. The server is stopped afterwards, killed if it will not stop.
+    realtime first and falls back. ``log`` keeps what jackd says (which client was late at each
+    xrun). The server is stopped afterwards, killed if it will not stop.
     """
     if shutil.which("jackd") is None:
         raise BackendError("jackd is not installed (apt-get install --no-install-recommends jackd2)")
     name = f"{prefix}-{os.getpid()}"
     env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_START_SERVER": "1"}
     for realtime in ([["-R"]] if try_realtime else []) + [["--no-realtime"]]:
+        said = log.open("w") if log is not None else None
         jackd = subprocess.Popen(
             ["jackd", *realtime, "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=said or subprocess.DEVNULL,
+            stderr=said or subprocess.DEVNULL,
         )
+        if said is not None:
+            said.close()  # jackd holds its own copy
         deadline = time.monotonic() + START_SECONDS
         while jackd.poll() is None and time.monotonic() < deadline:
             if subprocess.run(["jack_lsp"], env=env, capture_output=True, check=False).returncode == 0:

@@ -43,8 +43,11 @@ def test_bench_live_measures_every_phase_on_its_own_jack_server():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["jack"]["period"] == 256 and report["voices"] == 16
-    for phase in ("jack_alone", "jack_alone_loaded", "idle", "idle_loaded", "voices_loaded", "full_load"):
-        assert report[phase]["xruns"] >= 0
+    phases = ("jack_alone", "c_client", "idle", "voices_sounding", "full_load")
+    for phase in (*phases, *(f"{p}_loaded" for p in phases), "latency"):
+        row = report[phase]
+        assert row["xruns"] >= 0 and row["steal_ms"] >= 0 and row["seconds"] > 0
+        assert all(n >= 1 for n in row["late"].values()), row
     assert report["voices_sounding"]["count"] == 16
     assert report["full_load"]["matches"] >= 1 and report["full_load"]["osc_messages_per_second"] > 0
     for kind in ("midi_note_on_to_onset", "osc_note_on_to_onset"):

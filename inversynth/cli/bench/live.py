@@ -5,8 +5,9 @@ realtime scheduling when the machine allows it), runs a real ``inversynth
 serve`` on it (its control process and its audio process) and drives it
 like a client, over OSC and JACK MIDI. Phases, all in the same run:
 
-0. JACK alone: no client but our monitor (the machine's own xruns: the
-   baseline every other figure is read against); then an empty pyo JACK
+0. the floor: JACK alone (no client but our monitor: the driver's own
+   timer) and JACK with one C client (jackd2's ``jack_metro``: what waking
+   any client every period costs this machine); then an empty pyo JACK
    server (the CPU floor of any server built on pyo);
 1. the server idle (no notes: its voices sleep);
 2. ``voices`` held notes: the CPU difference per voice is the cost of a sounding voice;
@@ -18,11 +19,14 @@ like a client, over OSC and JACK MIDI. Phases, all in the same run:
    Hz that the server echoes to us as a subscriber, and a capture -> match ->
    load -> save every ``match_every`` seconds.
 
-JACK alone, the idle server and the held notes are each measured again beside
-busy processes at normal priority, one per core (``cpu_hogs``): a musician's
-machine runs other programs, and the synth must keep time where JACK alone does.
+Every phase but latency is measured again beside busy processes at normal
+priority, one per core (``cpu_hogs``): a musician's machine runs other programs,
+and the synth must keep time where the C client does.
 
-xruns are JACK's own count; CPU is CPU time over wall time from ``/proc`` (100 %
+xruns are JACK's own count, each blamed (from jackd's log) on the client that
+had not finished its period or on the driver, beside the CPU time the
+hypervisor stole meanwhile (``/proc/stat``; on a virtual machine a client that
+is not scheduled is late whatever it computes). CPU is CPU time over wall time from ``/proc`` (100 %
 = one core), for the audio process and for the whole server (control process,
 audio process, model worker); the capture latency is the server's, from the
 end of the capture to the network's estimate sent to the voices.
@@ -42,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+
 from inversynth.cli.bench import emit
 from inversynth.cli.bench.machine import machine
 from inversynth.cli.bench.served import (
@@ -51,6 +57,7 @@ from inversynth.cli.bench.served import (
     ServeProcess,
     cpu_hogs,
     cpu_seconds,
+    floor_client,
     param_stream,
     percentile,
     swept_param,
@@ -174,7 +181,7 @@ def _full_load(
     swept = swept_param(spec)
     streamer = threading.Thread(target=param_stream, args=(client, swept, osc_rate, stop, sent), daemon=True)
     everything = serve.pids()
-    before, cpu_before = xruns.count, cpu_seconds(everything)
+    mark, cpu_before = xruns.mark(), cpu_seconds(everything)
     started = time.perf_counter()
     streamer.start()
     latencies: list[float] = []
@@ -192,14 +199,25 @@ def _full_load(
     streamer.join()
     elapsed = time.perf_counter() - started
     return {
-        "seconds": round(elapsed, 1),
-        "xruns": xruns.count - before,
+        **xruns.since(mark),
         "cpu_percent": 100 * (cpu_seconds(everything) - cpu_before) / elapsed,
         "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
         "matches": len(latencies),
         "estimate_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
         "estimate_latency_ms_p99": percentile(latencies, 99),
     }
+
+
+def _floor(xruns: JackXruns, server: str, seconds: float, hogs: int) -> dict[str, Any]:
+    """JACK alone and JACK with a C client, quiet and beside ``hogs`` busy processes: the machine's xruns."""
+    floor = {"jack_alone": xruns.during(seconds)}
+    with cpu_hogs(hogs):
+        floor["jack_alone_loaded"] = xruns.during(seconds)
+    with floor_client(server):
+        floor["c_client"] = xruns.during(seconds)
+        with cpu_hogs(hogs):
+            floor["c_client_loaded"] = xruns.during(seconds)
+    return floor
 
 
 def bench_live(
@@ -218,43 +236,53 @@ def bench_live(
     results: dict[str, Any] = {"machine": machine(), "synth": synth, "voices": voices}
     with (
         tempfile.TemporaryDirectory(prefix="inversynth-bench-") as tmp,
-        dummy_jack_server("inversynth-bench", period, try_realtime=True) as (name, realtime),
+        dummy_jack_server("inversynth-bench", period, try_realtime=True, log=Path(tmp) / "jackd.log") as (
+            name,
+            realtime,
+        ),
     ):
         results["jack"] = {"sample_rate": RATE, "period": period, "driver": "dummy", "realtime": realtime}
-        xruns = JackXruns(name)
+        xruns = JackXruns(name, Path(tmp) / "jackd.log")
+        hogs = default_workers()
+        results["hogs"] = hogs
         try:
-            results["jack_alone"] = {"seconds": phase_seconds, "xruns": xruns.during(phase_seconds)}
-            hogs = default_workers()
-            with cpu_hogs(hogs):
-                results["jack_alone_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
+            results.update(_floor(xruns, name, phase_seconds, hogs))
             results["pyo_alone_cpu_percent"] = _pyo_alone(name, period, phase_seconds)
             serve = ServeProcess(name, Path(tmp) / "serve", "--synth", synth, "--voices", str(voices))
             try:
                 time.sleep(1.0)  # the model worker's warm-up is over
-                before = xruns.count
-                results["idle"] = {**serve.cpu_percent(phase_seconds), "xruns": xruns.count - before}
+                mark = xruns.mark()
+                results["idle"] = {**serve.cpu_percent(phase_seconds), **xruns.since(mark)}
                 with cpu_hogs(hogs):
-                    results["idle_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
+                    results["idle_loaded"] = xruns.during(phase_seconds)
                 serve.set_patch(HELD[synth])
                 for i in range(voices):
                     serve.client.send("/synth/note_on", 48 + 2 * i, 100)
                 time.sleep(0.5)
-                before = xruns.count
+                mark = xruns.mark()
                 cpu = serve.cpu_percent(phase_seconds)
                 status = serve.status()
-                results["voices_sounding"] = {"count": status[1], **cpu, "xruns": xruns.count - before}
+                results["voices_sounding"] = {"count": status[1], **cpu, **xruns.since(mark)}
                 results["cpu_percent_per_sounding_voice"] = (cpu["audio"] - results["idle"]["audio"]) / voices
                 with cpu_hogs(hogs):
-                    results["voices_loaded"] = {"hogs": hogs, "xruns": xruns.during(phase_seconds)}
+                    results["voices_loaded"] = xruns.during(phase_seconds)
                 results["full_load"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
+                with cpu_hogs(hogs):
+                    results["full_load_loaded"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
                 serve.client.send("/synth/panic")
-                before = xruns.count
-                results["latency"] = {**_latencies(serve, synth, name, period, trials), "xruns": xruns.count - before}
+                mark = xruns.mark()
+                results["latency"] = {**_latencies(serve, synth, name, period, trials), **xruns.since(mark)}
             finally:
                 serve.close()
         finally:
             xruns.close()
     return results
+
+
+def _xruns(phase: dict[str, Any]) -> str:
+    """``3 (late: inversynth 2, driver 1; 40 ms stolen)``."""
+    late = ", ".join(f"{who} {n}" for who, n in sorted(phase["late"].items(), key=lambda item: -item[1]))
+    return f"{phase['xruns']} ({'late: ' + late + '; ' if late else ''}{phase['steal_ms']} ms stolen)"
 
 
 def report(results: dict[str, Any]) -> None:
@@ -264,19 +292,19 @@ def report(results: dict[str, Any]) -> None:
         f"JACK dummy driver {jack['sample_rate']} Hz, {jack['period']}-frame periods"
         f"{' (realtime)' if jack['realtime'] else ''}; {results['voices']} voices"
     )
-    console.print(
-        f"xruns: JACK alone {results['jack_alone']['xruns']} in {results['jack_alone']['seconds']:g} s; "
-        f"server idle {idle['xruns']}; {held['count']} voices sounding {held['xruns']}; "
-        f"full load {full['xruns']} in {full['seconds']} s "
-        f"({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches); "
-        f"latency phase {latency['xruns']}"
-    )
-    console.print(
-        f"xruns beside {results['jack_alone_loaded']['hogs']} busy processes at normal priority, "
-        f"{results['jack_alone']['seconds']:g} s each: JACK alone {results['jack_alone_loaded']['xruns']}; "
-        f"server idle {results['idle_loaded']['xruns']}; {held['count']} voices sounding "
-        f"{results['voices_loaded']['xruns']}"
-    )
+    table = Table("xruns in", "seconds", "quiet", f"beside {results['hogs']} busy processes")
+    rows = [
+        ("JACK alone", "jack_alone", "jack_alone_loaded"),
+        ("JACK + a C client (jack_metro)", "c_client", "c_client_loaded"),
+        ("server idle", "idle", "idle_loaded"),
+        (f"{held['count']} voices sounding", "voices_sounding", "voices_loaded"),
+        (f"full load ({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches)", "full_load",
+         "full_load_loaded"),
+    ]  # fmt: skip
+    for label, quiet, loaded in rows:
+        table.add_row(label, f"{results[quiet]['seconds']:g}", _xruns(results[quiet]), _xruns(results[loaded]))
+    table.add_row("latency phase", f"{latency['seconds']:g}", _xruns(latency), "")
+    console.print(table)
     console.print(
         f"CPU (100% = one core): an empty pyo JACK server {results['pyo_alone_cpu_percent']:.2f}%; "
         f"audio process / whole server: idle {idle['audio']:.2f}% / {idle['server']:.2f}%, "
@@ -300,8 +328,8 @@ def report(results: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     # No spinner: its refresh thread would compete for the GIL with the bench's own JACK probe.
     errors.print(
-        "measuring: JACK alone, an empty pyo server, the server idle, held voices (each also beside busy "
-        "processes), full load, latency ..."
+        "measuring: JACK alone, a C client, an empty pyo server, the server idle, held voices, full load "
+        "(each also beside busy processes), latency ..."
     )
     results = bench_live(
         seconds=args.seconds,

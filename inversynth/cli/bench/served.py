@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +38,40 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-class JackXruns:
-    """Our own JACK client: counts the server's xruns."""
+LATE_CLIENT = re.compile(r"JackEngine::XRun: client (?:= )?(\S+) (?:was not finished|finished after)")
+LATE_DRIVER = "JackTimedDriver::Process XRun"
+FLOOR_CLIENT = "bench-floor"  # jack_metro: a JACK client written in C, with no Python and no GIL
 
-    def __init__(self, server: str) -> None:
+
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to other guests, summed over this machine's CPUs (0 on bare metal)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    return int(fields[8]) / CLOCK_TICKS if len(fields) > 8 else 0.0
+
+
+@dataclass(frozen=True)
+class XrunMark:
+    count: int
+    log_offset: int
+    steal: float
+    time: float
+
+
+class JackXruns:
+    """Our own JACK client: counts the server's xruns; from jackd's log, which client was late at each.
+
+    JACK blames a client that had not finished its period ("Triggered": not even woken yet;
+    "Running": still computing) or the driver itself, woken too late by its timer. The steal time
+    beside it says how much CPU the hypervisor took away meanwhile: on a virtual machine a client
+    that is not scheduled for a few milliseconds is late whatever it computes.
+    """
+
+    def __init__(self, server: str, jackd_log: Path | None = None) -> None:
         import jack
 
         self.count = 0
         self.times: list[float] = []  # monotonic time of each
+        self._log = jackd_log
         self._client = jack.Client(f"bench-monitor-{os.getpid()}", servername=server, no_start_server=True)
         self._client.set_xrun_callback(self._xrun)
         self._client.activate()
@@ -53,14 +80,63 @@ class JackXruns:
         self.count += 1
         self.times.append(time.monotonic())
 
-    def during(self, seconds: float) -> int:
-        before = self.count
+    def mark(self) -> XrunMark:
+        offset = self._log.stat().st_size if self._log is not None else 0
+        return XrunMark(self.count, offset, steal_seconds(), time.monotonic())
+
+    def since(self, mark: XrunMark) -> dict[str, Any]:
+        """xruns since ``mark``, the clients JACK found late (and the driver), the CPU time stolen."""
+        late: dict[str, int] = {}
+        if self._log is not None:
+            with self._log.open("rb") as file:
+                file.seek(mark.log_offset)
+                said = file.read().decode(errors="replace")
+            for line in said.splitlines():
+                found = LATE_CLIENT.search(line)
+                who = found.group(1) if found else "driver" if LATE_DRIVER in line else None
+                if who is not None:
+                    late[who] = late.get(who, 0) + 1
+        return {
+            "seconds": round(time.monotonic() - mark.time, 2),
+            "xruns": self.count - mark.count,
+            "late": late,
+            "steal_ms": round(1000 * (steal_seconds() - mark.steal)),
+        }
+
+    def during(self, seconds: float) -> dict[str, Any]:
+        mark = self.mark()
         time.sleep(seconds)
-        return self.count - before
+        return self.since(mark)
 
     def close(self) -> None:
         self._client.deactivate()
         self._client.close()
+
+
+@contextlib.contextmanager
+def floor_client(server: str) -> Any:
+    """jackd2's example client ``jack_metro`` in the graph: what any client costs this machine in xruns."""
+    process = subprocess.Popen(
+        ["jack_metro", "-n", FLOOR_CLIENT, "-b", "120"],
+        env={**os.environ, "JACK_DEFAULT_SERVER": server},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while FLOOR_CLIENT not in _clients(server):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise BackendError("jack_metro did not join the bench's JACK server")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _clients(server: str) -> str:
+    env = {**os.environ, "JACK_DEFAULT_SERVER": server}
+    return subprocess.run(["jack_lsp"], env=env, capture_output=True, text=True, check=False).stdout
 
 
 class OnsetProbe:
