@@ -265,7 +265,7 @@ def bench_live(
                 results["voices_sounding"] = {"count": status[1], **cpu, **xruns.since(mark)}
                 results["cpu_percent_per_sounding_voice"] = (cpu["audio"] - results["idle"]["audio"]) / voices
                 with cpu_hogs(hogs):
-                    results["voices_loaded"] = xruns.during(phase_seconds)
+                    results["voices_sounding_loaded"] = xruns.during(phase_seconds)
                 results["full_load"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
                 with cpu_hogs(hogs):
                     results["full_load_loaded"] = _full_load(serve, spec, xruns, seconds, osc_rate, match_every)
@@ -297,7 +297,7 @@ def report(results: dict[str, Any]) -> None:
         ("JACK alone", "jack_alone", "jack_alone_loaded"),
         ("JACK + a C client (jack_metro)", "c_client", "c_client_loaded"),
         ("server idle", "idle", "idle_loaded"),
-        (f"{held['count']} voices sounding", "voices_sounding", "voices_loaded"),
+        (f"{held['count']} voices sounding", "voices_sounding", "voices_sounding_loaded"),
         (f"full load ({full['osc_messages_per_second']:.0f} OSC msgs/s, {full['matches']} matches)", "full_load",
          "full_load_loaded"),
     ]  # fmt: skip
