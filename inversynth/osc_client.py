@@ -87,18 +87,22 @@ class OscClient:
     def wait_for(self, address: str, timeout: float = 5.0, count: int = 1) -> list[tuple[Any, ...]]:
         """The args of the next ``count`` messages at ``address`` (others that arrive meanwhile are dropped)."""
         deadline = time.monotonic() + timeout
-        found: list[tuple[Any, ...]] = []
-        while len(found) < count:
+        return [self.wait_for_any(address, timeout=deadline - time.monotonic())[1] for _ in range(count)]
+
+    def wait_for_any(self, *addresses: str, timeout: float = 5.0) -> tuple[str, tuple[Any, ...]]:
+        """The next message at one of ``addresses``: (its address, its args); others are dropped."""
+        deadline = time.monotonic() + timeout
+        while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise OscTimeout(f"no {address} from {self.server[0]}:{self.server[1]} within {timeout:g} s")
+                wanted = " or ".join(addresses)
+                raise OscTimeout(f"no {wanted} from {self.server[0]}:{self.server[1]} within {timeout:g} s")
             try:
                 got, args = self._inbox.get(timeout=left)
             except queue.Empty:
                 continue
-            if got == address:
-                found.append(args)
-        return found
+            if got in addresses:
+                return got, args
 
     def request(self, address: str, *args: Any, reply: str | None = None, timeout: float = 5.0) -> tuple[Any, ...]:
         """Send and wait for one reply (at ``reply``, default the same address)."""

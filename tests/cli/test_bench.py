@@ -103,3 +103,6 @@ def test_bench_soak_injects_every_fault_and_says_what_the_server_did():
     matches = report["matches"]
     assert matches["unanswered"] == 0 and matches["answered"] >= 3
     assert report["xruns_outside_faults"] <= report["xruns_total"]
+    outside, floor = report["outside_faults"], report["floor_c_client"]
+    assert 0 < outside["seconds"] < report["seconds"] and floor["seconds"] >= 5.9
+    assert outside["xruns"] >= 0 and all(n >= 1 for n in outside["late"].values())

@@ -61,6 +61,7 @@ from inversynth.cli.bench.served import (
     param_stream,
     percentile,
     swept_param,
+    xrun_summary,
 )
 from inversynth.console import console, errors
 from inversynth.engine.jack_dummy import RATE, dummy_jack_server
@@ -185,16 +186,21 @@ def _full_load(
     started = time.perf_counter()
     streamer.start()
     latencies: list[float] = []
+    failed: list[str] = []  # why, as the server said
     next_match = started
     while next_match < started + seconds:
         time.sleep(max(0.0, next_match - time.perf_counter()))
         next_match += every
         client.send("/match/capture", 1.0)
         try:
-            latencies.append(float(client.wait_for("/match/estimate", timeout=30)[0][2]))
-            client.wait_for("/match/done", timeout=30)
+            address, args = client.wait_for_any("/match/estimate", "/match/failed", timeout=30)
+            if address == "/match/failed":
+                failed.append(str(args[0]))
+                continue
+            latencies.append(float(args[2]))
+            client.wait_for_any("/match/done", "/match/failed", timeout=30)
         except OscTimeout:
-            continue
+            failed.append("no answer within 30 s")
     stop.set()
     streamer.join()
     elapsed = time.perf_counter() - started
@@ -203,6 +209,8 @@ def _full_load(
         "cpu_percent": 100 * (cpu_seconds(everything) - cpu_before) / elapsed,
         "osc_messages_per_second": round(sent[0] / elapsed, 1) if sent else 0.0,
         "matches": len(latencies),
+        "matches_failed": len(failed),
+        "first_failure": failed[0] if failed else None,
         "estimate_latency_ms_p50": statistics.median(latencies) if latencies else float("nan"),
         "estimate_latency_ms_p99": percentile(latencies, 99),
     }
@@ -279,12 +287,6 @@ def bench_live(
     return results
 
 
-def _xruns(phase: dict[str, Any]) -> str:
-    """``3 (late: inversynth 2, driver 1; 40 ms stolen)``."""
-    late = ", ".join(f"{who} {n}" for who, n in sorted(phase["late"].items(), key=lambda item: -item[1]))
-    return f"{phase['xruns']} ({'late: ' + late + '; ' if late else ''}{phase['steal_ms']} ms stolen)"
-
-
 def report(results: dict[str, Any]) -> None:
     full, jack, idle, held = results["full_load"], results["jack"], results["idle"], results["voices_sounding"]
     latency = results["latency"]
@@ -302,9 +304,12 @@ def report(results: dict[str, Any]) -> None:
          "full_load_loaded"),
     ]  # fmt: skip
     for label, quiet, loaded in rows:
-        table.add_row(label, f"{results[quiet]['seconds']:g}", _xruns(results[quiet]), _xruns(results[loaded]))
-    table.add_row("latency phase", f"{latency['seconds']:g}", _xruns(latency), "")
+        row = results[quiet]
+        table.add_row(label, f"{row['seconds']:g}", xrun_summary(row), xrun_summary(results[loaded]))
+    table.add_row("latency phase", f"{latency['seconds']:g}", xrun_summary(latency), "")
     console.print(table)
+    if full["matches_failed"]:
+        console.print(f"matches failed under full load: {full['matches_failed']} (first: {full['first_failure']})")
     console.print(
         f"CPU (100% = one core): an empty pyo JACK server {results['pyo_alone_cpu_percent']:.2f}%; "
         f"audio process / whole server: idle {idle['audio']:.2f}% / {idle['server']:.2f}%, "

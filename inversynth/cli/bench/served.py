@@ -113,6 +113,12 @@ class JackXruns:
         self._client.close()
 
 
+def xrun_summary(phase: dict[str, Any]) -> str:
+    """``3 (late: inversynth 2, driver 1; 40 ms stolen)``."""
+    late = ", ".join(f"{who} {n}" for who, n in sorted(phase["late"].items(), key=lambda item: -item[1]))
+    return f"{phase['xruns']} ({'late: ' + late + '; ' if late else ''}{phase['steal_ms']} ms stolen)"
+
+
 @contextlib.contextmanager
 def floor_client(server: str) -> Any:
     """jackd2's example client ``jack_metro`` in the graph: what any client costs this machine in xruns."""

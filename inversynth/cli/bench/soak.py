@@ -22,7 +22,8 @@ every held note sounding, a match answered, ``/status`` answered, a key of the
 keyboard playing, a match saved), and *lost*: presets of the bank changed or
 gone, held notes not sounding again, matches never answered (a match in flight
 may fail, with its reason: that is the capture in flight). xruns are JACK's
-count outside the audio process's restarts.
+count outside the audio process's restarts, each blamed on the client JACK
+found late (or its driver), beside those of a C client alone measured first.
 """
 
 from __future__ import annotations
@@ -48,7 +49,15 @@ from rich.table import Table
 from inversynth.cli.bench import emit
 from inversynth.cli.bench.live import HELD
 from inversynth.cli.bench.machine import machine
-from inversynth.cli.bench.served import JackXruns, ServeProcess, param_stream, process_tree, swept_param
+from inversynth.cli.bench.served import (
+    JackXruns,
+    ServeProcess,
+    floor_client,
+    param_stream,
+    process_tree,
+    swept_param,
+    xrun_summary,
+)
 from inversynth.console import console, errors, print_table
 from inversynth.engine.jack_dummy import dummy_jack_server
 from inversynth.engine.spec import SynthSpec
@@ -61,6 +70,7 @@ FLOOD_SECONDS = 2.0
 UNPLUGGED_SECONDS = 2.0
 RECOVERY_TIMEOUT = 30.0
 DISK_SIZE = "64m"
+FLOOR_SECONDS = 30.0  # at most; a tenth of the run
 SOUNDING = 1e-3  # peak level of the server's output that counts as sound
 ANSWERS = ("/match/done", "/match/failed", "/error")
 
@@ -399,16 +409,22 @@ def bench_soak(
     faults: list[FaultResult] = []
     with (
         tempfile.TemporaryDirectory(prefix="inversynth-soak-") as tmp,
-        dummy_jack_server("inversynth-soak", period, try_realtime=True) as (name, realtime),
+        dummy_jack_server("inversynth-soak", period, try_realtime=True, log=Path(tmp) / "jackd.log") as (
+            name,
+            realtime,
+        ),
         _default_jack_server(name),
     ):
         results["jack"] = {"period": period, "driver": "dummy", "realtime": realtime}
-        xruns = JackXruns(name)
+        xruns = JackXruns(name, Path(tmp) / "jackd.log")
+        with floor_client(name):  # what any JACK client costs this machine, measured before the server runs
+            results["floor_c_client"] = xruns.during(min(FLOOR_SECONDS, 6 * minutes))
         soak = Soak(name, Path(tmp), synth, voices, held)
         try:
             load = Load(soak.serve, spec, osc_rate, match_every)
             started = time.monotonic()
-            xruns_before = xruns.count
+            xruns_before, between = xruns.count, xruns.mark()
+            outside: list[dict[str, Any]] = []  # the stretches between faults
             end, next_fault = started + 60 * minutes, started + fault_every
             for count in itertools.count():
                 if next_fault > end:
@@ -421,6 +437,7 @@ def bench_soak(
                 if kind == "disk" and soak.disk.reason:
                     faults.append(FaultResult(kind, at, False, None, [f"not injected: {soak.disk.reason}"]))
                     continue
+                outside.append(xruns.since(between))
                 bank, x0 = soak.bank(), xruns.count
                 soak.mark()
                 noticed, recovered = METHODS[kind](soak, load)
@@ -428,6 +445,8 @@ def bench_soak(
                 window = (at, time.monotonic() - started)
                 lost = soak.lost(bank)
                 faults.append(FaultResult(kind, at, noticed, recovered, soak.said(), lost, xruns.count - x0, window))
+                between = xruns.mark()
+            outside.append(xruns.since(between))
             load.close()
             elapsed = time.monotonic() - started
             total = xruns.count - xruns_before
@@ -446,6 +465,7 @@ def bench_soak(
         xruns_total=total,
         xruns_outside_faults=sum(minute),
         xruns_outside_faults_per_minute=minute,
+        outside_faults=_summed(outside),
         matches={
             "requested": load.requested,
             "answered": answers.count("/match/done"),
@@ -454,6 +474,20 @@ def bench_soak(
         },
     )
     return results
+
+
+def _summed(stretches: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stretches between faults as one: seconds, xruns, who JACK found late, CPU time stolen."""
+    late: dict[str, int] = {}
+    for stretch in stretches:
+        for who, count in stretch["late"].items():
+            late[who] = late.get(who, 0) + count
+    return {
+        "seconds": round(sum(s["seconds"] for s in stretches), 1),
+        "xruns": sum(s["xruns"] for s in stretches),
+        "late": late,
+        "steal_ms": sum(s["steal_ms"] for s in stretches),
+    }
 
 
 def report(results: dict[str, Any]) -> None:
@@ -469,9 +503,12 @@ def report(results: dict[str, Any]) -> None:
         lost = "; ".join(fault["lost"]) or "nothing"
         table.add_row(fault["fault"], f"{fault['at_s']:.0f}", noticed, recovered, str(fault["xruns"]), lost)
     print_table(table)
+    floor, outside = results["floor_c_client"], results["outside_faults"]
     console.print(
         f"xruns: {results['xruns_total']} in all, {results['xruns_outside_faults']} outside the faults "
-        f"(per minute: {' '.join(map(str, results['xruns_outside_faults_per_minute']))}); "
+        f"(per minute: {' '.join(map(str, results['xruns_outside_faults_per_minute']))}; "
+        f"{xrun_summary(outside)} in {outside['seconds']:g} s), against {xrun_summary(floor)} for a C client "
+        f"alone in {floor['seconds']:g} s before the server started; "
         f"server stopped with status {results['serve_exit_status']}; matches: "
         f"{matches['requested']} requested, {matches['answered']} answered, {matches['failed_with_reason']} failed "
         f"with a reason, {matches['unanswered']} unanswered"
