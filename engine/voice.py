@@ -94,7 +94,7 @@ class Voice(ABC):
         self.nodes: Sequence[Any] = ()
         self.output = self.build(self.controls, self.envelope)
         ratio = (self._ratio,) if self._ratio is not None and shared is not None else ()
-        self._sleepers = _with_arithmetic((*own, *ratio, *self.nodes, self.envelope))
+        self.sleepers = _in_processing_order(_with_arithmetic((*own, *ratio, *self.nodes, self.envelope)))
         self.asleep = False
 
     @abstractmethod
@@ -222,15 +222,21 @@ class Voice(ABC):
         return kept  # the whole envelope ends before the cut
 
     def sleep(self) -> None:
-        """Stop computing (call once the envelope has finished: the voice is silent)."""
+        """Stop computing (call once the envelope has finished: the voice is silent).
+
+        Live, the audio callback may compute a block between any two of these calls (it takes the
+        GIL when due), so the voice stops from its output back and starts again from its inputs on:
+        an object never runs on a stopped input's zeros (``Pow(0, -1)`` is inf, and one NaN stays in
+        the low-pass filter's state for every later note of the voice).
+        """
         if not self.asleep:
-            for node in self._sleepers:
+            for node in reversed(self.sleepers):
                 node.stop()
             self.asleep = True
 
     def wake(self) -> None:
         if self.asleep:
-            for node in self._sleepers:
+            for node in self.sleepers:
                 node.play()
             self.asleep = False
 
@@ -291,6 +297,12 @@ def _with_arithmetic(objects: Sequence[Any]) -> tuple[Any, ...]:
             if fader is not None:
                 stack.append(fader)
     return tuple(found.values())
+
+
+def _in_processing_order(objects: Sequence[Any]) -> tuple[Any, ...]:
+    """The objects in the order pyo computes them: the order they were made (each after its inputs),
+    which their streams' ids follow."""
+    return tuple(sorted(objects, key=lambda obj: min(base._getStream().getId() for base in obj.getBaseObjects())))
 
 
 def _offset_value(param: Param, fraction: float) -> float:
