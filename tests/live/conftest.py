@@ -89,12 +89,14 @@ def start_serve(tmp: Path, *args: str, midi_port: str = "", port: int = 0) -> Se
 
 def stop_serve(served: Served, how: signal.Signals = signal.SIGTERM) -> str:
     """SIGTERM as a service manager would (or SIGINT, Ctrl-C); the server must stop cleanly with status 0."""
+    from inversynth.bridge.live.serve import STOP_SECONDS
+
     served.process.send_signal(how)
-    try:
-        code = served.process.wait(timeout=20)
+    try:  # past STOP_SECONDS a hung server says which part hung and exits: give it the time to say so
+        code = served.process.wait(timeout=STOP_SECONDS + 10)
     except subprocess.TimeoutExpired:
         served.process.kill()
-        pytest.fail("inversynth serve ignored SIGTERM for 20 s")
+        pytest.fail(f"inversynth serve ignored {how.name} for {STOP_SECONDS + 10:g} s: {served.stderr()[-2000:]}")
     log = served.stderr()
     assert code == 0, log
     assert "stopped cleanly" in log
