@@ -61,13 +61,22 @@ class Served:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
+def _as_from_a_terminal() -> None:
+    """Ctrl-C reaches the server as it does from a terminal, even when pytest itself was started in the
+    background by a shell without job control (which starts it with SIGINT ignored, and Python keeps
+    an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_serve(tmp: Path, *args: str, midi_port: str = "", port: int = 0) -> Served:
     """Start ``inversynth serve`` (on ``port``, or a free one) and wait until it answers ``/status``."""
     port = port or free_port()
     bank, config, log = tmp / "bank", tmp / "config", tmp / "serve.log"
     env = {**os.environ, "XDG_CONFIG_HOME": str(config), "XDG_DATA_HOME": str(tmp / "data"), "COLUMNS": "200"}
     command = [sys.executable, "-m", "inversynth.cli", "serve", "--osc-port", str(port), "--bank", str(bank), *args]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=log.open("w"), env=env, text=True, preexec_fn=_as_from_a_terminal
+    )
     served = Served(process, port, bank, config, midi_port, log)
     client = served.client()
     deadline = time.monotonic() + STARTUP_SECONDS

@@ -254,11 +254,23 @@ class ServeProcess:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     self.close()
                     raise BackendError("inversynth serve did not start on the bench's JACK server") from None
-        self.audio_pid = self.current_audio_pid()
+        while (audio_pid := self._audio_pid_said()) is None:  # OSC answers before the start line is out
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self.close()
+                raise BackendError("inversynth serve answered but never said which process runs its audio")
+            time.sleep(0.05)
+        self.audio_pid = audio_pid
 
     def current_audio_pid(self) -> int:
         """The running audio process, from the server's log (its start line or its latest restart)."""
-        return int(re.findall(r"(?:audio process|as process) (\d+)", self.log.read_text())[-1])
+        pid = self._audio_pid_said()
+        if pid is None:
+            raise BackendError("the server's log names no audio process")
+        return pid
+
+    def _audio_pid_said(self) -> int | None:
+        found = re.findall(r"(?:audio process|as process) (\d+)", self.log.read_text())
+        return int(found[-1]) if found else None
 
     def status(self) -> tuple[Any, ...]:
         return self.client.request("/status", timeout=2.0)
